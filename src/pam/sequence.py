@@ -68,6 +68,10 @@ class Camera:
     width: int = 720
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         self.K = _as_array("camera.K", self.K, (3, 3))
         if self.K[0, 0] <= 0 or self.K[1, 1] <= 0:
             raise SequenceError(f"camera.K: focal lengths must be positive, got {self.K[0, 0]}, {self.K[1, 1]}")
@@ -134,6 +138,10 @@ class HandTrack:
     model: str = "open"
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         if self.side not in HAND_SIDES:
             raise SequenceError(f"hand.side: expected one of {HAND_SIDES}, got {self.side!r}")
         self.global_orient = _as_array(f"{self.side} hand.global_orient", self.global_orient, (None, 3))
@@ -173,6 +181,10 @@ class ObjectTrack:
     seg_id: int = 1
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         if not self.mesh:
             raise SequenceError("object.mesh: empty mesh reference")
         self.name = self.name or Path(self.mesh).stem
@@ -219,7 +231,9 @@ class HOISequence:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``SequenceError`` unless all tracks agree on the frame count and fields are sane."""
+        """Raise ``SequenceError`` unless every track is valid and all agree on the frame count."""
+        for part in [self.camera, *self.hands, *self.objects]:
+            part.validate()
         if not self.hands and not self.objects:
             raise SequenceError("sequence: needs at least one hand or object")
         if len(self.hands) > 2:
