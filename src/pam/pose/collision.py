@@ -40,10 +40,6 @@ DEFAULT_SETTINGS = dict(threshold=0.05, seed=0)
 CONVEX_VOLUME_RATIO = 0.97
 
 
-class MeshError(ValueError):
-    """An object mesh that cannot be used (empty, flat, not finite); the message names it."""
-
-
 def pam_home() -> Path:
     """The root of pam's caches: ``$PAM_HOME`` or ``~/.cache/pam``."""
     return Path(os.environ.get("PAM_HOME", Path.home() / ".cache" / "pam"))
@@ -52,17 +48,6 @@ def pam_home() -> Path:
 def cache_dir() -> Path:
     """Where convex decompositions are cached."""
     return pam_home() / "cache" / "coacd"
-
-
-def check_mesh(mesh: trimesh.Trimesh, name: str = "object") -> None:
-    """Raise ``MeshError`` for meshes no simulation or grasp can use."""
-    if len(mesh.vertices) < 4 or len(mesh.faces) < 4:
-        raise MeshError(f"{name}: mesh has {len(mesh.vertices)} vertices and {len(mesh.faces)} faces, too few")
-    if not np.all(np.isfinite(mesh.vertices)):
-        raise MeshError(f"{name}: mesh has NaN or inf vertices")
-    extent = mesh.extents
-    if extent.min() < 1e-3 * max(extent.max(), 1e-12) or extent.max() <= 0:
-        raise MeshError(f"{name}: mesh is degenerate (flat or a point), extents {np.round(extent, 5).tolist()} m")
 
 
 def is_convex(mesh: trimesh.Trimesh) -> bool:
@@ -89,7 +74,6 @@ def convex_parts(
     that is not watertight gets a warning: its holes are filled first (CoACD on an open surface
     is slow and fragments it); if they cannot be filled, its convex hull is the collision shape.
     """
-    check_mesh(mesh, name)
     if not mesh.is_watertight:
         closed = mesh.copy()
         closed.fill_holes()

@@ -5,7 +5,7 @@ Scene (world z up, gravity -z):
 - the object: a free body whose collision shape is its convex parts (``pam.pose.collision``),
   mass from a uniform density, sliding + torsional friction;
 - the hand: 16 rigid segments (palm + 15 finger bones) carrying capsules
-  (``pam.pose.hand_capsules``). Each segment is a dynamic, gravity-compensated body tied to a
+  (``pam.pose.hand_geometry``). Each segment is a dynamic, gravity-compensated body tied to a
   mocap target by a soft weld; the mocap targets follow the planned segment poses. This is the
   Cartesian equivalent of a mocap wrist with position-controlled finger joints: segments track
   the plan closely, are pushed back a little by contacts (so a finger planned slightly into the
@@ -24,7 +24,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from pam.pose.hand_capsules import NUM_SEGMENTS, HandCapsules
+from pam.pose.hand_geometry import NUM_SEGMENTS, HandCapsules
 
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a frame.
 DEFAULTS = dict(

@@ -27,7 +27,7 @@ TIPS = (4, 8, 12, 16, 20)
 NUM_SEGMENTS = 1 + len(FINGER_BONES)
 
 
-def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from points (N, 3) to the segments a-b, a and b (M, 3) -> (N, M)."""
     ab = b - a  # (M, 3)
     ap = points[:, None, :] - a[None]  # (N, M, 3)
@@ -80,7 +80,7 @@ class HandCapsules:
         bones = PALM_BONES + PALM_WEB + FINGER_BONES
         a = joints[[p for p, _ in bones]]
         b = joints[[c for _, c in bones]]
-        dist = _segment_distance(verts, a, b)
+        dist = segment_distance(verts, a, b)
         nearest = dist.argmin(axis=1)
         radius = np.array(
             [np.median(dist[nearest == i, i]) if np.any(nearest == i) else 0.008 for i in range(len(bones))]
@@ -126,3 +126,73 @@ class HandCapsules:
         start = np.einsum("ncij,cj->nci", seg_rot, self.start) + seg_pos
         end = np.einsum("ncij,cj->nci", seg_rot, self.end) + seg_pos
         return start, end
+
+
+#: For each finger in keypoint order (thumb, index, middle, ring, little): its 21-joint keypoint
+#: indices (root .. tip) and its three joints' slots in MANO's 45-value ``hand_pose``.
+FINGER_KEYPOINTS = [list(range(1 + 4 * f, 5 + 4 * f)) for f in range(5)]
+FINGER_POSE_JOINTS = [[12, 13, 14], [0, 1, 2], [3, 4, 5], [9, 10, 11], [6, 7, 8]]
+
+
+def finger_pose(base: np.ndarray, direction: np.ndarray, closure: np.ndarray) -> np.ndarray:
+    """Hand poses with each finger moved along its part of ``direction``.
+
+    Args:
+        base, direction: (45,) MANO hand poses (start pose, and the closing direction).
+        closure: (..., 5) per-finger amounts, fingers in keypoint order (thumb .. little).
+
+    Returns:
+        (..., 45) hand poses ``base + closure_f * direction`` on each finger's joints.
+    """
+    closure = np.asarray(closure, dtype=np.float64)
+    per_joint = np.zeros(closure.shape[:-1] + (15,))
+    for f, joints in enumerate(FINGER_POSE_JOINTS):
+        per_joint[..., joints] = closure[..., f : f + 1]
+    return base + np.repeat(per_joint, 3, axis=-1) * direction
+
+
+class PosedHand:
+    """A hand model with fixed shape, evaluated in float64 NumPy.
+
+    Attributes:
+        model: the ``HandModel``; faces: (F, 3); betas: (10,).
+        wrist: (3,) the wrist joint at zero pose and translation (the rotation centre).
+    """
+
+    def __init__(self, model: HandModel, betas: np.ndarray | None = None):
+        self.model = model.to(torch.float64)
+        self.betas = np.zeros(10) if betas is None else np.asarray(betas, dtype=np.float64)
+        self.side = model.side
+        self.faces = np.asarray(model.faces, dtype=np.int64)
+        self.wrist = self(np.zeros((1, 3)), np.zeros((1, 45)), np.zeros((1, 3)))[1][0, 0]
+
+    def __call__(self, global_orient: np.ndarray, hand_pose: np.ndarray, transl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3), (N, 45), (N, 3) -> vertices (N, V, 3), joints (N, 21, 3)."""
+        with torch.no_grad():
+            out = self.model(
+                torch.as_tensor(global_orient, dtype=torch.float64),
+                torch.as_tensor(hand_pose, dtype=torch.float64),
+                betas=torch.as_tensor(self.betas, dtype=torch.float64),
+                transl=torch.as_tensor(transl, dtype=torch.float64),
+            )
+        return out.vertices.numpy(), out.joints.numpy()
+
+    def transl_for(self, rotation: np.ndarray, point_rest: np.ndarray, point_world: np.ndarray) -> np.ndarray:
+        """The ``transl`` that puts the rest-frame point ``point_rest`` (3,) at ``point_world`` (..., 3)
+        when the hand is rotated by ``rotation`` (..., 3, 3) about its wrist."""
+        return point_world - np.einsum("...ij,j->...i", rotation, point_rest - self.wrist) - self.wrist
+
+    def canonical_axes(self, flexed_pose: np.ndarray) -> np.ndarray:
+        """(3, 3) rows: finger direction, palm normal x finger direction, palm normal (where fingers flex to),
+        in the rest frame; a right-handed orthonormal basis."""
+        _, joints = self(np.zeros((2, 3)), np.stack([np.zeros(45), flexed_pose]), np.zeros((2, 3)))
+        flat, flexed = joints
+        knuckles = [5, 9, 13, 17]
+        finger = flat[knuckles].mean(axis=0) - flat[0]
+        finger /= np.linalg.norm(finger)
+        tips = list(TIPS[1:])
+        palm = (flexed[tips] - flat[tips]).mean(axis=0)
+        palm -= finger * (palm @ finger)
+        palm /= np.linalg.norm(palm)
+        lateral = np.cross(palm, finger)
+        return np.stack([finger, lateral, palm])
