@@ -62,8 +62,11 @@ def _phase_frames(frames: int) -> np.ndarray:
 
 
 def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_rot: np.ndarray,
-                target_wrist: np.ndarray, times: np.ndarray, frames: int) -> Plan:
-    """The hand plan at frame times ``times`` (S,) for a clip of ``frames`` frames."""
+                target_wrist: np.ndarray, times: np.ndarray, frames: int, arc: float = 0.0) -> Plan:
+    """The hand plan at frame times ``times`` (S,) for a clip of ``frames`` frames.
+
+    ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object.
+    """
     reach, approach, close, transport = _phase_frames(frames)
     w0 = hand.wrist + h0.transl
     wg = hand.wrist + g.transl
@@ -72,8 +75,9 @@ def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_ro
     s_reach = minimum_jerk(times / reach)
     s_app = minimum_jerk((times - reach) / (approach - reach))
     s_tr = minimum_jerk((times - close) / (transport - close))
+    reach_path = w0 + s_reach[:, None] * (w_pre - w0) + np.outer(np.sin(np.pi * s_reach) * arc, [0.0, 0.0, 1.0])
     wrist = np.where(
-        (times <= reach)[:, None], w0 + s_reach[:, None] * (w_pre - w0),
+        (times <= reach)[:, None], reach_path,
         np.where((times <= close)[:, None], w_pre + s_app[:, None] * (wg - w_pre), wg + s_tr[:, None] * (target_wrist - wg)),
     )
     rot = np.where(
@@ -211,9 +215,13 @@ def generate_trajectory(
         if end_low[:, 2].min() < table - 0.005:
             reasons.append(f"candidate {attempt}: hT puts the object {100 * (table - end_low[:, 2].min()):.1f} cm into the table")
             continue
-        plan = plan_motion(hand, h0, g, target_rot, target_wrist, times, frames)
-        reach_idx = np.linspace(0, int(reach * SUBSTEPS), 8).astype(int)
-        if _path_collides(hand, plan, sdf, reach_idx):
+        reach_idx = np.linspace(0, int(reach * SUBSTEPS), 10).astype(int)
+        low = min(hand.wrist[2] + h0.transl[2], wg[2] + APPROACH_DISTANCE * g.approach[2])
+        for arc in (0.0, max(0.0, float(world.vertices[:, 2].max()) + 0.06 - low)):
+            plan = plan_motion(hand, h0, g, target_rot, target_wrist, times, frames, arc)
+            if not _path_collides(hand, plan, sdf, reach_idx):
+                break
+        else:
             reasons.append(f"candidate {attempt}: the reach from h0 passes through the object")
             continue
         _, sim_joints = hand(plan.global_orient, plan.sim_pose, plan.transl)

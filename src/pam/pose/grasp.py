@@ -12,8 +12,8 @@ For each of ``num_candidates`` random candidates (NumPy ``Generator``: a seed fi
    table, or it reaches ``max_closure``. The contact pose is what the output shows; the
    ``squeeze`` pose, a few millimetres further in, is the simulator's position target that makes
    the grip force.
-Candidates are ranked by contacts (thumb required, palm counts), by how well the contact normals
-balance, and by how far the wrist must turn from the preferred orientations (h0, hT). The best
+Candidates are ranked by contacts (thumb required, palm counts), by how squarely another contact
+opposes the thumb, by how well the contact normals balance, and by how far the wrist must turn from the preferred orientations (h0, hT). The best
 few are refined on the hand's surface: a finger whose skin sinks more than ``max_penetration``
 into the object is opened back.
 """
@@ -30,15 +30,16 @@ from pam.pose.sdf import ObjectSDF
 from pam.rotations import matrix_to_axis_angle_np
 
 DEFAULTS = dict(
-    num_candidates=64,
+    num_candidates=128,
     num_keep=6,
     closure_samples=14,
     max_closure=1.6,  # fingers may close this far along the style direction (1 = the style pose)
     clearance=0.002,  # m between hand and object when the wrist stops
-    squeeze=0.004,  # m the simulator's finger targets go past first contact
+    squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.006,  # m: the palm counts as touching within this distance
     max_balance=0.55,  # |sum of unit contact normals| / count must stay below this
+    min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
 )
 
 
@@ -98,6 +99,35 @@ def _ray_distances(mesh: trimesh.Trimesh, origins: np.ndarray, direction: np.nda
     if len(index):
         np.minimum.at(dist, index, np.linalg.norm(locations - origins[index], axis=1))
     return dist
+
+
+def _sample_approaches(
+    mesh: trimesh.Trimesh, n: int, on_table: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approach directions (n, 3) and rolls (n,): half uniformly random, half along the object's
+    box axes with the fingers along another box axis (the grasps people use on boxes and
+    cylinders), jittered by ~10 degrees. On a table, directions from below are left out."""
+    box_axes = mesh.bounding_box_oriented.primitive.transform[:3, :3].T  # rows
+    m = 8 * n
+    free = rng.normal(size=(m, 3))
+    pick = rng.integers(0, 3, size=(m, 2))
+    pick[:, 1] = (pick[:, 0] + 1 + rng.integers(0, 2, size=m)) % 3
+    signs = rng.choice([-1.0, 1.0], size=(m, 2))
+    aligned = signs[:, :1] * box_axes[pick[:, 0]] + rng.normal(scale=0.18, size=(m, 3))
+    use_aligned = np.arange(m) % 2 == 1
+    a = np.where(use_aligned[:, None], aligned, free)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    u = np.cross(a, np.where(np.abs(a[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    finger = signs[:, 1:] * box_axes[pick[:, 1]]
+    roll = np.where(
+        use_aligned,
+        np.arctan2(np.einsum("nk,nk->n", finger, np.cross(a, u)), np.einsum("nk,nk->n", finger, u))
+        + rng.normal(scale=0.18, size=m),
+        rng.uniform(0.0, 2.0 * np.pi, m),
+    )
+    keep = a[:, 2] > -0.25 if on_table else np.ones(m, dtype=bool)
+    return a[keep][:n], roll[keep][:n]
 
 
 def _rotations(approach: np.ndarray, roll: np.ndarray, axes: np.ndarray) -> np.ndarray:
@@ -172,27 +202,29 @@ def synthesize_grasps(
     direction = style - preshape
 
     # --- candidates: approach direction, roll, aim point --------------------------------------
-    a = rng.normal(size=(4 * n, 3))
-    a /= np.linalg.norm(a, axis=1, keepdims=True)
-    if table_height is not None:
-        a = a[a[:, 2] > -0.25]
-    a = a[:n]
+    a, roll = _sample_approaches(mesh, n, table_height is not None, rng)
     n = len(a)
-    roll = rng.uniform(0.0, 2.0 * np.pi, n)
     centre, long_axis, half = _object_axis(mesh)
     aim = centre + rng.uniform(-0.35, 0.35, n)[:, None] * half * long_axis
     R = _rotations(a, roll, axes)
 
     # --- slide the pre-shaped hand in along -a until first contact ----------------------------
+    # The thumb's two distal bones stand out in front of the palm: the object may pass beside
+    # them into the thumb-index web, so they do not stop the hand (but must not end up inside).
     v_pre, j_pre = hand(np.zeros((1, 3)), preshape[None], np.zeros((1, 3)))
     v_pre, j_pre = v_pre[0], j_pre[0]
+    bone_of_vertex = _vertex_bones(v_pre, j_pre)
+    n_palm = len(PALM_BONES) + len(PALM_WEB)
+    thumb_tip = (bone_of_vertex == n_palm + 1) | (bone_of_vertex == n_palm + 2)
+    stopper = ~thumb_tip
     palm_point = 0.25 * j_pre[0] + 0.75 * j_pre[[5, 9, 13, 17]].mean(axis=0)
     start = aim + 0.4 * a
     transl0 = hand.transl_for(R, palm_point, start)
-    verts0 = np.einsum("nij,vj->nvi", R, v_pre - hand.wrist) + hand.wrist + transl0[:, None]
-    num_v = len(v_pre)
+    verts0 = np.einsum("nij,vj->nvi", R, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
+    num_v = int(stopper.sum())
     s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a, num_v, axis=0)).reshape(n, num_v).min(1)
-    hand_mesh = trimesh.Trimesh(v_pre, hand.faces, process=False)
+    keep_faces = stopper[hand.faces].all(axis=1)
+    hand_mesh = trimesh.Trimesh(v_pre, hand.faces[keep_faces], process=False)
     obj_v = np.asarray(mesh.vertices)
     obj_in_hand = np.einsum("nji,nvj->nvi", R, obj_v[None] - hand.wrist - transl0[:, None]) + hand.wrist
     dir_in_hand = np.einsum("nji,nj->ni", R, a)
@@ -206,9 +238,13 @@ def synthesize_grasps(
         s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a[:, 2], 1.0), np.inf)
         s_stop = np.minimum(s_stop, s_table)
     s_stop -= cfg["clearance"]
-    keep = hit & (s_stop > 0)
-    a, R, s_stop = a[keep], R[keep], s_stop[keep]
-    transl = transl0[keep] - a * s_stop[:, None]
+    transl = transl0 - a * s_stop[:, None]
+    thumb_world = np.einsum("nij,vj->nvi", R, v_pre[thumb_tip] - hand.wrist) + hand.wrist + transl[:, None]
+    thumb_clear = sdf(thumb_world).min(axis=1) > 0.0
+    if table_height is not None:
+        thumb_clear &= thumb_world[..., 2].min(axis=1) > table_height
+    keep = hit & (s_stop > 0) & thumb_clear
+    a, R, transl = a[keep], R[keep], transl[keep]
     n = len(a)
     if n == 0:
         return []
@@ -223,7 +259,10 @@ def synthesize_grasps(
     g_obj = sdf(world) - radius  # (n, K, P)
     g_tab = world[..., 2] - table_height - radius if table_height is not None else np.full_like(g_obj, np.inf)
     g = np.minimum(g_obj, g_tab)
+    # which finger each point closes with; the thumb's metacarpal (bone 0) lies in the palm's
+    # flesh and does not count as the thumb's contact
     finger_of_point = np.arange(pts.shape[1]) // (3 * per_bone)
+    finger_of_point[:per_bone] = -1
     g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
     obj_f = np.stack([g_obj[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)
     closure, touched = _crossing(g_f, c, 0.0)
@@ -259,9 +298,12 @@ def synthesize_grasps(
     used = np.concatenate([contact, palm_contact[:, None]], axis=1)
     count = used.sum(axis=1)
     balance = np.linalg.norm((normal * used[..., None]).sum(axis=1), axis=1) / np.maximum(count, 1)
+    # opposition: how squarely another contact pushes against the thumb (1 = head-on)
+    opposing = -np.einsum("nk,nck->nc", normal[:, 0], normal[:, 1:])
+    opposition = np.where(used[:, 1:], opposing, -1.0).max(axis=1)
     turn = np.mean([rotation_angle(R, p) for p in preferred], axis=0) if preferred else np.zeros(n)
-    valid = contact[:, 0] & (count >= 2) & (balance <= cfg["max_balance"])
-    score = 0.5 * count + 0.3 * palm_contact - 2.0 * balance - 0.5 * turn
+    valid = contact[:, 0] & (count >= 2) & (balance <= cfg["max_balance"]) & (opposition >= cfg["min_opposition"])
+    score = 0.5 * count + 0.3 * palm_contact + opposition - 2.0 * balance - 0.5 * turn
     order = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["num_keep"]]
     if not order:
         return []
@@ -269,7 +311,7 @@ def synthesize_grasps(
     # --- refine on the skin: open fingers that sink too deep ----------------------------------
     idx = np.array(order)
     closure, squeeze, slope = closure[idx], squeeze[idx], slope[idx]
-    vertex_finger = _vertex_fingers(v_pre, j_pre)
+    vertex_finger = np.where(bone_of_vertex < n_palm, -1, (bone_of_vertex - n_palm) // 3)
     go = matrix_to_axis_angle_np(R[idx])
     for _ in range(3):
         verts, _ = hand(go, finger_pose(preshape, direction, closure), transl[idx])
@@ -291,9 +333,7 @@ def synthesize_grasps(
     ]
 
 
-def _vertex_fingers(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """(V,) finger index (0 thumb .. 4 little) of each rest vertex, -1 for the palm."""
+def _vertex_bones(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """(V,) index of each vertex's nearest bone in PALM_BONES + PALM_WEB + FINGER_BONES."""
     bones = PALM_BONES + PALM_WEB + FINGER_BONES
-    nearest = segment_distance(vertices, joints[[p for p, _ in bones]], joints[[c for _, c in bones]]).argmin(axis=1)
-    n_palm = len(PALM_BONES) + len(PALM_WEB)
-    return np.where(nearest < n_palm, -1, (nearest - n_palm) // 3)
+    return segment_distance(vertices, joints[[p for p, _ in bones]], joints[[c for _, c in bones]]).argmin(axis=1)

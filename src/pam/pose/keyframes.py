@@ -45,19 +45,29 @@ from typing import Any
 
 import numpy as np
 
-from pam.hand.anatomy import curl_pose
+from pam.hand.anatomy import curl_pose, mirror_pose, rest_keypoints_mm, to_model_frame
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
-#: Per-finger closures (thumb, index, middle, ring, little) of the named hand poses, as
-#: fractions of each joint's flexion range (``pam.hand.anatomy.curl_pose``).
-PRESET_CLOSURES = {
-    "open": (0.0, 0.0, 0.0, 0.0, 0.0),
-    "relaxed": (0.15, 0.15, 0.2, 0.25, 0.3),
-    "preshape": (0.25, 0.08, 0.08, 0.08, 0.08),
-    "power_grasp": (0.6, 0.75, 0.75, 0.75, 0.75),
-    "pinch": (0.55, 0.5, 0.45, 0.5, 0.55),
+#: Named hand poses: per-finger closures (thumb, index, middle, ring, little) as fractions of each
+#: joint's flexion range (``pam.hand.anatomy.curl_pose``), and the thumb's palmar abduction
+#: (radians at its base joint, swinging it out in front of the palm to oppose the fingers).
+PRESETS = {
+    "open": ((0.0, 0.0, 0.0, 0.0, 0.0), 0.0),
+    "relaxed": ((0.15, 0.15, 0.2, 0.25, 0.3), 0.3),
+    "preshape": ((0.0, 0.08, 0.08, 0.08, 0.08), 0.3),
+    "power_grasp": ((0.8, 0.75, 0.75, 0.75, 0.75), 0.9),
+    "pinch": ((0.6, 0.5, 0.45, 0.5, 0.55), 0.8),
 }
-HAND_PRESETS = tuple(PRESET_CLOSURES)
+HAND_PRESETS = tuple(PRESETS)
+_THUMB_BASE = slice(36, 39)  # MANO pose slot of the thumb's base joint
+
+
+def _thumb_abduction_axis() -> np.ndarray:
+    """Right hand, rest frame: the axis turning the thumb's metacarpal towards the palm normal (-y)."""
+    keypoints = to_model_frame(rest_keypoints_mm())
+    bone = keypoints[14] - keypoints[13]  # thumb base -> thumb middle joint (kinematic order)
+    axis = np.cross(bone, [0.0, -1.0, 0.0])
+    return axis / np.linalg.norm(axis)
 
 
 class KeyframeError(ValueError):
@@ -66,9 +76,12 @@ class KeyframeError(ValueError):
 
 def hand_preset(name: str, side: str = "right") -> np.ndarray:
     """The (45,) ``hand_pose`` of a named preset for ``side``."""
-    if name not in PRESET_CLOSURES:
+    if name not in PRESETS:
         raise KeyError(f"unknown hand pose preset {name!r}; choose from {', '.join(HAND_PRESETS)}")
-    return curl_pose(np.array(PRESET_CLOSURES[name]), side=side)
+    closures, abduction = PRESETS[name]
+    pose = curl_pose(np.array(closures))
+    pose[_THUMB_BASE] = abduction * _thumb_abduction_axis() + 0.3 * pose[_THUMB_BASE]
+    return mirror_pose(pose) if side == "left" else pose
 
 
 @dataclass
@@ -118,11 +131,11 @@ def _rotation(where: str, value: Any) -> np.ndarray:
     return arr
 
 
-def parse_hand(data: dict, where: str, target: bool = False) -> HandKeyframe:
-    """A hand keyframe from its JSON dict (``where`` names it in errors)."""
+def parse_hand(data: dict, where: str, target: bool = False, side: str = "right") -> HandKeyframe:
+    """A hand keyframe from its JSON dict (``where`` names it in errors; ``side`` is the default)."""
     if not isinstance(data, dict):
         raise KeyframeError(f"{where}: expected an object with hand fields, got {type(data).__name__}")
-    side = data.get("side", "right")
+    side = data.get("side", side)
     if side not in ("right", "left"):
         raise KeyframeError(f"{where}.side: expected 'right' or 'left', got {side!r}")
     model = data.get("model", "open")
@@ -130,7 +143,7 @@ def parse_hand(data: dict, where: str, target: bool = False) -> HandKeyframe:
         raise KeyframeError(f"{where}.model: expected 'open' or 'mano', got {model!r}")
     pose = data.get("hand_pose", "power_grasp" if target else "relaxed")
     if isinstance(pose, str):
-        if pose not in PRESET_CLOSURES:
+        if pose not in PRESETS:
             raise KeyframeError(f"{where}.hand_pose: unknown preset {pose!r}; choose from {', '.join(HAND_PRESETS)}")
         pose = hand_preset(pose, side)
     hand = HandKeyframe(hand_pose=_vector(f"{where}.hand_pose", pose, 45), side=side, model=model)
@@ -190,12 +203,19 @@ def load_init(path: str | Path) -> tuple[HandKeyframe, ObjectKeyframe]:
     return parse_hand(data["hand"], f"{path}: hand"), parse_object(data["object"], f"{path}: object", Path(path).parent)
 
 
-def load_target(path: str | Path) -> HandKeyframe:
-    """Read hT from a target JSON file."""
+def load_target(path: str | Path, initial: HandKeyframe | None = None) -> HandKeyframe:
+    """Read hT from a target JSON file; side, model and betas default to the ``initial`` hand's."""
     data = _read_json(path)
     if "hand" not in data:
         raise KeyframeError(f"{path}: missing 'hand'")
-    return parse_hand(data["hand"], f"{path}: hand", target=True)
+    hand = parse_hand(data["hand"], f"{path}: hand", target=True, side=initial.side if initial else "right")
+    if initial is not None:
+        if hand.side != initial.side:
+            raise KeyframeError(f"{path}: hand.side {hand.side!r} differs from the initial hand's {initial.side!r}")
+        hand.model = data["hand"].get("model", initial.model)
+        if "betas" not in data["hand"]:
+            hand.betas = initial.betas
+    return hand
 
 
 # --- defaults: `pam pose --object mug` with nothing else ---------------------------------------

@@ -30,7 +30,7 @@ from pam.pose.hand_geometry import NUM_SEGMENTS, HandCapsules
 DEFAULTS = dict(
     timestep=0.002,
     density=400.0,  # kg/m^3: a filled light container
-    friction=(1.0, 0.01, 0.0001),  # sliding, torsional, rolling (skin on plastic or cardboard)
+    friction=(1.2, 0.01, 0.0001),  # sliding, torsional, rolling (skin on plastic or cardboard)
     weld_solref=(0.004, 1.0),  # time constant (s) and damping ratio of the segment-to-target welds
     segment_mass=0.03,
     drop_distance=0.03,  # object moved this far (m) in the palm frame while holding = dropped
