@@ -176,8 +176,13 @@ def generate_trajectory(
     rng = np.random.default_rng(seed)
     style = hT.hand_pose
     preshape = hand_preset("preshape", h0.side)
-    if np.linalg.norm(style - preshape) < 0.5:
-        raise PoseError("hT.hand_pose: the target hand is (nearly) open, so it describes no grasp; use a closing pose")
+    _, tips = hand(np.zeros((2, 3)), np.stack([preshape, style]), np.zeros((2, 3)))
+    closing = np.mean(np.linalg.norm(tips[0, 8::4] - tips[0, :1], axis=1) - np.linalg.norm(tips[1, 8::4] - tips[1, :1], axis=1))
+    if closing < 0.015:
+        raise PoseError(
+            f"hT.hand_pose: the target hand closes the fingertips by only {closing * 1000:.0f} mm from the open "
+            "pre-shape, so it describes no grasp; use a closing pose such as 'power_grasp' or 'pinch'"
+        )
     preferred = [axis_angle_to_matrix_np(h0.global_orient)]
     if hT.global_orient is not None:
         preferred.append(axis_angle_to_matrix_np(hT.global_orient))
