@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 app = typer.Typer(help="PAM: hand-object interaction video synthesis.", no_args_is_help=True, add_completion=False)
@@ -13,6 +16,25 @@ def version() -> None:
     from pam import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def render(
+    sequence: Path = typer.Argument(..., help="A sequence file (.npz) written by `pam pose` or an importer."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the condition videos and annotations."),
+    style: str = typer.Option("dexycb", help="Keypoint limb widths: dexycb (6/3 px) or oakink2 (4/2 px)."),
+    backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl for MANO hands."),
+) -> None:
+    """Render a sequence's conditions: depth, seg, hand keypoints, normals, preview and annotations."""
+    from pam.conditions import write_condition_set
+    from pam.progress import console, progress_bar
+    from pam.sequence import HOISequence
+
+    seq = HOISequence.load(sequence)
+    with progress_bar(f"rendering {seq.num_frames} frames") as update:
+        written = write_condition_set(seq, out, style=style, backend=backend, mano_dir=mano_dir, progress=update)
+    console.print(f"wrote {len(written)} files to [bold]{out}[/]: " + ", ".join(p.name for p in written.values()))
 
 
 if __name__ == "__main__":

@@ -76,3 +76,108 @@ def render_conditions(
         hand_ids=[m.instance_id for m in scene.meshes if m.kind == "hand"],
         seg_ids={m.instance_id: m.seg_id for m in scene.meshes if m.kind == "object"},
     )
+
+
+def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[str, np.ndarray]:
+    """The PAM condition videos, each (T, H, W, 3) uint8: depth, seg, hand_keypoints, normal."""
+    from pam.render import HAND_LABEL, encode_depth, encode_hand_keypoints, encode_normals, encode_segmentation
+
+    T, H, W = frames.depth.shape
+    labels = {**{i: HAND_LABEL for i in frames.hand_ids}, **frames.seg_ids}
+    return {
+        "depth": encode_depth(frames.depth),
+        "seg": encode_segmentation(frames.ids, labels),
+        "hand_keypoints": encode_hand_keypoints(frames.joints_2d, frames.joints_cam, H, W, style=style),
+        "normal": encode_normals(frames.normals),
+    }
+
+
+def preview_grid(videos: dict[str, np.ndarray]) -> np.ndarray:
+    """Tile the condition videos 2 x 2 at half size with their names: (T, H, W, 3) uint8."""
+    import cv2
+
+    tiles = []
+    for name, video in videos.items():
+        small = np.stack([cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA) for f in video])
+        for f in small:
+            cv2.putText(f, name, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(small)
+    while len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i : i + 2], axis=2) for i in range(0, len(tiles), 2)]
+    return np.concatenate(rows, axis=1)
+
+
+def contact_sheet(preview: np.ndarray, columns: int = 5) -> np.ndarray:
+    """``columns`` evenly spaced preview frames side by side at half size: (h, columns * w, 3) uint8."""
+    import cv2
+
+    picks = np.linspace(0, len(preview) - 1, min(columns, len(preview))).round().astype(int)
+    frames = [cv2.resize(preview[i], (preview.shape[2] // 2, preview.shape[1] // 2), interpolation=cv2.INTER_AREA) for i in picks]
+    return np.concatenate(frames, axis=1)
+
+
+def annotation_arrays(seq: HOISequence, frames: ConditionFrames) -> dict[str, np.ndarray]:
+    """Per-frame annotations (arrays for ``annotations.npz``; see ``write_condition_set``)."""
+    cam = seq.camera
+    T = seq.num_frames
+    R = cam.R if cam.is_moving else np.broadcast_to(cam.R, (T, 3, 3))
+    t = cam.t if cam.is_moving else np.broadcast_to(cam.t, (T, 3))
+    world_to_cam = np.tile(np.eye(4), (T, 1, 1))
+    world_to_cam[:, :3, :3], world_to_cam[:, :3, 3] = R, t
+    arrays = {
+        "fps": np.float64(seq.fps),
+        "image_size": np.array([cam.height, cam.width]),
+        "intrinsics": cam.K,
+        "world_to_camera": world_to_cam,
+        "hand_sides": np.array([h.side for h in seq.hands], dtype="U5"),
+        "mano_global_orient": np.stack([h.global_orient for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
+        "mano_hand_pose": np.stack([h.hand_pose for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 45)),
+        "mano_transl": np.stack([h.transl for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
+        "mano_betas": np.stack([h.betas for h in seq.hands]) if seq.hands else np.zeros((0, 10)),
+        "joints_3d_cam": frames.joints_cam,
+        "joints_2d": frames.joints_2d,
+        "object_names": np.array([o.name for o in seq.objects], dtype=str),
+        "object_seg_ids": np.array([o.seg_id for o in seq.objects], dtype=np.int64),
+        "object_to_world": np.stack([o.transforms() for o in seq.objects], 1) if seq.objects else np.zeros((T, 0, 4, 4)),
+        "depth": frames.depth,
+        "instance_ids": frames.ids,
+    }
+    arrays["object_to_camera"] = world_to_cam[:, None] @ arrays["object_to_world"]
+    return arrays
+
+
+def write_condition_set(
+    seq: HOISequence,
+    out_dir: str | Path,
+    style: str = "dexycb",
+    backend: str | None = None,
+    mano_dir: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """Render ``seq`` and write its condition set into ``out_dir``; returns name -> path.
+
+    Files: ``depth.mp4``, ``seg.mp4``, ``hand_keypoints.mp4``, ``normal.mp4`` (the encodings of
+    REFERENCE.md), ``preview.mp4`` (the four side by side) with a ``preview.png`` contact sheet,
+    and ``annotations.npz``: MANO parameters per hand (world frame; ``mano_*``, hands in
+    ``hand_sides`` order), ``joints_3d_cam`` (T, NH, 21, 3) metres and ``joints_2d`` (T, NH, 21, 2)
+    pixels, object poses ``object_to_world`` / ``object_to_camera`` (T, NO, 4, 4),
+    ``intrinsics`` (3, 3), ``world_to_camera`` (T, 4, 4), and lossless ``depth`` (T, H, W) float32
+    metres and ``instance_ids`` (T, H, W) uint16 (0 background, 1.. hands, then objects).
+    """
+    from PIL import Image
+
+    from pam.fileio import atomic_path
+    from pam.render import save_arrays, write_video
+
+    out_dir = Path(out_dir)
+    frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)
+    videos = encode_conditions(frames, style=style)
+    written = {name: write_video(out_dir / f"{name}.mp4", video, fps=seq.fps) for name, video in videos.items()}
+    preview = preview_grid(videos)
+    written["preview"] = write_video(out_dir / "preview.mp4", preview, fps=seq.fps)
+    with atomic_path(out_dir / "preview.png") as tmp:
+        Image.fromarray(contact_sheet(preview)).save(tmp, format="PNG")
+    written["preview_png"] = out_dir / "preview.png"
+    written["annotations"] = save_arrays(out_dir / "annotations.npz", **annotation_arrays(seq, frames))
+    return written
