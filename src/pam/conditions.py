@@ -92,29 +92,29 @@ def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[st
     }
 
 
-def preview_grid(videos: dict[str, np.ndarray]) -> np.ndarray:
-    """Tile the condition videos 2 x 2 at half size with their names: (T, H, W, 3) uint8."""
+def _labelled_half(frame: np.ndarray, label: str) -> np.ndarray:
     import cv2
 
-    tiles = []
-    for name, video in videos.items():
-        small = np.stack([cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA) for f in video])
-        for f in small:
-            cv2.putText(f, name, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-        tiles.append(small)
-    while len(tiles) % 2:
+    small = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.putText(small, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return small
+
+
+def preview_grid(videos: dict[str, np.ndarray]) -> np.ndarray:
+    """The condition videos tiled two per row at half size, each labelled: (T, H', W', 3) uint8."""
+    tiles = [np.stack([_labelled_half(f, name) for f in video]) for name, video in videos.items()]
+    if len(tiles) % 2:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[i : i + 2], axis=2) for i in range(0, len(tiles), 2)]
     return np.concatenate(rows, axis=1)
 
 
-def contact_sheet(preview: np.ndarray, columns: int = 5) -> np.ndarray:
-    """``columns`` evenly spaced preview frames side by side at half size: (h, columns * w, 3) uint8."""
-    import cv2
-
-    picks = np.linspace(0, len(preview) - 1, min(columns, len(preview))).round().astype(int)
-    frames = [cv2.resize(preview[i], (preview.shape[2] // 2, preview.shape[1] // 2), interpolation=cv2.INTER_AREA) for i in picks]
-    return np.concatenate(frames, axis=1)
+def contact_sheet(videos: dict[str, np.ndarray], columns: int = 5) -> np.ndarray:
+    """One row per condition, ``columns`` evenly spaced frames at half size: (rows * h, columns * w, 3)."""
+    T = len(next(iter(videos.values())))
+    picks = np.linspace(0, T - 1, min(columns, T)).round().astype(int)
+    rows = [np.concatenate([_labelled_half(video[t], f"{name} t={t}") for t in picks], axis=1) for name, video in videos.items()]
+    return np.concatenate(rows, axis=0)
 
 
 def annotation_arrays(seq: HOISequence, frames: ConditionFrames) -> dict[str, np.ndarray]:
@@ -177,7 +177,7 @@ def write_condition_set(
     preview = preview_grid(videos)
     written["preview"] = write_video(out_dir / "preview.mp4", preview, fps=seq.fps)
     with atomic_path(out_dir / "preview.png") as tmp:
-        Image.fromarray(contact_sheet(preview)).save(tmp, format="PNG")
+        Image.fromarray(contact_sheet(videos)).save(tmp, format="PNG")
     written["preview_png"] = out_dir / "preview.png"
     written["annotations"] = save_arrays(out_dir / "annotations.npz", **annotation_arrays(seq, frames))
     return written
