@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteSc
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift, retrieve_timesteps
 from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import logging
 from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet, controlled_transformer_forward
@@ -38,6 +39,7 @@ from pam.models.flux_release import FluxReleaseControlNet, load_release_controln
 from pam.models.weights import MissingWeightsError, locate
 from pam.pipelines.inputs import ImageInput, image_to_tensor, resize_tensor
 
+logger = logging.get_logger(__name__)
 NEAREST_CUES = frozenset({"seg"})  # label images: resized without blending colours
 FLUX_SOURCE = "https://huggingface.co/black-forest-labs/FLUX.1-dev (the whole diffusers-format repository)"
 RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the appearance ControlNet `controlnet.bin`)"
@@ -150,19 +152,17 @@ class AppearancePipeline(DiffusionPipeline):
             raise ValueError(f"cue_scales names unknown cue(s) {unknown}; this ControlNet reads {list(self.cue_names)}")
 
     def cue_tensors(self, cues: Mapping[str, ImageInput], height: int, width: int) -> dict[str, torch.Tensor]:
-        """Cue images -> ``{name: (B, 3, height, width)}`` in [-1, 1]; all cues must share one size."""
+        """Cue images -> ``{name: (B, 3, height, width)}`` in [-1, 1] by a plain resize (as the release);
+        a cue whose aspect ratio differs from the output's by more than 10 % is stretched, with a warning.
+        """
         tensors = {name: image_to_tensor(image, name=f"cue {name!r}") for name, image in cues.items()}
-        if not tensors:
-            return {}
-        first_name, first = next(iter(tensors.items()))
+        batches = {name: t.shape[0] for name, t in tensors.items()}
+        if len(set(batches.values())) > 1:
+            raise ValueError(f"cues hold different numbers of images: {batches}")
         for name, tensor in tensors.items():
-            if tensor.shape[-2:] != first.shape[-2:]:
-                raise ValueError(
-                    f"cue {name!r} is {tuple(tensor.shape[-2:])} (H, W) but cue {first_name!r} is "
-                    f"{tuple(first.shape[-2:])}: the cues of one frame must be rendered at one size"
-                )
-            if tensor.shape[0] != first.shape[0]:
-                raise ValueError(f"cue {name!r} has batch {tensor.shape[0]} but cue {first_name!r} has {first.shape[0]}")
+            h, w = tensor.shape[-2:]
+            if abs((w / h) / (width / height) - 1) > 0.1:
+                logger.warning(f"cue {name!r} is {h} x {w} (H x W); it is stretched to {height} x {width}")
         return {name: resize_tensor(t, height, width, nearest=name in NEAREST_CUES) for name, t in tensors.items()}
 
     def encode_cue_latents(self, images: torch.Tensor) -> torch.Tensor:
@@ -227,6 +227,7 @@ class AppearancePipeline(DiffusionPipeline):
         max_sequence_length: int = 512,
         output_type: str = "pil",
         return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
     ) -> FluxPipelineOutput | tuple:
         """Generate images of ``height`` x ``width`` (default :attr:`default_size`).
 
@@ -240,6 +241,8 @@ class AppearancePipeline(DiffusionPipeline):
             cue_scales: per-cue strength in [0, 1] (0 = dropped, 1 = as given).
             generator / seed: randomness of the initial noise (``seed`` makes a CPU generator).
             output_type: "pil", "np", "pt" or "latent" (packed latents).
+            callback_on_step_end: diffusers-style ``f(pipe, step, timestep, {"latents": ...}) -> dict``;
+                a returned "latents" entry replaces the latents.
         Returns:
             ``FluxPipelineOutput(images=...)`` or ``(images,)``.
         """
@@ -285,7 +288,7 @@ class AppearancePipeline(DiffusionPipeline):
         )
         self.scheduler.set_begin_index(0)
         with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for t in timesteps:
+            for i, t in enumerate(timesteps):
                 noise_pred = controlled_transformer_forward(
                     self.transformer,
                     self.controlnet,
@@ -300,6 +303,8 @@ class AppearancePipeline(DiffusionPipeline):
                     conditioning_scale=controlnet_conditioning_scale,
                 )
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
                 progress_bar.update()
 
         if output_type == "latent":

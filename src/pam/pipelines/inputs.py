@@ -34,7 +34,7 @@ def image_to_tensor(image: ImageInput, name: str = "image") -> torch.Tensor:
             image = np.repeat(image[..., None], 3, axis=-1)
         if image.ndim not in (3, 4) or image.shape[-1] != 3:
             raise ValueError(f"{name}: expected a uint8 array (H, W, 3) or (B, H, W, 3), got shape {image.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).float().div(127.5).sub(1.0)
+        tensor = torch.from_numpy(np.array(image)).float().div(127.5).sub(1.0)
         tensor = tensor.movedim(-1, -3)
     elif isinstance(image, torch.Tensor):
         if not torch.is_floating_point(image):
