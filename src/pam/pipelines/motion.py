@@ -27,7 +27,7 @@ from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import (
 )
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
-from pam.models.cogvideox_control import controlled_forward
+from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
 
 DEFAULT_NEGATIVE_PROMPT = (
@@ -246,13 +246,13 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         cue_input = torch.cat([cue_latents] * copies)
 
         old_pred_original_sample = None
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
+        with self.progress_bar(total=num_inference_steps) as progress_bar, ControlledTransformer(
+            self.transformer, self.controlnet
+        ) as model:
             for i, t in enumerate(timesteps):
                 self._current_timestep = t
                 model_input = self.scheduler.scale_model_input(torch.cat([latents] * copies), t)
-                noise_pred = controlled_forward(
-                    self.transformer,
-                    self.controlnet,
+                noise_pred = model(
                     torch.cat([model_input, image_input], dim=2),
                     prompt_embeds,
                     t.expand(model_input.shape[0]),

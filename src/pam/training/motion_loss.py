@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from diffusers import CogVideoXDPMScheduler, CogVideoXTransformer3DModel
 
-from pam.models.cogvideox_control import controlled_forward
+from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
 from pam.training.cue_masking import mask_cues
 
@@ -23,8 +23,7 @@ def freeze_base(transformer: CogVideoXTransformer3DModel, controlnet: CogVideoXC
 
 
 def motion_loss(
-    transformer: CogVideoXTransformer3DModel,
-    controlnet: CogVideoXControlNet,
+    model: ControlledTransformer,
     scheduler: CogVideoXDPMScheduler,
     video_latents: torch.Tensor,
     image_latents: torch.Tensor,
@@ -37,6 +36,7 @@ def motion_loss(
     """Weighted x0 loss of one batch (a scalar).
 
     Args:
+        model: the frozen base with the ControlNet attached (keep it attached until ``backward`` has run).
         video_latents: (B, F, C, H, W) clean video latents (x scaling factor).
         image_latents: (B, F, C, H, W) first-frame latents zero-padded in time.
         cue_latents: (B, K, F, 2C, H, W) cue latents in ``controlnet.cues`` order.
@@ -52,9 +52,7 @@ def motion_loss(
     noise = torch.randn(video_latents.shape, generator=generator, dtype=video_latents.dtype).to(device)
     noisy = scheduler.add_noise(video_latents, noise, timesteps)
 
-    velocity = controlled_forward(
-        transformer,
-        controlnet,
+    velocity = model(
         torch.cat([noisy, image_latents], dim=2),
         prompt_embeds,
         timesteps,
