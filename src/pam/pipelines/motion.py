@@ -54,7 +54,7 @@ def video_to_tensor(video: VideoInput, name: str, height: int, width: int) -> to
     if isinstance(video, np.ndarray):
         if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
             raise ValueError(f"{name}: expected a uint8 array (T, H, W, 3), got {video.dtype} {video.shape}")
-        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        frames = torch.tensor(video).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     elif isinstance(video, torch.Tensor):
         tensor = video[0] if video.ndim == 5 and video.shape[0] == 1 else video
         if tensor.ndim != 4 or tensor.shape[0] != 3 or not tensor.is_floating_point():
@@ -171,7 +171,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         Args:
             image: the first frame (Stage II output or any image).
             cues: cue name (of ``controlnet.cues``) -> video of ``num_frames`` frames, uint8 ``(T, H, W, 3)`` or a
-                float tensor ``(3, T, H, W)`` in [-1, 1]; absent cues are zero latents.
+                float tensor ``(3, T, H, W)`` in [-1, 1]; absent cues are zero latents (none given: no control).
             prompt / prompt_embeds: the text, or its (1, L, D) T5 embeddings.
             negative_prompt / negative_prompt_embeds: for classifier-free guidance.
             num_frames: 4k + 1; defaults to the cue videos' length, else 49.
@@ -179,10 +179,8 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         Returns:
             ``CogVideoXPipelineOutput`` with ``frames`` (or a 1-tuple when ``return_dict`` is False).
         """
-        if not cues:
-            raise ValueError("cues: give at least one cue video (e.g. {'depth': ..., 'seg': ..., 'hand': ...})")
-        lengths = {name: (v.shape[0] if isinstance(v, np.ndarray) else v.shape[-4]) for name, v in cues.items()}
-        num_frames = num_frames or next(iter(lengths.values()))
+        lengths = {name: (v.shape[0] if isinstance(v, np.ndarray) else v.shape[-3]) for name, v in cues.items()}
+        num_frames = num_frames or next(iter(lengths.values()), 49)
         self.check_motion_inputs(cues, num_frames, height, width)
         wrong = {name: length for name, length in lengths.items() if length != num_frames}
         if wrong:
