@@ -57,6 +57,7 @@ def mano_convert(
     typer.echo(f"wrote {dst}")
 
 
+@app.command()
 def appearance(
     conditions: Path = typer.Argument(None, help="Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."),
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text describing the scene."),
@@ -90,6 +91,7 @@ def appearance(
     typer.echo(f"wrote {written}")
 
 
+@app.command()
 def motion(
     image: str = typer.Argument(..., help="First frame (Stage II output or any image)."),
     output: str = typer.Argument(..., help="Output video (.mp4)."),
