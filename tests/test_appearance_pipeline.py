@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +183,26 @@ def test_cli_writes_first_frame_from_a_render_folder(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--flux", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "frame.png").size == (48, 32)
+
+
+# The shared folder: $PAM_SHARED_DIR, default <repo>/../shared (the repository cloned beside it).
+SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data" / "official-samples" / "dexycb"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not present")
+def test_official_sample_conditions_drive_the_pipeline(pipe):
+    from pam.models import FluxMultiConditionControlNet as exported
+    from pam.pipelines.appearance_cli import find_cue_files, read_frame
+
+    assert exported is FluxMultiConditionControlNet
+    files = find_cue_files(SAMPLES, ("depth", "seg", "hand", "normal"))
+    assert {k: p.name for k, p in files.items()} == {
+        "depth": "val_depth.mp4", "seg": "val_seg_mask.mp4", "hand": "val_hand_keypoints.mp4", "normal": "val_normal.mp4"
+    }
+    frames = {name: read_frame(files[name]) for name in pipe.cue_names}
+    assert frames["seg"].shape == (480, 720, 3) and frames["depth"].shape == (384, 640, 3)
+    assert frames["seg"].dtype == np.uint8 and frames["seg"].max() > 100  # hand / object colours present
+    image = pipe(PROMPT, frames, seed=0, **CALL).images[0]
+    assert image.size == (WIDTH, HEIGHT)
+    with pytest.raises(ValueError, match="cannot read frame 500"):
+        read_frame(files["seg"], 500)
