@@ -126,6 +126,10 @@ def test_from_pretrained_parts_and_missing_weights(tmp_path, monkeypatch):
     a = pipe(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images
     b = reference(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images
     torch.testing.assert_close(a, b)
+    reference.save_pretrained(tmp_path / "pipeline")  # the whole pipeline round-trips the diffusers way
+    reloaded = AppearancePipeline.from_pretrained(tmp_path / "pipeline")
+    reloaded.set_progress_bar_config(disable=True)
+    torch.testing.assert_close(reloaded(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images, b)
     torch.save(xflux_state_dict(hidden=16, heads=2, txt=TEXT_DIM, vec=TEXT_DIM), tmp_path / "controlnet.bin")
     release = AppearancePipeline.from_pretrained_parts(tmp_path / "flux", tmp_path / "controlnet.bin", torch_dtype=torch.float32)
     assert isinstance(release.controlnet, FluxReleaseControlNet) and release.default_size == (480, 640)
