@@ -146,7 +146,8 @@ def main() -> None:
     if args.tiny:
         modes = ["none"]  # CPU offload needs an accelerator
     pipe = build_pipeline(cfg, args.controlnet, device, dtype)
-    params = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in ("transformer", "controlnet", "text_encoder_2", "text_encoder", "vae")}
+    parts = ("transformer", "controlnet", "text_encoder_2", "text_encoder", "vae")
+    params = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in parts}
     print(f"{'tiny' if args.tiny else 'full-size'} {args.controlnet} ControlNet, {args.height} x {args.width}, "
           f"{args.steps} steps, {dtype}, device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}")
     print("parameters: " + ", ".join(f"{k} {v / 1e6:,.1f} M" for k, v in params.items()))
