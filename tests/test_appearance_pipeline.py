@@ -210,3 +210,17 @@ def test_official_sample_conditions_drive_the_pipeline(pipe):
     assert image.size == (WIDTH, HEIGHT)
     with pytest.raises(ValueError, match="cannot read frame 500"):
         read_frame(files["seg"], 500)
+
+
+def test_loss_with_the_release_controlnet_reads_pixels():
+    parts = tiny_pipeline_parts()
+    transformer = parts["transformer"].requires_grad_(False)
+    net = perturb_(FluxReleaseControlNet.from_transformer(transformer))
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(2, 16, 4, 6, generator=gen)
+    pixels = {name: torch.rand(2, 3, 32, 48, generator=gen) * 2 - 1 for name in ("depth", "seg", "hand")}
+    null = {name: torch.full((1, 3, 32, 48), -1.0) for name in net.cue_names}
+    text = torch.randn(2, 5, 32, generator=gen), torch.randn(2, 32, generator=gen)
+    value = appearance_loss(transformer, net, latents, pixels, null, *text, cue_dropout=True, generator=gen)
+    value.backward()
+    assert torch.isfinite(value) and net.controlnet2.input_hint_block.conv_in.weight.grad.abs().sum() > 0

@@ -85,6 +85,7 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
     -1 for ``normal``).
     """
 
+    _supports_gradient_checkpointing = True
     cue_space = "pixel"
     controlnet_blocks_repeat = True  # residual i % n after base double block i (x-flux)
 
