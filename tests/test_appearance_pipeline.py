@@ -224,3 +224,16 @@ def test_loss_with_the_release_controlnet_reads_pixels():
     value = appearance_loss(transformer, net, latents, pixels, null, *text, cue_dropout=True, generator=gen)
     value.backward()
     assert torch.isfinite(value) and net.controlnet2.input_hint_block.conv_in.weight.grad.abs().sum() > 0
+
+
+def test_memory_switches_bf16_and_vae_slicing():
+    parts = tiny_pipeline_parts()
+    pipe = AppearancePipeline(controlnet=perturb_(FluxMultiConditionControlNet.from_transformer(parts["transformer"])), **parts)
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(CALL, seed=4, num_images_per_prompt=2, output_type="np")
+    plain = pipe(PROMPT, random_cues(), **call).images
+    pipe.vae.enable_slicing()  # one sample at a time through the VAE: same images
+    np.testing.assert_allclose(pipe(PROMPT, random_cues(), **call).images, plain, atol=1e-4)
+    pipe.to(dtype=torch.bfloat16)
+    low = pipe(PROMPT, random_cues(), **call).images
+    assert low.shape == plain.shape and np.isfinite(low).all()
