@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -123,6 +126,10 @@ def test_from_pretrained_parts_and_missing_weights(tmp_path, monkeypatch):
     a = pipe(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images
     b = reference(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images
     torch.testing.assert_close(a, b)
+    reference.save_pretrained(tmp_path / "pipeline")  # the whole pipeline round-trips the diffusers way
+    reloaded = AppearancePipeline.from_pretrained(tmp_path / "pipeline")
+    reloaded.set_progress_bar_config(disable=True)
+    torch.testing.assert_close(reloaded(PROMPT, random_cues(), seed=0, output_type="latent", **CALL).images, b)
     torch.save(xflux_state_dict(hidden=16, heads=2, txt=TEXT_DIM, vec=TEXT_DIM), tmp_path / "controlnet.bin")
     release = AppearancePipeline.from_pretrained_parts(tmp_path / "flux", tmp_path / "controlnet.bin", torch_dtype=torch.float32)
     assert isinstance(release.controlnet, FluxReleaseControlNet) and release.default_size == (480, 640)
@@ -180,3 +187,53 @@ def test_cli_writes_first_frame_from_a_render_folder(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--flux", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "frame.png").size == (48, 32)
+
+
+# The shared folder: $PAM_SHARED_DIR, default <repo>/../shared (the repository cloned beside it).
+SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data" / "official-samples" / "dexycb"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not present")
+def test_official_sample_conditions_drive_the_pipeline(pipe):
+    from pam.models import FluxMultiConditionControlNet as exported
+    from pam.pipelines.appearance_cli import find_cue_files, read_frame
+
+    assert exported is FluxMultiConditionControlNet
+    files = find_cue_files(SAMPLES, ("depth", "seg", "hand", "normal"))
+    assert {k: p.name for k, p in files.items()} == {
+        "depth": "val_depth.mp4", "seg": "val_seg_mask.mp4", "hand": "val_hand_keypoints.mp4", "normal": "val_normal.mp4"
+    }
+    frames = {name: read_frame(files[name]) for name in pipe.cue_names}
+    assert frames["seg"].shape == (480, 720, 3) and frames["depth"].shape == (384, 640, 3)
+    assert frames["seg"].dtype == np.uint8 and frames["seg"].max() > 100  # hand / object colours present
+    image = pipe(PROMPT, frames, seed=0, **CALL).images[0]
+    assert image.size == (WIDTH, HEIGHT)
+    with pytest.raises(ValueError, match="cannot read frame 500"):
+        read_frame(files["seg"], 500)
+
+
+def test_loss_with_the_release_controlnet_reads_pixels():
+    parts = tiny_pipeline_parts()
+    transformer = parts["transformer"].requires_grad_(False)
+    net = perturb_(FluxReleaseControlNet.from_transformer(transformer))
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(2, 16, 4, 6, generator=gen)
+    pixels = {name: torch.rand(2, 3, 32, 48, generator=gen) * 2 - 1 for name in ("depth", "seg", "hand")}
+    null = {name: torch.full((1, 3, 32, 48), -1.0) for name in net.cue_names}
+    text = torch.randn(2, 5, 32, generator=gen), torch.randn(2, 32, generator=gen)
+    value = appearance_loss(transformer, net, latents, pixels, null, *text, cue_dropout=True, generator=gen)
+    value.backward()
+    assert torch.isfinite(value) and net.controlnet2.input_hint_block.conv_in.weight.grad.abs().sum() > 0
+
+
+def test_memory_switches_bf16_and_vae_slicing():
+    parts = tiny_pipeline_parts()
+    pipe = AppearancePipeline(controlnet=perturb_(FluxMultiConditionControlNet.from_transformer(parts["transformer"])), **parts)
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(CALL, seed=4, num_images_per_prompt=2, output_type="np")
+    plain = pipe(PROMPT, random_cues(), **call).images
+    pipe.vae.enable_slicing()  # one sample at a time through the VAE: same images
+    np.testing.assert_allclose(pipe(PROMPT, random_cues(), **call).images, plain, atol=1e-4)
+    pipe.to(dtype=torch.bfloat16)
+    low = pipe(PROMPT, random_cues(), **call).images
+    assert low.shape == plain.shape and np.isfinite(low).all()

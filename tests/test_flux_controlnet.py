@@ -218,3 +218,5 @@ def test_release_controlnet_zero_init_and_cue_groups(transformer):
     for a, b, both in zip(*res):
         torch.testing.assert_close(a + b, both)
     assert not torch.allclose(alone[0], alone[1], atol=1e-5)
+    model.enable_gradient_checkpointing()  # for training: reaches both nets
+    assert all(net.gradient_checkpointing for net in model.nets)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from diffusers import FluxControlNetModel, FluxPipeline, FluxTransformer2DModel
+from diffusers import ModelMixin  # noqa: F401  (lets DiffusionPipeline.from_pretrained load this module's nets)
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.controlnets.controlnet import zero_module
 from torch import nn

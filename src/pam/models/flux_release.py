@@ -56,7 +56,9 @@ class FluxPixelControlNet(FluxControlNetModel):
         conditioning_channels: int = 6,
     ):
         if HINT_CHANNELS * patch_size**2 != in_channels:
-            raise ValueError(f"the {HINT_CHANNELS}-channel hint patchified {patch_size}x{patch_size} must give in_channels={in_channels}")
+            raise ValueError(
+                f"the {HINT_CHANNELS}-channel hint patchified {patch_size}x{patch_size} must give in_channels={in_channels}"
+            )
         super().__init__(
             patch_size=patch_size,
             in_channels=in_channels,
@@ -83,6 +85,7 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
     -1 for ``normal``).
     """
 
+    _supports_gradient_checkpointing = True
     cue_space = "pixel"
     controlnet_blocks_repeat = True  # residual i % n after base double block i (x-flux)
 
@@ -144,12 +147,16 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
         ``FluxControlNetModel.forward`` (timestep, guidance, text embeddings, ids).
         """
         nets = self.nets
-        scales = [conditioning_scale] * len(nets) if isinstance(conditioning_scale, (int, float)) else conditioning_scale
+        scales = conditioning_scale
+        if isinstance(conditioning_scale, (int, float)):
+            scales = [conditioning_scale] * len(nets)
         if len(controlnet_cond) != len(nets) or len(scales) != len(nets):
             raise ValueError(f"need one condition and one scale per net ({len(nets)})")
         total = None
         for net, cond, scale in zip(nets, controlnet_cond, scales):
-            samples, _ = net(hidden_states=hidden_states, controlnet_cond=cond, conditioning_scale=scale, return_dict=False, **kwargs)
+            samples, _ = net(
+                hidden_states=hidden_states, controlnet_cond=cond, conditioning_scale=scale, return_dict=False, **kwargs
+            )
             total = samples if total is None else [a + b for a, b in zip(total, samples)]
         if not return_dict:
             return total, None
@@ -157,7 +164,10 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
 
     @classmethod
     def from_transformer(
-        cls, transformer: FluxTransformer2DModel, cue_groups: Sequence[Sequence[str]] = RELEASE_CUE_GROUPS, num_layers: int = 2
+        cls,
+        transformer: FluxTransformer2DModel,
+        cue_groups: Sequence[Sequence[str]] = RELEASE_CUE_GROUPS,
+        num_layers: int = 2,
     ) -> FluxReleaseControlNet:
         """Build the dual net with each net's embedders and blocks copied from the base (its first blocks)."""
         config = {key: transformer.config[key] for key in TRANSFORMER_KEYS}
@@ -248,7 +258,8 @@ def convert_release_controlnet(state_dict: Mapping[str, torch.Tensor]) -> dict[s
         except KeyError:
             unknown.append(key)
     if unknown:
-        raise ValueError(f"not an x-flux dual ControlNet state dict; unexpected keys: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}")
+        more = " ..." if len(unknown) > 8 else ""
+        raise ValueError(f"not an x-flux dual ControlNet state dict; unexpected keys: {unknown[:8]}{more}")
     return converted
 
 

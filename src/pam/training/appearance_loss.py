@@ -81,7 +81,8 @@ def appearance_loss(
     eps = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
     x_t = (1 - t[:, None, None]) * x + t[:, None, None] * eps
 
-    inputs = {name: cues.get(name, null_cues[name]).expand(b, *null_cues[name].shape[1:]) for name in controlnet.cue_names}
+    inputs = {name: cues.get(name, null_cues[name]) for name in controlnet.cue_names}
+    inputs = {name: value.expand(b, *value.shape[1:]) for name, value in inputs.items()}
     if cue_dropout:
         probabilities = RELEASE_CUE_DROPOUT if cue_dropout is True else cue_dropout
         inputs = drop_cues(inputs, null_cues, probabilities, generator)
