@@ -25,7 +25,7 @@ Anthropometric sources
 * Hand length (wrist crease to middle fingertip) of adults: about 19.4 cm for men and 17.8 cm for
   women, hand breadth at the metacarpals about 9.0 cm and 7.9 cm (US Army ANSUR II, Gordon et al.
   2014). Our default hand: wrist joint to middle fingertip 18.3 cm, breadth across the knuckles
-  8.2 cm, palm thickness at the knuckles 2.8 cm -- between the two means.
+  8.2 cm, palm thickness at the knuckles 2.9 cm, volume 0.29 l (without forearm) -- between the two means.
 * Phalanx length proportions: proximal : middle : distal about 1 : 0.6 : 0.45 for the long fingers,
   middle > ring > index > little (Hamilton & Dunsmuir, J Hand Surg Br 27:546, 2002; Buryanov &
   Kotiuk, Int J Morphol 28:755, 2010). Finger lengths measured from the palmar crease: thumb
@@ -65,20 +65,20 @@ WRIST_OFFSET = np.array([0.0957, 0.0064, 0.0062])
 #: (degrees, + radial), joint-centre segment lengths MCP-PIP, PIP-DIP, DIP-tip, and flesh radii at
 #: MCP, PIP, DIP and tip.
 LONG_FINGERS = {
-    "index": dict(mcp=(82.0, 26.0, 1.0), spread=8.0, lengths=(40.0, 24.0, 22.0), radii=(10.0, 9.3, 8.2, 7.2)),
-    "middle": dict(mcp=(86.0, 7.0, 0.0), spread=0.0, lengths=(45.0, 28.0, 24.0), radii=(10.2, 9.5, 8.4, 7.3)),
-    "ring": dict(mcp=(81.0, -11.0, 1.0), spread=-8.0, lengths=(42.0, 27.0, 23.0), radii=(9.6, 9.0, 7.9, 6.9)),
-    "little": dict(mcp=(72.0, -27.0, 3.0), spread=-16.0, lengths=(33.0, 20.0, 21.0), radii=(8.8, 8.0, 7.0, 6.3)),
+    "index": dict(mcp=(82.0, 27.0, 1.0), spread=8.0, lengths=(40.0, 24.0, 22.0), radii=(10.6, 9.9, 8.8, 7.7)),
+    "middle": dict(mcp=(86.0, 7.0, 0.0), spread=0.0, lengths=(45.0, 28.0, 24.0), radii=(10.8, 10.1, 9.0, 7.8)),
+    "ring": dict(mcp=(81.0, -11.0, 1.0), spread=-8.0, lengths=(42.0, 27.0, 23.0), radii=(10.2, 9.6, 8.5, 7.4)),
+    "little": dict(mcp=(72.0, -28.5, 3.0), spread=-16.0, lengths=(33.0, 20.0, 21.0), radii=(9.3, 8.6, 7.6, 6.8)),
 }
 #: Thumb: carpometacarpal joint centre, metacarpal and phalanx directions (spread from the
 #: distal axis towards radial, and pitch towards palmar, degrees), lengths CMC-MCP, MCP-IP, IP-tip,
 #: flesh radii at CMC (the thenar eminence), MCP, IP and tip.
 THUMB = dict(
     cmc=(20.0, 20.0, 7.0),
-    metacarpal_dir=(48.0, 22.0),
-    phalanx_dir=(38.0, 8.0),
+    metacarpal_dir=(48.0, 18.0),
+    phalanx_dir=(38.0, 5.0),
     lengths=(44.0, 32.0, 27.0),
-    radii=(13.0, 11.0, 10.0, 8.5),
+    radii=(13.5, 11.5, 10.5, 9.0),
 )
 #: Palm: metacarpal bases (the carpus side) and their flesh radii at base and knuckle; the carpal
 #: block across the wrist; the forearm stub that closes the surface behind the wrist.
@@ -88,7 +88,7 @@ METACARPAL_BASES = {
     "ring": (16.0, -7.0, 1.0),
     "little": (16.0, -15.0, 2.0),
 }
-METACARPAL_RADII = (12.0, 13.5)
+METACARPAL_RADII = (12.5, 14.0)
 CARPUS = dict(ends=((8.0, -17.0, 1.0), (8.0, 15.0, 1.0)), radius=15.5)
 FOREARM = dict(ends=((-12.0, 0.0, 1.0), (4.0, 0.0, 1.0)), offsets=(-9.0, 9.0), radius=15.0)
 #: Flexion ranges (degrees) per finger joint (1 = MCP/CMC, 2 = PIP/MCP, 3 = DIP/IP), see sources.
