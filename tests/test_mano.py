@@ -235,6 +235,33 @@ def test_malformed_model_files_are_reported(synthetic, tmp_path):
         ManoHand(tmp_path, side="left")
 
 
+def test_left_is_the_mirror_of_right_with_the_v12_shapedirs_bug_fixed(synthetic, tmp_path):
+    """A left file built as MANO v1.2's is (mirrored, but shapedirs x not negated) mirrors the right hand."""
+    arrays, _ = synthetic
+    flip = np.array([-1.0, 1.0, 1.0])
+    pose_flip = np.tile([1.0, -1.0, -1.0], 15)
+    right = dict(arrays, posedirs=np.zeros_like(arrays["posedirs"]))
+    left = dict(
+        right,
+        v_template=arrays["v_template"] * flip,
+        f=arrays["f"][:, ::-1],
+        hands_components=arrays["hands_components"] * pose_flip,
+        hands_mean=arrays["hands_mean"] * pose_flip,
+    )  # shapedirs deliberately left unmirrored, as in MANO_LEFT.pkl v1.2
+    _write_mano_pickle(tmp_path / "MANO_RIGHT.pkl", right)
+    _write_mano_pickle(tmp_path / "MANO_LEFT.pkl", left)
+    orient, pose, betas, transl = _random_inputs(np.random.default_rng(5), 3)
+    for kwargs in ({}, {"use_pca": True, "num_pca_comps": 12, "flat_hand_mean": False}):
+        hand_pose = pose[:, : kwargs.get("num_pca_comps", 45)]
+        v_r, j_r = _run(ManoHand(tmp_path, "right", **kwargs).double(), orient, hand_pose, betas, transl)
+        mirrored_pose = hand_pose if kwargs else hand_pose * pose_flip
+        v_l, j_l = _run(
+            ManoHand(tmp_path, "left", **kwargs).double(), orient * [1, -1, -1], mirrored_pose, betas, transl * flip
+        )
+        np.testing.assert_allclose(v_l, v_r * flip, atol=1e-6)
+        np.testing.assert_allclose(j_l, j_r * flip, atol=1e-6)
+
+
 def test_missing_model_explains_where_to_get_and_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PAM_MANO_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError) as err:
