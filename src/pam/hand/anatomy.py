@@ -10,14 +10,16 @@ Frame conventions (MANO's, so that MANO poses from DexYCB / OakInk2 / HaMeR driv
   facing +z. So for the right hand at rest: fingers point along **-x**, the palm normal is **-y**,
   and the thumb (radial side) is towards **+z**. Finger flexion is then a positive rotation about
   +z, matching the published MANO flexion limits of HOnnotate (Hampali et al., CVPR 2020, suppl.:
-  index/middle MCP z in [0.1, 1.8] rad).
+  index MCP z in [0.1, 1.8] rad).
 * Pose rotations are axis-angles of each joint relative to its parent, in the rest-pose frame.
 * The left hand is the right hand mirrored through the plane x = 0: points (x, y, z) -> (-x, y, z),
   pose axis-angles (x, y, z) -> (x, -y, -z).
 * MANO rotates the hand about its wrist joint, which sits at a fixed offset from the model origin
-  (HaWoR issue #1: "whenever you feed translation = 0 ... joints_0 is not at 0 and the offset is a
-  constant"). Fitted ``transl`` values are relative to that origin, so we put our wrist at the same
-  commonly quoted offset, :data:`WRIST_OFFSET` (right hand; x is negated for the left).
+  (HaWoR issue #1: with zero translation MANO's wrist joint lands at a constant non-zero offset,
+  not at the origin). Fitted ``transl`` values are relative to that origin, so we put our
+  wrist at the same offset, :data:`WRIST_OFFSET` = (0.0957, 0.0064, 0.0062) m, the constant that
+  public MANO tooling subtracts as the translation bias (e.g. D-Grasp's ``mano_to_dgrasp``
+  conversion); x is negated for the left hand. It is a frame convention, not hand geometry.
 * Kinematic order (16 joints): wrist, index 1-3, middle 1-3, little 1-3, ring 1-3, thumb 1-3.
 
 Anthropometric sources
