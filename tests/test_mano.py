@@ -87,7 +87,7 @@ class _Python2Pickler(pickle._Pickler):
     dispatch[str] = dispatch[bytes] = _save_py2_string
 
 
-def _write_mano_pickle(path, arrays: dict, python2: bool = True) -> None:
+def _write_mano_pickle(path, arrays: dict, python2: bool = True, protocol: int = 2) -> None:
     """Pickle like MANO's files: protocol 2, shapedirs as a chumpy Ch, J_regressor as scipy.sparse, and
     (``python2``) Python 2 byte strings for keys and array data; else as Python 3 writes protocol 2."""
     Ch = _fake_chumpy_module()
@@ -98,7 +98,7 @@ def _write_mano_pickle(path, arrays: dict, python2: bool = True) -> None:
     sys.modules.update(fake)
     try:
         buffer = io.BytesIO()
-        (_Python2Pickler if python2 else pickle.Pickler)(buffer, protocol=2).dump(content)
+        (_Python2Pickler if python2 else pickle.Pickler)(buffer, protocol=protocol).dump(content)
         data = buffer.getvalue()
         if python2:  # the module paths of the NumPy and SciPy versions MANO was pickled with
             data = data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
@@ -174,9 +174,10 @@ def test_mano_matches_plain_numpy_formula(synthetic, flat_hand_mean):
     assert "chumpy" not in sys.modules
 
 
-def test_python3_written_pickles_load_alike(synthetic, tmp_path):
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_python3_written_pickles_load_alike(synthetic, tmp_path, protocol):
     arrays, folder = synthetic
-    _write_mano_pickle(tmp_path / "MANO_RIGHT.pkl", arrays, python2=False)
+    _write_mano_pickle(tmp_path / "MANO_RIGHT.pkl", arrays, python2=False, protocol=protocol)
     inputs = _random_inputs(np.random.default_rng(6), 2)
     for a, b in zip(_run(ManoHand(tmp_path).double(), *inputs), _run(ManoHand(folder).double(), *inputs)):
         np.testing.assert_array_equal(a, b)
