@@ -102,6 +102,12 @@ def test_surface_is_watertight_and_embedded(side):
     assert _self_intersections(mesh.vertices.astype(np.float64), mesh.faces) == 0
 
 
+@pytest.mark.parametrize("closure", [0.3, 0.6, [0.6, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0.9, 0.9]])
+def test_bending_through_the_grasp_range_keeps_the_surface_embedded(right, closure):
+    vertices, _ = _forward(right, curl_pose(closure))
+    assert _self_intersections(vertices[0], right.faces) == 0
+
+
 def test_self_intersection_check_detects_a_crossing():
     box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
     other = trimesh.creation.box(extents=(1.0, 1.0, 1.0))

@@ -152,16 +152,17 @@ def flexion_axes() -> np.ndarray:
     """(15, 3) unit flexion axes of the right hand's finger joints (MANO order), model frame.
 
     A positive rotation about a long finger's axis bends it towards the palm (-y); the thumb's bend
-    towards the palm centre, i.e. into opposition.
+    it towards a point 4 cm in front of the palm below the middle knuckle, i.e. into opposition with
+    the curling fingers.
     """
     keypoints = to_model_frame(rest_keypoints_mm())
-    palm_centre = to_model_frame(np.array([55.0, 0.0, 25.0]))
+    opposition = to_model_frame(np.array([70.0, 10.0, 40.0]))
     axes = np.zeros((15, 3))
     for tip, (name, root) in enumerate(FINGER_ROOTS.items(), start=16):
         chain = [root, root + 1, root + 2, tip]
         for k in range(3):
             bone = keypoints[chain[k + 1]] - keypoints[chain[k]]
-            towards = palm_centre - keypoints[chain[k]] if name == "thumb" else np.array([0.0, -1.0, 0.0])
+            towards = opposition - keypoints[chain[k]] if name == "thumb" else np.array([0.0, -1.0, 0.0])
             axis = np.cross(bone, towards)
             axes[root - 1 + k] = axis / np.linalg.norm(axis)
     return axes
