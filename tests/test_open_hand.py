@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from pam.hand import JOINT_NAMES, OpenHand, lbs
 from pam.hand.anatomy import PARENTS, curl_pose, mirror_pose
-from pam.hand.open_hand_build import ASSET_PATH, build
+from pam.hand.open_hand import ASSET_PATH
+from pam.hand.open_hand_build import build
 
 FINGERS = ["thumb", "index", "middle", "ring", "little"]
 
