@@ -30,14 +30,15 @@ Anthropometric sources
   8.2 cm, palm thickness at the knuckles 2.9 cm, volume 0.29 l (without forearm) -- between the two means.
 * Phalanx length proportions: proximal : middle : distal about 1 : 0.6 : 0.45 for the long fingers,
   middle > ring > index > little (Hamilton & Dunsmuir, J Hand Surg Br 27:546, 2002; Buryanov &
-  Kotiuk, Int J Morphol 28:755, 2010). Finger lengths measured from the palmar crease: thumb
-  49.5, index 63.9, middle 70.7, ring 65.5, little 53.3 mm (Chatzioglou et al., Anat Cell Biol
-  57:172, 2024); our joint-centre lengths (MCP to tip) are these plus the ~22 mm from the MCP joint
-  centre to the palmar digital crease.
+  Kotiuk, Int J Morphol 28:755, 2010). Visible finger lengths (base crease to tip) of young adults:
+  thumb 49.5, index 63.9, middle 70.7, ring 65.5, little 53.3 mm (Chatzioglou et al., Anat Cell
+  Biol 57:172, 2024). Our MCP-joint-centre-to-tip lengths (index 86, middle 97, ring 92, little 74,
+  thumb MCP-to-tip 59 mm) add the roughly 10-25 mm between the joint centre and the base crease.
 * Metacarpal lengths about 68 (II), 65 (III), 58 (IV), 54 (V) and 46 (I) mm, with the carpus adding
   about 15-20 mm between the wrist joint and the metacarpal bases (standard anatomy texts).
-* Finger breadths at the PIP joint about 18-21 mm, at the DIP joint 16-18 mm (ANSUR II), giving the
-  flesh radii below; the thumb is about 2 mm wider.
+* Finger breadths at the PIP joint about 18-21 mm and at the DIP joint 16-18 mm, the thumb about
+  2 mm wider (typical adult values, e.g. Vergara, Agost & Gracia-Ibanez, "Dorsal and palmar aspect
+  dimensions of hand anthropometry", 2018); the flesh radii below are half of these.
 * Joint ranges of motion (flexion, degrees): MCP 0-90, PIP 0-110, DIP 0-80, thumb MCP 0-60, thumb
   IP 0-80, small hyperextension at MCP (-20) (American Academy of Orthopaedic Surgeons, "Joint
   Motion: Method of Measuring and Recording", 1965; Hume et al., J Hand Surg Am 15:240, 1990).

@@ -235,7 +235,7 @@ class ManoHand(HandModel):
 
     Args:
         model_path_or_dir: a MANO ``.pkl``/``.npz`` file or a directory holding ``MANO_<SIDE>.*``
-            (default: :func:`default_mano_dir`).
+            directly or in its ``mano/`` or ``models/`` subfolder (default: :func:`default_mano_dir`).
         side: ``"right"`` or ``"left"``.
         use_pca: if True, ``hand_pose`` holds ``num_pca_comps`` PCA coefficients instead of 45 axis-angles.
         num_pca_comps: number of PCA components (1..45) when ``use_pca``.
