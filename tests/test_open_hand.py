@@ -209,8 +209,15 @@ def test_bad_inputs_name_the_input(right):
 
 
 def test_shipped_asset_is_what_the_builder_makes():
+    """Rebuilding reproduces the packaged asset: same skeleton, and surfaces within 1 mm of each other
+    (compared surface to surface, so another triangulation from other library versions still agrees)."""
     built = build()
     with np.load(ASSET_PATH) as shipped:
-        assert set(shipped.files) == set(built)
-        for key, value in built.items():
-            np.testing.assert_array_equal(shipped[key], value, err_msg=key)
+        shipped = {k: shipped[k] for k in shipped.files}
+    assert set(shipped) == set(built)
+    np.testing.assert_allclose(built["joints"], shipped["joints"], atol=1e-7)
+    np.testing.assert_allclose(built["tips"], shipped["tips"], atol=1e-7)
+    assert abs(len(built["faces"]) - len(shipped["faces"])) <= 0.02 * len(shipped["faces"])
+    meshes = [trimesh.Trimesh(asset["vertices"], asset["faces"], process=False) for asset in (built, shipped)]
+    for points, surface in ((meshes[0].vertices, meshes[1]), (meshes[1].vertices, meshes[0])):
+        assert surface.nearest.on_surface(points)[1].max() < 1e-3
