@@ -1,1 +1,5 @@
-"""pam.pipelines"""
+"""pam.pipelines: the Stage II and Stage III samplers."""
+
+from pam.pipelines.motion import MotionPipeline
+
+__all__ = ["MotionPipeline"]
