@@ -37,15 +37,12 @@ FULL = dict(
     controlnet_layers=12, frames=49, height=480, width=720,
 )  # fmt: skip
 TINY = dict(
-    transformer=dict(
-        num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=8,
-        text_embed_dim=32, num_layers=3, sample_width=12, sample_height=8, sample_frames=9, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=16, use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=True,
-    ),
-    vae=dict(
-        block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1, norm_num_groups=2, scaling_factor=0.7,
-    ),
+    transformer={
+        **FULL["transformer"], "num_attention_heads": 2, "attention_head_dim": 16, "in_channels": 8,
+        "out_channels": 4, "time_embed_dim": 8, "text_embed_dim": 32, "num_layers": 3, "sample_width": 12,
+        "sample_height": 8, "sample_frames": 9, "max_text_seq_length": 16,
+    },
+    vae=dict(block_out_channels=(8,) * 4, latent_channels=4, layers_per_block=1, norm_num_groups=2, scaling_factor=0.7),
     controlnet_layers=1, frames=9, height=64, width=96,
 )  # fmt: skip
 

@@ -3,6 +3,8 @@ image-to-video pipeline when the ControlNet is zero, input errors, loading from 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -161,3 +163,22 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
     bad = CliRunner().invoke(app, ["motion", *common[:1], str(tmp_path / "bad.mp4"), *common[1:], "--seg", str(tmp_path / "missing.mp4")])
     assert bad.exit_code != 0 and "missing.mp4" in str(bad.exception)
     assert not (tmp_path / "bad.mp4").exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = next(  # ../shared beside the main checkout, ../../shared beside a worktree
+    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared"
+) / "data" / "official-samples" / "dexycb"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not available")
+def test_official_sample_cues_run_through_the_pipeline(pipe):
+    """The release's DexYCB example (first frame + depth / seg / keypoint videos) read, resized and sampled."""
+    cues = {
+        name: read_video(SAMPLES / f"val_{file}.mp4")[:NUM_FRAMES]
+        for name, file in (("depth", "depth"), ("seg", "seg_mask"), ("hand", "hand_keypoints"))
+    }
+    assert all(video.shape[0] == NUM_FRAMES and video.dtype == np.uint8 for video in cues.values())
+    image = PIL.Image.open(SAMPLES / "val_image.jpg")
+    frames = pipe(image, cues, PROMPT, generator=torch.Generator().manual_seed(0), **dict(SMALL, num_inference_steps=1)).frames
+    assert frames.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3) and np.isfinite(frames).all()
