@@ -106,7 +106,9 @@ def run_once(
     g = torch.Generator().manual_seed(0)
     t = spec["transformer"]
     shape = (spec["frames"], spec["height"], spec["width"], 3)
-    cues = {name: torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).numpy() for name in ("depth", "seg", "hand")}
+    cues = {
+        name: torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).numpy() for name in ("depth", "seg", "hand")
+    }
     image = torch.randint(0, 256, shape[1:], generator=g, dtype=torch.uint8).numpy()
     embeds = torch.randn(2, 1, t["max_text_seq_length"], t["text_embed_dim"], generator=g).to(dtype)
     synchronize(device)
@@ -169,7 +171,8 @@ def main() -> None:
         seconds = run_once(pipe, spec, steps, device, dtype)
         peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
         results["runs"][mode] = dict(seconds=seconds, peak_gib=peak, vs_floor=seconds / results["floor_s"])
-        print(f"offload={mode:<10} {seconds:8.1f} s/video  peak {peak:6.1f} GiB  {seconds / results['floor_s']:.2f}x floor")
+        ratio = seconds / results["floor_s"]
+        print(f"offload={mode:<10} {seconds:8.1f} s/video  peak {peak:6.1f} GiB  {ratio:.2f}x floor")
     print(json.dumps(results, indent=2))
     if args.json:
         from pam.fileio import atomic_path

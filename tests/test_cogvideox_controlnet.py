@@ -154,7 +154,8 @@ def release_reference_forward(base, state, copies, x, cues):
     blocks = []
     for i in range(copies):
         block = CogVideoXBlock(dim, 2, 16, base.config.time_embed_dim, attention_bias=True)
-        block.load_state_dict({k.split(".", 2)[2]: v for k, v in state.items() if k.startswith(f"transformer_blocks_copy.{i}.")})
+        prefix = f"transformer_blocks_copy.{i}."
+        block.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
         blocks.append(block)
     hidden, text, t, rot = x["hidden_states"], x["encoder_hidden_states"], x["timestep"], rotary()
     temb = base.time_embedding(base.time_proj(t).to(hidden.dtype))

@@ -111,7 +111,8 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             raise ValueError(f"height and width must be multiples of {multiple}, got {height} x {width}")
         config = self.transformer.config
         if config.use_learned_positional_embeddings:
-            size = (config.sample_height * self.vae_scale_factor_spatial, config.sample_width * self.vae_scale_factor_spatial)
+            scale = self.vae_scale_factor_spatial
+            size = (config.sample_height * scale, config.sample_width * scale)
             if (height, width) != size:
                 raise ValueError(f"this model only generates {size[0]} x {size[1]} videos, got {height} x {width}")
         unknown = sorted(set(cues) - set(self.controlnet.cues))

@@ -57,7 +57,8 @@ def load_motion_pipeline(
     for sub in BASE_SUBFOLDERS:
         if not (base_dir / sub).is_dir():
             raise FileNotFoundError(
-                f"{base_dir} has no {sub}/ folder: it must be a full copy of {BASE_HUB_ID} ({', '.join(BASE_SUBFOLDERS)})"
+                f"{base_dir} has no {sub}/ folder: it must be a full copy of {BASE_HUB_ID} "
+                f"({', '.join(BASE_SUBFOLDERS)})"
             )
     transformer = CogVideoXTransformer3DModel.from_pretrained(base_dir / "transformer", torch_dtype=torch_dtype)
     if controlnet is not None:
