@@ -319,3 +319,23 @@ def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
         losses.append(loss().item())
     assert losses[-1] < 0.8 * losses[0], losses
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_accelerate_offload_hooks_keep_the_output(sequential):
+    """The hooks compose with accelerate's offload hooks (sequential: weights on meta, loaded per module)."""
+    from accelerate import cpu_offload, cpu_offload_with_hook
+
+    model = tiny_transformer()
+    controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=2))
+    x = inputs()
+    with torch.no_grad():
+        expected = run(model, controlnet, x)
+        for module in (model, controlnet):
+            if sequential:
+                cpu_offload(module, torch.device("cpu"), offload_buffers=True)
+            else:
+                cpu_offload_with_hook(module, torch.device("cpu"))
+        if sequential:
+            assert next(model.parameters()).is_meta
+        assert torch.equal(run(model, controlnet, x), expected)
