@@ -339,3 +339,26 @@ def test_accelerate_offload_hooks_keep_the_output(sequential):
         if sequential:
             assert next(model.parameters()).is_meta
         assert torch.equal(run(model, controlnet, x), expected)
+
+
+def test_loss_matches_the_release_formula_via_diffusers_get_velocity():
+    """x0 from v is diffusers' scheduler.get_velocity(v, x_t, t); weight 1 / (1 - alpha_bar_t)."""
+    model = tiny_transformer(num_layers=2)
+    controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=1))
+    sched = scheduler()
+    g = torch.Generator().manual_seed(2)
+    video = torch.randn(2, 3, 4, 8, 12, generator=g)
+    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
+    cues = torch.randn(2, 3, 3, 8, 8, 12, generator=g)
+    text = torch.randn(2, 16, 32, generator=g)
+    with torch.no_grad(), ControlledTransformer(model, controlnet) as controlled:
+        seed = torch.Generator().manual_seed(4)
+        got = motion_loss(controlled, sched, video, image, cues, text, rotary(), seed, mask=False)
+        draws = torch.Generator().manual_seed(4)  # same draws: timesteps, then noise
+        t = torch.randint(0, 1000, (2,), generator=draws)
+        noisy = sched.add_noise(video, torch.randn(video.shape, generator=draws), t)
+        v = controlled(torch.cat([noisy, image], dim=2), text, t, cues, image_rotary_emb=rotary())
+        x0 = sched.get_velocity(v, noisy, t)
+        weights = (1 / (1 - sched.alphas_cumprod[t])).view(2, 1, 1, 1, 1)
+        expected = (weights * (x0 - video) ** 2).flatten(1).mean(1).mean()
+    torch.testing.assert_close(got, expected.float(), rtol=1e-5, atol=1e-6)
