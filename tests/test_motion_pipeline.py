@@ -37,9 +37,12 @@ def perturb(controlnet: CogVideoXControlNet) -> CogVideoXControlNet:
 
 @pytest.fixture(scope="module")
 def parts():
-    transformer = tiny_transformer(num_layers=2)
     return dict(
-        tokenizer=tiny_tokenizer(), text_encoder=tiny_t5(), vae=tiny_vae(), transformer=transformer, scheduler=scheduler()
+        tokenizer=tiny_tokenizer(),
+        text_encoder=tiny_t5(),
+        vae=tiny_vae(),
+        transformer=tiny_transformer(num_layers=2),
+        scheduler=scheduler(),
     )
 
 
