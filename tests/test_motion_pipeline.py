@@ -100,6 +100,8 @@ def test_clear_errors_for_bad_inputs(pipe):
         pipe(frame0(), {"normal": random_video(1)}, PROMPT, **call)
     with pytest.raises(ValueError, match="cues\\['depth'\\]"):
         pipe(frame0(), {"depth": random_video(1).astype(np.float32)}, PROMPT, **call)
+    with pytest.raises(TypeError, match="cues\\['seg'\\]"):
+        pipe(frame0(), {"seg": [random_video(1)]}, PROMPT, **call)
     with pytest.raises(ValueError, match="only generates 64 x 96"):
         pipe(frame0(), cues, PROMPT, **dict(call, height=128))
     with pytest.raises(ValueError, match="one prompt"):

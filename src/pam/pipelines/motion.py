@@ -69,6 +69,15 @@ def video_to_tensor(video: VideoInput, name: str, height: int, width: int) -> to
     return frames.clamp(-1, 1).transpose(0, 1).unsqueeze(0)
 
 
+def video_length(video: VideoInput, name: str) -> int:
+    """Frame count of a uint8 (T, H, W, 3) array or a (3, T, H, W) / (1, 3, T, H, W) tensor."""
+    if isinstance(video, np.ndarray) and video.ndim == 4:
+        return video.shape[0]
+    if isinstance(video, torch.Tensor) and video.ndim in (4, 5):
+        return video.shape[-3]
+    raise TypeError(f"{name}: expected a (T, H, W, 3) numpy array or a (3, T, H, W) tensor, got {type(video).__name__}")
+
+
 def image_to_tensor(image: ImageInput, height: int, width: int) -> torch.Tensor:
     """The first frame as (1, 3, height, width) in [-1, 1]: PIL image, uint8 (H, W, 3) or tensor (3, H, W)."""
     if isinstance(image, PIL.Image.Image):
@@ -180,7 +189,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         Returns:
             ``CogVideoXPipelineOutput`` with ``frames`` (or a 1-tuple when ``return_dict`` is False).
         """
-        lengths = {name: (v.shape[0] if isinstance(v, np.ndarray) else v.shape[-3]) for name, v in cues.items()}
+        lengths = {name: video_length(video, f"cues[{name!r}]") for name, video in cues.items()}
         num_frames = num_frames or next(iter(lengths.values()), 49)
         self.check_motion_inputs(cues, num_frames, height, width)
         wrong = {name: length for name, length in lengths.items() if length != num_frames}
