@@ -132,6 +132,11 @@ def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
     run["generator"] = torch.Generator().manual_seed(1)
     np.testing.assert_array_equal(loaded(frame0(), cues, PROMPT, **run).frames, expected)
 
+    loaded.save_pretrained(tmp_path / "whole")  # the whole pipeline, ControlNet included, round-trips
+    reloaded = MotionPipeline.from_pretrained(tmp_path / "whole")
+    run["generator"] = torch.Generator().manual_seed(1)
+    np.testing.assert_array_equal(reloaded(frame0(), cues, PROMPT, **run).frames, expected)
+
     monkeypatch.setenv("PAM_HOME", str(model_dirs))
     (model_dirs / "PAM").mkdir(exist_ok=True)
     (model_dirs / "PAM" / "motion").symlink_to(model_dirs / "release")
