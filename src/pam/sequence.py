@@ -68,6 +68,10 @@ class Camera:
     width: int = 720
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         self.K = _as_array("camera.K", self.K, (3, 3))
         if self.K[0, 0] <= 0 or self.K[1, 1] <= 0:
             raise SequenceError(f"camera.K: focal lengths must be positive, got {self.K[0, 0]}, {self.K[1, 1]}")
@@ -89,6 +93,29 @@ class Camera:
         f = 0.5 * height / np.tan(np.deg2rad(fov_y_deg) / 2.0)
         K = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
         return cls(K=K, height=height, width=width, **extrinsics)
+
+    @classmethod
+    def look_at(
+        cls,
+        eye: Any,
+        target: Any,
+        up: Any = (0.0, 0.0, 1.0),
+        fov_y_deg: float = 50.0,
+        height: int = 480,
+        width: int = 720,
+    ) -> "Camera":
+        """A camera at ``eye`` looking at ``target``, with world ``up`` pointing up in the image."""
+        eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
+        forward = target - eye
+        if np.linalg.norm(forward) < 1e-9:
+            raise SequenceError("camera.look_at: eye and target coincide")
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, up)
+        if np.linalg.norm(right) < 1e-9:
+            raise SequenceError("camera.look_at: viewing direction is parallel to up")
+        right /= np.linalg.norm(right)
+        R = np.stack([right, np.cross(forward, right), forward])  # rows: x right, y down, z forward
+        return cls.from_fov(fov_y_deg, height=height, width=width, R=R, t=-R @ eye)
 
     @property
     def is_moving(self) -> bool:
@@ -134,6 +161,10 @@ class HandTrack:
     model: str = "open"
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         if self.side not in HAND_SIDES:
             raise SequenceError(f"hand.side: expected one of {HAND_SIDES}, got {self.side!r}")
         self.global_orient = _as_array(f"{self.side} hand.global_orient", self.global_orient, (None, 3))
@@ -173,6 +204,10 @@ class ObjectTrack:
     seg_id: int = 1
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Coerce fields to float64 arrays and raise ``SequenceError`` on bad values."""
         if not self.mesh:
             raise SequenceError("object.mesh: empty mesh reference")
         self.name = self.name or Path(self.mesh).stem
@@ -219,7 +254,9 @@ class HOISequence:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``SequenceError`` unless all tracks agree on the frame count and fields are sane."""
+        """Raise ``SequenceError`` unless every track is valid and all agree on the frame count."""
+        for part in [self.camera, *self.hands, *self.objects]:
+            part.validate()
         if not self.hands and not self.objects:
             raise SequenceError("sequence: needs at least one hand or object")
         if len(self.hands) > 2:

@@ -1,0 +1,86 @@
+"""H.264 video round trips, lossless depth/id storage, clear errors and no partial files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pam.render.video import VideoError, load_arrays, probe_video, read_video, save_arrays, write_video
+
+
+def smooth_frames(t: int = 6, h: int = 64, w: int = 96) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    frames = [np.stack([x * 2 + 5 * i, y * 3, (x + y + 10 * i) % 256], axis=-1) for i in range(t)]
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def test_round_trip_shape_fps_and_error(tmp_path):
+    frames = smooth_frames()
+    path = write_video(tmp_path / "clip.mp4", frames, fps=15)
+    info = probe_video(path)
+    assert (info.fps, info.height, info.width, info.codec) == (15.0, 64, 96, "h264")
+    back = read_video(path)
+    assert back.shape == frames.shape and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - frames).mean() < 3
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_flat_colours_survive(tmp_path):
+    frames = np.zeros((3, 48, 64, 3), np.uint8)
+    frames[:, 8:40, 8:56] = [92, 0, 255]
+    back = read_video(write_video(tmp_path / "seg.mp4", frames, fps=8))
+    assert np.abs(back[:, 16:32, 16:48].astype(int) - [92, 0, 255]).max() <= 4
+    assert back[:, :4, :4].max() <= 4
+
+
+def test_odd_size_is_padded_to_even(tmp_path):
+    frames = smooth_frames(2, 33, 51)
+    back = read_video(write_video(tmp_path / "odd.mp4", frames))
+    assert back.shape == (2, 34, 52, 3)
+    assert np.abs(back[:, :33, :51].astype(int) - frames).mean() < 3
+
+
+def test_bad_frames_leave_no_file(tmp_path):
+    with pytest.raises(VideoError, match="uint8"):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(VideoError, match="fps"):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8), fps=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unreadable_videos_give_clear_errors(tmp_path):
+    with pytest.raises(VideoError, match="no such video"):
+        read_video(tmp_path / "missing.mp4")
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    with pytest.raises(VideoError, match="corrupt.mp4"):
+        read_video(bad)
+    with pytest.raises(VideoError, match="corrupt.mp4"):
+        probe_video(bad)
+
+
+def test_truncated_video_is_an_error(tmp_path):
+    path = write_video(tmp_path / "full.mp4", smooth_frames(8), fps=15)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(VideoError, match="cut.mp4"):
+        read_video(cut)
+
+
+def test_lossless_arrays_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.2, 2.0, (3, 40, 60)).astype(np.float32)
+    depth[:, :20] = 0
+    ids = rng.integers(0, 3, (3, 40, 60)).astype(np.uint16)
+    path = save_arrays(tmp_path / "render.npz", depth=depth, ids=ids)
+    back = load_arrays(path)
+    assert back["depth"].dtype == np.float32 and back["ids"].dtype == np.uint16
+    np.testing.assert_array_equal(back["depth"], depth)
+    np.testing.assert_array_equal(back["ids"], ids)
+    with np.load(path) as plain:  # a standard npz
+        np.testing.assert_array_equal(plain["depth"], depth)
+    with pytest.raises(ValueError, match=".npz"):
+        save_arrays(tmp_path / "render.bin", depth=depth)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="junk.npz"):
+        load_arrays(tmp_path / "junk.npz")
