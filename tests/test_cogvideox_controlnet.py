@@ -290,16 +290,22 @@ def test_cue_masking_statistics_and_structure():
         mask_cues(cues, torch.ones(batch, 1, 3, 1, 1))
 
 
+def training_sample(batch: int, seed: int):
+    """Clean video latents, first-frame latents (zero-padded), 3 cue latents and text embeddings."""
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(batch, 3, 4, 8, 12, generator=g)
+    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
+    cues = torch.randn(batch, 3, 3, 8, 8, 12, generator=g)
+    text = torch.randn(batch, 16, 32, generator=g)
+    return video, image, cues, text
+
+
 def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
     model = tiny_transformer(num_layers=2)
     controlnet = CogVideoXControlNet.from_transformer(model, num_layers=1)
     freeze_base(model, controlnet)
     sched = scheduler()
-    g = torch.Generator().manual_seed(5)
-    video = torch.randn(1, 3, 4, 8, 12, generator=g)
-    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
-    cues = torch.randn(1, 3, 3, 8, 8, 12, generator=g)
-    text = torch.randn(1, 16, 32, generator=g)
+    video, image, cues, text = training_sample(batch=1, seed=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=1e-2, betas=(0.9, 0.95), weight_decay=1e-3)
 
@@ -346,11 +352,7 @@ def test_loss_matches_the_release_formula_via_diffusers_get_velocity():
     model = tiny_transformer(num_layers=2)
     controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=1))
     sched = scheduler()
-    g = torch.Generator().manual_seed(2)
-    video = torch.randn(2, 3, 4, 8, 12, generator=g)
-    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
-    cues = torch.randn(2, 3, 3, 8, 8, 12, generator=g)
-    text = torch.randn(2, 16, 32, generator=g)
+    video, image, cues, text = training_sample(batch=2, seed=2)
     with torch.no_grad(), ControlledTransformer(model, controlnet) as controlled:
         seed = torch.Generator().manual_seed(4)
         got = motion_loss(controlled, sched, video, image, cues, text, rotary(), seed, mask=False)

@@ -16,7 +16,7 @@ from tiny_text import tiny_t5, tiny_tokenizer
 from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet
 from pam.models.cogvideox_release import join_release_state_dict
 from pam.pipelines.motion import MotionPipeline
-from pam.pipelines.motion_cli import read_video, write_video
+from pam.render.video import read_video, write_video
 from pam.pipelines.motion_loading import load_motion_pipeline
 
 PROMPT = "a hand holds the red mug"
@@ -162,7 +162,7 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
     PIL.Image.fromarray(frame0()).save(tmp_path / "first.png")
     cues = tmp_path / "cues"
     write_video(cues / "depth.mp4", random_video(1, frames=12), fps=15)
-    write_video(cues / "hand.mp4", random_video(2), fps=15)
+    write_video(cues / "hand_keypoints.mp4", random_video(2), fps=15)
     assert read_video(cues / "depth.mp4").shape == (12, HEIGHT, WIDTH, 3)
     common = [
         str(tmp_path / "first.png"), "--prompt", PROMPT, "--frames", "9", "--height", "64", "--width", "96",
@@ -178,7 +178,7 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
     assert video.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3)
 
     bad = invoke("bad.mp4", "--seg", str(tmp_path / "missing.mp4"))
-    assert bad.exit_code != 0 and "missing.mp4" in str(bad.exception)
+    assert bad.exit_code == 1 and "missing.mp4" in bad.output
     assert not (tmp_path / "bad.mp4").exists()
 
 
