@@ -63,6 +63,7 @@ def test_end_to_end_is_deterministic_for_a_seed(pipe):
         return pipe(frame0(), cues, PROMPT, generator=torch.Generator().manual_seed(seed), **SMALL, **kw).frames
 
     first = generate(7)
+    np.testing.assert_array_equal(pipe(frame0(), cues, PROMPT, seed=7, **SMALL).frames, first)
     assert first.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3) and first.dtype == np.float32
     assert 0 <= first.min() and first.max() <= 1
     assert np.array_equal(first, generate(7))

@@ -151,6 +151,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         use_dynamic_cfg: bool = True,
         conditioning_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
         latents: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
@@ -167,12 +168,15 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             prompt / prompt_embeds: the text, or its (1, L, D) T5 embeddings.
             negative_prompt / negative_prompt_embeds: for classifier-free guidance.
             num_frames: 4k + 1; defaults to the cue videos' length, else 49.
+            generator / seed: randomness of the noise and VAE sampling (``seed`` makes a CPU generator).
             output_type: "np" ((1, T, H, W, 3) floats in [0, 1]), "pil", "pt" or "latent".
             callback_on_step_end: diffusers-style ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each
                 step (a returned "latents" replaces them).
         Returns:
             ``CogVideoXPipelineOutput`` with ``frames`` (or a 1-tuple when ``return_dict`` is False).
         """
+        if generator is None and seed is not None:
+            generator = torch.Generator("cpu").manual_seed(seed)
         lengths = {name: video_length(video, f"cues[{name!r}]") for name, video in cues.items()}
         num_frames = num_frames or next(iter(lengths.values()), 49)
         self.check_motion_inputs(cues, num_frames, height, width)

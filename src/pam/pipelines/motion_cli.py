@@ -101,7 +101,7 @@ def run_motion(
             num_frames=num_frames,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
+            seed=seed,
             output_type="np",
             callback_on_step_end=advance,
         ).frames[0]
