@@ -154,7 +154,8 @@ def release_reference_forward(base, state, copies, x, cues):
     blocks = []
     for i in range(copies):
         block = CogVideoXBlock(dim, 2, 16, base.config.time_embed_dim, attention_bias=True)
-        block.load_state_dict({k.split(".", 2)[2]: v for k, v in state.items() if k.startswith(f"transformer_blocks_copy.{i}.")})
+        prefix = f"transformer_blocks_copy.{i}."
+        block.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
         blocks.append(block)
     hidden, text, t, rot = x["hidden_states"], x["encoder_hidden_states"], x["timestep"], rotary()
     temb = base.time_embedding(base.time_proj(t).to(hidden.dtype))
@@ -289,16 +290,22 @@ def test_cue_masking_statistics_and_structure():
         mask_cues(cues, torch.ones(batch, 1, 3, 1, 1))
 
 
+def training_sample(batch: int, seed: int):
+    """Clean video latents, first-frame latents (zero-padded), 3 cue latents and text embeddings."""
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(batch, 3, 4, 8, 12, generator=g)
+    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
+    cues = torch.randn(batch, 3, 3, 8, 8, 12, generator=g)
+    text = torch.randn(batch, 16, 32, generator=g)
+    return video, image, cues, text
+
+
 def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
     model = tiny_transformer(num_layers=2)
     controlnet = CogVideoXControlNet.from_transformer(model, num_layers=1)
     freeze_base(model, controlnet)
     sched = scheduler()
-    g = torch.Generator().manual_seed(5)
-    video = torch.randn(1, 3, 4, 8, 12, generator=g)
-    image = torch.cat([video[:, :1], torch.zeros_like(video[:, 1:])], dim=1)
-    cues = torch.randn(1, 3, 3, 8, 8, 12, generator=g)
-    text = torch.randn(1, 16, 32, generator=g)
+    video, image, cues, text = training_sample(batch=1, seed=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.AdamW(controlnet.parameters(), lr=1e-2, betas=(0.9, 0.95), weight_decay=1e-3)
 
@@ -318,3 +325,42 @@ def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
         losses.append(loss().item())
     assert losses[-1] < 0.8 * losses[0], losses
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_accelerate_offload_hooks_keep_the_output(sequential):
+    """The hooks compose with accelerate's offload hooks (sequential: weights on meta, loaded per module)."""
+    from accelerate import cpu_offload, cpu_offload_with_hook
+
+    model = tiny_transformer()
+    controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=2))
+    x = inputs()
+    with torch.no_grad():
+        expected = run(model, controlnet, x)
+        for module in (model, controlnet):
+            if sequential:
+                cpu_offload(module, torch.device("cpu"), offload_buffers=True)
+            else:
+                cpu_offload_with_hook(module, torch.device("cpu"))
+        if sequential:
+            assert next(model.parameters()).is_meta
+        assert torch.equal(run(model, controlnet, x), expected)
+
+
+def test_loss_matches_the_release_formula_via_diffusers_get_velocity():
+    """x0 from v is diffusers' scheduler.get_velocity(v, x_t, t); weight 1 / (1 - alpha_bar_t)."""
+    model = tiny_transformer(num_layers=2)
+    controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=1))
+    sched = scheduler()
+    video, image, cues, text = training_sample(batch=2, seed=2)
+    with torch.no_grad(), ControlledTransformer(model, controlnet) as controlled:
+        seed = torch.Generator().manual_seed(4)
+        got = motion_loss(controlled, sched, video, image, cues, text, rotary(), seed, mask=False)
+        draws = torch.Generator().manual_seed(4)  # same draws: timesteps, then noise
+        t = torch.randint(0, 1000, (2,), generator=draws)
+        noisy = sched.add_noise(video, torch.randn(video.shape, generator=draws), t)
+        v = controlled(torch.cat([noisy, image], dim=2), text, t, cues, image_rotary_emb=rotary())
+        x0 = sched.get_velocity(v, noisy, t)
+        weights = (1 / (1 - sched.alphas_cumprod[t])).view(2, 1, 1, 1, 1)
+        expected = (weights * (x0 - video) ** 2).flatten(1).mean(1).mean()
+    torch.testing.assert_close(got, expected.float(), rtol=1e-5, atol=1e-6)

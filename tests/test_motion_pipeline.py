@@ -3,6 +3,8 @@ image-to-video pipeline when the ControlNet is zero, input errors, loading from 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -14,7 +16,7 @@ from tiny_text import tiny_t5, tiny_tokenizer
 from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet
 from pam.models.cogvideox_release import join_release_state_dict
 from pam.pipelines.motion import MotionPipeline
-from pam.pipelines.motion_cli import read_video, write_video
+from pam.render.video import read_video, write_video
 from pam.pipelines.motion_loading import load_motion_pipeline
 
 PROMPT = "a hand holds the red mug"
@@ -35,8 +37,13 @@ def perturb(controlnet: CogVideoXControlNet) -> CogVideoXControlNet:
 
 @pytest.fixture(scope="module")
 def parts():
-    transformer = tiny_transformer(num_layers=2)
-    return dict(tokenizer=tiny_tokenizer(), text_encoder=tiny_t5(), vae=tiny_vae(), transformer=transformer, scheduler=scheduler())
+    return dict(
+        tokenizer=tiny_tokenizer(),
+        text_encoder=tiny_t5(),
+        vae=tiny_vae(),
+        transformer=tiny_transformer(num_layers=2),
+        scheduler=scheduler(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +63,15 @@ def test_end_to_end_is_deterministic_for_a_seed(pipe):
         return pipe(frame0(), cues, PROMPT, generator=torch.Generator().manual_seed(seed), **SMALL, **kw).frames
 
     first = generate(7)
+    np.testing.assert_array_equal(pipe(frame0(), cues, PROMPT, seed=7, **SMALL).frames, first)
     assert first.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3) and first.dtype == np.float32
     assert 0 <= first.min() and first.max() <= 1
     assert np.array_equal(first, generate(7))
     assert not np.allclose(first, generate(8))
     # the cues matter (same seed, one cue changed)
     other = dict(cues, depth=random_video(3))
-    assert not np.allclose(first, pipe(frame0(), other, PROMPT, generator=torch.Generator().manual_seed(7), **SMALL).frames)
+    changed = pipe(frame0(), other, PROMPT, generator=torch.Generator().manual_seed(7), **SMALL).frames
+    assert not np.allclose(first, changed)
 
 
 def test_zero_controlnet_matches_diffusers_image_to_video(parts):
@@ -92,6 +101,8 @@ def test_clear_errors_for_bad_inputs(pipe):
         pipe(frame0(), {"normal": random_video(1)}, PROMPT, **call)
     with pytest.raises(ValueError, match="cues\\['depth'\\]"):
         pipe(frame0(), {"depth": random_video(1).astype(np.float32)}, PROMPT, **call)
+    with pytest.raises(TypeError, match="cues\\['seg'\\]"):
+        pipe(frame0(), {"seg": [random_video(1)]}, PROMPT, **call)
     with pytest.raises(ValueError, match="only generates 64 x 96"):
         pipe(frame0(), cues, PROMPT, **dict(call, height=128))
     with pytest.raises(ValueError, match="one prompt"):
@@ -119,7 +130,13 @@ def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
     cues = {"depth": random_video(1)}
     run = dict(generator=torch.Generator().manual_seed(1), **SMALL)
     expected = pipe(frame0(), cues, PROMPT, **run).frames
-    np.testing.assert_array_equal(loaded(frame0(), cues, PROMPT, **dict(run, generator=torch.Generator().manual_seed(1))).frames, expected)
+    run["generator"] = torch.Generator().manual_seed(1)
+    np.testing.assert_array_equal(loaded(frame0(), cues, PROMPT, **run).frames, expected)
+
+    loaded.save_pretrained(tmp_path / "whole")  # the whole pipeline, ControlNet included, round-trips
+    reloaded = MotionPipeline.from_pretrained(tmp_path / "whole")
+    run["generator"] = torch.Generator().manual_seed(1)
+    np.testing.assert_array_equal(reloaded(frame0(), cues, PROMPT, **run).frames, expected)
 
     monkeypatch.setenv("PAM_HOME", str(model_dirs))
     (model_dirs / "PAM").mkdir(exist_ok=True)
@@ -146,18 +163,41 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
     PIL.Image.fromarray(frame0()).save(tmp_path / "first.png")
     cues = tmp_path / "cues"
     write_video(cues / "depth.mp4", random_video(1, frames=12), fps=15)
-    write_video(cues / "hand.mp4", random_video(2), fps=15)
+    write_video(cues / "hand_keypoints.mp4", random_video(2), fps=15)
     assert read_video(cues / "depth.mp4").shape == (12, HEIGHT, WIDTH, 3)
     common = [
         str(tmp_path / "first.png"), "--prompt", PROMPT, "--frames", "9", "--height", "64", "--width", "96",
         "--steps", "2", "--dtype", "fp32", "--device", "cpu", "--base", str(model_dirs / "base"),
         "--controlnet", str(model_dirs / "controlnet"),
     ]  # fmt: skip
-    result = CliRunner().invoke(app, ["motion", *common[:1], str(tmp_path / "out.mp4"), *common[1:], "--cues-dir", str(cues)])
+    def invoke(output, *extra):
+        return CliRunner().invoke(app, ["motion", common[0], str(tmp_path / output), *common[1:], *extra])
+
+    result = invoke("out.mp4", "--cues-dir", str(cues))
     assert result.exit_code == 0, result.output
     video = read_video(tmp_path / "out.mp4")
     assert video.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3)
 
-    bad = CliRunner().invoke(app, ["motion", *common[:1], str(tmp_path / "bad.mp4"), *common[1:], "--seg", str(tmp_path / "missing.mp4")])
-    assert bad.exit_code != 0 and "missing.mp4" in str(bad.exception)
+    bad = invoke("bad.mp4", "--seg", str(tmp_path / "missing.mp4"))
+    assert bad.exit_code == 1 and "missing.mp4" in bad.output
     assert not (tmp_path / "bad.mp4").exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = next(  # ../shared beside the main checkout, ../../shared beside a worktree
+    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared"
+) / "data" / "official-samples" / "dexycb"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not available")
+def test_official_sample_cues_run_through_the_pipeline(pipe):
+    """The release's DexYCB example (first frame + depth / seg / keypoint videos) read, resized and sampled."""
+    cues = {
+        name: read_video(SAMPLES / f"val_{file}.mp4")[:NUM_FRAMES]
+        for name, file in (("depth", "depth"), ("seg", "seg_mask"), ("hand", "hand_keypoints"))
+    }
+    assert all(video.shape[0] == NUM_FRAMES and video.dtype == np.uint8 for video in cues.values())
+    image = PIL.Image.open(SAMPLES / "val_image.jpg")
+    run = dict(SMALL, num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+    frames = pipe(image, cues, PROMPT, **run).frames
+    assert frames.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3) and np.isfinite(frames).all()

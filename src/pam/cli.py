@@ -99,7 +99,7 @@ def motion(
     depth: str = typer.Option(None, help="Depth cue video."),
     seg: str = typer.Option(None, help="Segmentation cue video."),
     hand: str = typer.Option(None, help="Hand keypoint cue video."),
-    cues_dir: str = typer.Option(None, help="Directory with <cue>.mp4 files (e.g. from `pam render`)."),
+    cues_dir: str = typer.Option(None, help="Conditions folder from `pam render` (depth.mp4, seg.mp4, ...)."),
     negative_prompt: str = typer.Option(None, help="Negative prompt (default: the release's)."),
     frames: int = typer.Option(49, help="Number of frames (4k + 1)."),
     height: int = 480,
@@ -120,8 +120,14 @@ def motion(
     from pam.pipelines.motion_cli import run_motion
 
     cue_paths = {"depth": depth, "seg": seg, "hand": hand}
-    run_motion(image, output, prompt, cue_paths, cues_dir, negative_prompt, frames, height, width, steps,
-               guidance, seed, fps, base, controlnet, release, dtype, device, offload, vae_tiling)  # fmt: skip
+    try:
+        written = run_motion(image, output, prompt, cue_paths, cues_dir, negative_prompt, frames, height, width,
+                             steps, guidance, seed, fps, base, controlnet, release, dtype, device, offload,
+                             vae_tiling)  # fmt: skip
+    except (OSError, ValueError) as err:  # missing weights or files, bad inputs: the message says what to do
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"wrote {written}")
 
 
 @app.command("eval")

@@ -7,6 +7,8 @@ _EXPORTS = {
     "FluxReleaseControlNet": "pam.models.flux_release",
     "convert_release_controlnet": "pam.models.flux_release",
     "MissingWeightsError": "pam.models.weights",
+    "CogVideoXControlNet": "pam.models.cogvideox_controlnet",
+    "ControlledTransformer": "pam.models.cogvideox_control",
 }
 
 

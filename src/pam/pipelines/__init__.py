@@ -2,7 +2,7 @@
 
 import importlib
 
-_EXPORTS = {"AppearancePipeline": "pam.pipelines.appearance"}
+_EXPORTS = {"AppearancePipeline": "pam.pipelines.appearance", "MotionPipeline": "pam.pipelines.motion"}
 
 
 def __getattr__(name: str):

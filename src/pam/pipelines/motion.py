@@ -13,12 +13,10 @@ Memory switches are the usual diffusers ones: load in bf16 (``torch_dtype``), ``
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
-import PIL.Image
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
 from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import (
     CogVideoXImageToVideoPipeline,
@@ -29,6 +27,7 @@ from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
 from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
+from pam.pipelines.inputs import ImageInput, image_to_tensor, resize_tensor
 
 DEFAULT_NEGATIVE_PROMPT = (
     "The video is not of a high quality, it has a low resolution. Watermark present in each frame. "
@@ -36,8 +35,10 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 """The fixed negative prompt of the official release's Stage III inference."""
 
+LABEL_CUES = ("seg",)
+"""Cues whose colours are labels (resized with nearest neighbour, REFERENCE.md)."""
+
 VideoInput = np.ndarray | torch.Tensor
-ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor
 
 
 def dynamic_guidance_scale(guidance_scale: float, timestep: float, num_inference_steps: int) -> float:
@@ -46,38 +47,27 @@ def dynamic_guidance_scale(guidance_scale: float, timestep: float, num_inference
     return 1 + guidance_scale * ramp
 
 
-def video_to_tensor(video: VideoInput, name: str, height: int, width: int) -> torch.Tensor:
-    """A video as a (1, 3, T, height, width) float tensor in [-1, 1] (bilinear resize, antialiased).
+def video_length(video: VideoInput, name: str) -> int:
+    """Frame count of a uint8 (T, H, W, 3) array or a (3, T, H, W) / (1, 3, T, H, W) tensor."""
+    if isinstance(video, np.ndarray) and video.ndim == 4:
+        return video.shape[0]
+    if isinstance(video, torch.Tensor) and video.ndim in (4, 5):
+        return video.shape[-3]
+    raise TypeError(f"{name}: expected a (T, H, W, 3) numpy array or a (3, T, H, W) tensor, got {type(video).__name__}")
+
+
+def video_to_tensor(video: VideoInput, name: str, height: int, width: int, nearest: bool = False) -> torch.Tensor:
+    """A video as a (1, 3, T, height, width) float tensor in [-1, 1] (plain resize; nearest for label videos).
 
     Accepts uint8 numpy ``(T, H, W, 3)`` or a float tensor in [-1, 1], ``(3, T, H, W)`` or ``(1, 3, T, H, W)``.
     """
-    if isinstance(video, np.ndarray):
-        if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
-            raise ValueError(f"{name}: expected a uint8 array (T, H, W, 3), got {video.dtype} {video.shape}")
-        frames = torch.tensor(video).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    elif isinstance(video, torch.Tensor):
-        tensor = video[0] if video.ndim == 5 and video.shape[0] == 1 else video
-        if tensor.ndim != 4 or tensor.shape[0] != 3 or not tensor.is_floating_point():
-            raise ValueError(f"{name}: expected a float tensor (3, T, H, W) in [-1, 1], got {tuple(video.shape)}")
-        frames = tensor.transpose(0, 1).float()
-    else:
-        raise TypeError(f"{name}: expected a numpy array or a torch tensor, got {type(video).__name__}")
-    if not torch.isfinite(frames).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    if frames.shape[-2:] != (height, width):
-        frames = F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return frames.clamp(-1, 1).transpose(0, 1).unsqueeze(0)
-
-
-def image_to_tensor(image: ImageInput, height: int, width: int) -> torch.Tensor:
-    """The first frame as (1, 3, height, width) in [-1, 1]: PIL image, uint8 (H, W, 3) or tensor (3, H, W)."""
-    if isinstance(image, PIL.Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        return video_to_tensor(image[None], "image", height, width)[:, :, 0]
-    if isinstance(image, torch.Tensor):
-        return video_to_tensor(image.reshape(3, 1, *image.shape[-2:]), "image", height, width)[:, :, 0]
-    raise TypeError(f"image: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+    video_length(video, name)  # type and rank check
+    if isinstance(video, torch.Tensor):
+        if video.ndim == 5 and video.shape[0] != 1:
+            raise ValueError(f"{name}: expected one video (1, 3, T, H, W), got {tuple(video.shape)}")
+        video = video.reshape(video.shape[-4:]).transpose(0, 1)  # (T, 3, H, W)
+    frames = resize_tensor(image_to_tensor(video, name), height, width, nearest=nearest)
+    return frames.transpose(0, 1).unsqueeze(0)
 
 
 class MotionPipeline(CogVideoXImageToVideoPipeline):
@@ -111,7 +101,8 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             raise ValueError(f"height and width must be multiples of {multiple}, got {height} x {width}")
         config = self.transformer.config
         if config.use_learned_positional_embeddings:
-            size = (config.sample_height * self.vae_scale_factor_spatial, config.sample_width * self.vae_scale_factor_spatial)
+            scale = self.vae_scale_factor_spatial
+            size = (config.sample_height * scale, config.sample_width * scale)
             if (height, width) != size:
                 raise ValueError(f"this model only generates {size[0]} x {size[1]} videos, got {height} x {width}")
         unknown = sorted(set(cues) - set(self.controlnet.cues))
@@ -160,11 +151,13 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         use_dynamic_cfg: bool = True,
         conditioning_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
         latents: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
         max_sequence_length: int | None = None,
+        callback_on_step_end: Callable | None = None,
     ) -> CogVideoXPipelineOutput | tuple:
         """Generate one video.
 
@@ -175,11 +168,16 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             prompt / prompt_embeds: the text, or its (1, L, D) T5 embeddings.
             negative_prompt / negative_prompt_embeds: for classifier-free guidance.
             num_frames: 4k + 1; defaults to the cue videos' length, else 49.
+            generator / seed: randomness of the noise and VAE sampling (``seed`` makes a CPU generator).
             output_type: "np" ((1, T, H, W, 3) floats in [0, 1]), "pil", "pt" or "latent".
+            callback_on_step_end: diffusers-style ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each
+                step (a returned "latents" replaces them).
         Returns:
             ``CogVideoXPipelineOutput`` with ``frames`` (or a 1-tuple when ``return_dict`` is False).
         """
-        lengths = {name: (v.shape[0] if isinstance(v, np.ndarray) else v.shape[-3]) for name, v in cues.items()}
+        if generator is None and seed is not None:
+            generator = torch.Generator("cpu").manual_seed(seed)
+        lengths = {name: video_length(video, f"cues[{name!r}]") for name, video in cues.items()}
         num_frames = num_frames or next(iter(lengths.values()), 49)
         self.check_motion_inputs(cues, num_frames, height, width)
         wrong = {name: length for name, length in lengths.items() if length != num_frames}
@@ -189,7 +187,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             raise ValueError("MotionPipeline generates one video per call: give one prompt")
         if negative_prompt_embeds is not None:
             negative_prompt = None
-        first_frame = image_to_tensor(image, height, width)
+        first_frame = resize_tensor(image_to_tensor(image, "image"), height, width)
         self.check_inputs(
             first_frame, prompt, height, width, negative_prompt, None, None, prompt_embeds, negative_prompt_embeds
         )
@@ -231,7 +229,10 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             generator,
             latents,
         )
-        cue_videos = {name: video_to_tensor(video, f"cues[{name!r}]", height, width) for name, video in cues.items()}
+        cue_videos = {
+            name: video_to_tensor(video, f"cues[{name!r}]", height, width, nearest=name in LABEL_CUES)
+            for name, video in cues.items()
+        }
         cue_latents = self.prepare_cue_latents(cue_videos, tuple(latents.shape), generator).to(dtype)
         image_rotary_emb = (
             self._prepare_rotary_positional_embeddings(height, width, latents.size(1), device)
@@ -274,6 +275,8 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
                     return_dict=False,
                 )
                 latents = latents.to(dtype)
+                if callback_on_step_end is not None:
+                    latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
                 progress_bar.update()
         self._current_timestep = None
 

@@ -6,7 +6,7 @@
   Stage III transformer (``GasaiYU/PAM``: a directory of ``.safetensors`` shards or one file, converted on
   load by :mod:`pam.models.cogvideox_release`), by default ``$PAM_HOME/PAM/motion``.
 
-``PAM_HOME`` defaults to ``~/.cache/pam``.
+Paths are resolved by :func:`pam.models.weights.locate` (``$PAM_HOME``, default ``~/.cache/pam``).
 """
 
 from __future__ import annotations
@@ -20,24 +20,12 @@ from transformers import AutoTokenizer, T5EncoderModel
 
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
 from pam.models.cogvideox_release import load_release
+from pam.models.weights import MissingWeightsError, locate
 from pam.pipelines.motion import MotionPipeline
 
-BASE_HUB_ID = "THUDM/CogVideoX-5b-I2V"
-RELEASE_HUB_ID = "GasaiYU/PAM"
+BASE_SOURCE = "https://huggingface.co/THUDM/CogVideoX-5b-I2V"
+RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the Stage III transformer)"
 BASE_SUBFOLDERS = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
-
-
-def locate_pretrained(path: str | os.PathLike | None, cache_name: str, source: str) -> Path:
-    """``path`` if given, else ``$PAM_HOME/<cache_name>``; a FileNotFoundError says what to get and where."""
-    home = Path(os.environ.get("PAM_HOME", Path.home() / ".cache" / "pam")).expanduser()
-    located = Path(path).expanduser() if path is not None else home / cache_name
-    if not located.exists():
-        raise FileNotFoundError(
-            f"{located} not found. Download {source} from the Hugging Face hub "
-            f"(e.g. `huggingface-cli download {source} --local-dir {home / cache_name}`) and pass its path, "
-            f"or put it at {home / cache_name} (set PAM_HOME to move that cache)."
-        )
-    return located
 
 
 def load_motion_pipeline(
@@ -53,19 +41,21 @@ def load_motion_pipeline(
         controlnet: our ControlNet directory; if None, ``release`` is used.
         release: the release's Stage III transformer (default ``$PAM_HOME/PAM/motion``).
     """
-    base_dir = locate_pretrained(base, "CogVideoX-5b-I2V", BASE_HUB_ID)
+    base_dir = locate(base, "CogVideoX-5b-I2V", "CogVideoX-5b-I2V (diffusers format)", BASE_SOURCE)
     for sub in BASE_SUBFOLDERS:
         if not (base_dir / sub).is_dir():
-            raise FileNotFoundError(
-                f"{base_dir} has no {sub}/ folder: it must be a full copy of {BASE_HUB_ID} ({', '.join(BASE_SUBFOLDERS)})"
+            raise MissingWeightsError(
+                f"{base_dir} has no {sub}/ folder: it must be a full copy of {BASE_SOURCE} "
+                f"({', '.join(BASE_SUBFOLDERS)})"
             )
     transformer = CogVideoXTransformer3DModel.from_pretrained(base_dir / "transformer", torch_dtype=torch_dtype)
     if controlnet is not None:
         if not Path(controlnet, "config.json").is_file():
-            raise FileNotFoundError(f"{controlnet} is not a CogVideoXControlNet directory (no config.json)")
+            raise MissingWeightsError(f"{controlnet} is not a CogVideoXControlNet directory (no config.json)")
         control = CogVideoXControlNet.from_pretrained(controlnet, torch_dtype=torch_dtype)
     else:
-        control = load_release(locate_pretrained(release, "PAM/motion", RELEASE_HUB_ID), transformer)
+        release_path = locate(release, "PAM/motion", "the PAM release's Stage III checkpoint", RELEASE_SOURCE)
+        control = load_release(release_path, transformer)
     scheduler = CogVideoXDPMScheduler.from_pretrained(base_dir / "scheduler", timestep_spacing="trailing")
     return MotionPipeline(
         tokenizer=AutoTokenizer.from_pretrained(base_dir / "tokenizer"),
