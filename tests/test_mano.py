@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import struct
 import sys
 import types
 
@@ -72,8 +74,22 @@ def _synthetic_mano(rng: np.random.Generator) -> dict:
     }
 
 
-def _write_mano_pickle(path, arrays: dict) -> None:
-    """Pickle like MANO's files: protocol 2, shapedirs as a chumpy Ch, J_regressor as scipy.sparse."""
+class _Python2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2 byte strings (BINSTRING), as the original MANO pickles hold them."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_string(self, obj):
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = _save_py2_string
+
+
+def _write_mano_pickle(path, arrays: dict, python2: bool = True, protocol: int = 2) -> None:
+    """Pickle like MANO's files: protocol 2, shapedirs as a chumpy Ch, J_regressor as scipy.sparse, and
+    (``python2``) Python 2 byte strings for keys and array data; else as Python 3 writes protocol 2."""
     Ch = _fake_chumpy_module()
     fake = {"chumpy": types.ModuleType("chumpy"), "chumpy.ch": types.ModuleType("chumpy.ch")}
     fake["chumpy.ch"].Ch = Ch
@@ -81,7 +97,13 @@ def _write_mano_pickle(path, arrays: dict) -> None:
     saved = {name: sys.modules.get(name) for name in fake}
     sys.modules.update(fake)
     try:
-        path.write_bytes(pickle.dumps(content, protocol=2))
+        buffer = io.BytesIO()
+        (_Python2Pickler if python2 else pickle.Pickler)(buffer, protocol=protocol).dump(content)
+        data = buffer.getvalue()
+        if python2:  # the module paths of the NumPy and SciPy versions MANO was pickled with
+            data = data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+            data = data.replace(b"scipy.sparse._csc\n", b"scipy.sparse.csc\n")
+        path.write_bytes(data)
     finally:
         for name, module in saved.items():
             if module is None:
@@ -150,6 +172,15 @@ def test_mano_matches_plain_numpy_formula(synthetic, flat_hand_mean):
         np.testing.assert_allclose(vertices[b], ref_v, atol=1e-5)
         np.testing.assert_allclose(joints[b], ref_j, atol=1e-5)
     assert "chumpy" not in sys.modules
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_python3_written_pickles_load_alike(synthetic, tmp_path, protocol):
+    arrays, folder = synthetic
+    _write_mano_pickle(tmp_path / "MANO_RIGHT.pkl", arrays, python2=False, protocol=protocol)
+    inputs = _random_inputs(np.random.default_rng(6), 2)
+    for a, b in zip(_run(ManoHand(tmp_path).double(), *inputs), _run(ManoHand(folder).double(), *inputs)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_pca_pose_equals_full_pose(synthetic):
@@ -233,6 +264,33 @@ def test_malformed_model_files_are_reported(synthetic, tmp_path):
     (tmp_path / "MANO_LEFT.npz").write_bytes(b"not a zip")
     with pytest.raises(ManoFileError, match="not a readable"):
         ManoHand(tmp_path, side="left")
+
+
+def test_left_is_the_mirror_of_right_with_the_v12_shapedirs_bug_fixed(synthetic, tmp_path):
+    """A left file built as MANO v1.2's is (mirrored, but shapedirs x not negated) mirrors the right hand."""
+    arrays, _ = synthetic
+    flip = np.array([-1.0, 1.0, 1.0])
+    pose_flip = np.tile([1.0, -1.0, -1.0], 15)
+    right = dict(arrays, posedirs=np.zeros_like(arrays["posedirs"]))
+    left = dict(
+        right,
+        v_template=arrays["v_template"] * flip,
+        f=arrays["f"][:, ::-1],
+        hands_components=arrays["hands_components"] * pose_flip,
+        hands_mean=arrays["hands_mean"] * pose_flip,
+    )  # shapedirs deliberately left unmirrored, as in MANO_LEFT.pkl v1.2
+    _write_mano_pickle(tmp_path / "MANO_RIGHT.pkl", right)
+    _write_mano_pickle(tmp_path / "MANO_LEFT.pkl", left)
+    orient, pose, betas, transl = _random_inputs(np.random.default_rng(5), 3)
+    for kwargs in ({}, {"use_pca": True, "num_pca_comps": 12, "flat_hand_mean": False}):
+        hand_pose = pose[:, : kwargs.get("num_pca_comps", 45)]
+        v_r, j_r = _run(ManoHand(tmp_path, "right", **kwargs).double(), orient, hand_pose, betas, transl)
+        mirrored_pose = hand_pose if kwargs else hand_pose * pose_flip
+        v_l, j_l = _run(
+            ManoHand(tmp_path, "left", **kwargs).double(), orient * [1, -1, -1], mirrored_pose, betas, transl * flip
+        )
+        np.testing.assert_allclose(v_l, v_r * flip, atol=1e-6)
+        np.testing.assert_allclose(j_l, j_r * flip, atol=1e-6)
 
 
 def test_missing_model_explains_where_to_get_and_put_it(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from pam.hand import JOINT_NAMES, OpenHand, lbs
 from pam.hand.anatomy import PARENTS, curl_pose, mirror_pose
-from pam.hand.open_hand_build import ASSET_PATH, build
+from pam.hand.open_hand import ASSET_PATH
+from pam.hand.open_hand_build import build
 
 FINGERS = ["thumb", "index", "middle", "ring", "little"]
 
@@ -100,6 +101,12 @@ def test_surface_is_watertight_and_embedded(side):
     assert mesh.euler_number == 2  # one closed genus-0 surface
     assert 2.0e-4 < mesh.volume < 5.0e-4  # m^3: an adult hand without forearm is ~0.3-0.45 l
     assert _self_intersections(mesh.vertices.astype(np.float64), mesh.faces) == 0
+
+
+@pytest.mark.parametrize("closure", [0.3, 0.6, [0.6, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0.9, 0.9]])
+def test_bending_through_the_grasp_range_keeps_the_surface_embedded(right, closure):
+    vertices, _ = _forward(right, curl_pose(closure))
+    assert _self_intersections(vertices[0], right.faces) == 0
 
 
 def test_self_intersection_check_detects_a_crossing():
@@ -202,8 +209,15 @@ def test_bad_inputs_name_the_input(right):
 
 
 def test_shipped_asset_is_what_the_builder_makes():
+    """Rebuilding reproduces the packaged asset: same skeleton, and surfaces within 1 mm of each other
+    (compared surface to surface, so another triangulation from other library versions still agrees)."""
     built = build()
     with np.load(ASSET_PATH) as shipped:
-        assert set(shipped.files) == set(built)
-        for key, value in built.items():
-            np.testing.assert_array_equal(shipped[key], value, err_msg=key)
+        shipped = {k: shipped[k] for k in shipped.files}
+    assert set(shipped) == set(built)
+    np.testing.assert_allclose(built["joints"], shipped["joints"], atol=1e-7)
+    np.testing.assert_allclose(built["tips"], shipped["tips"], atol=1e-7)
+    assert abs(len(built["faces"]) - len(shipped["faces"])) <= 0.02 * len(shipped["faces"])
+    meshes = [trimesh.Trimesh(asset["vertices"], asset["faces"], process=False) for asset in (built, shipped)]
+    for points, surface in ((meshes[0].vertices, meshes[1]), (meshes[1].vertices, meshes[0])):
+        assert surface.nearest.on_surface(points)[1].max() < 1e-3

@@ -53,6 +53,16 @@ def test_projection_matches_pinhole_formula():
     np.testing.assert_allclose(cam.project(X), x[:, :2] / x[:, 2:], rtol=1e-12)
 
 
+def test_look_at_centres_target_and_keeps_up_up():
+    cam = Camera.look_at(eye=[0.5, -0.6, 0.4], target=[0.0, 0.0, 0.1])
+    np.testing.assert_allclose(cam.project(np.array([0.0, 0.0, 0.1])), [360.0, 240.0], atol=1e-9)
+    above, below = cam.project(np.array([[0.0, 0.0, 0.2], [0.0, 0.0, 0.0]]))
+    assert above[1] < below[1]  # image y grows downwards
+    assert cam.world_to_camera(np.array([0.0, 0.0, 0.1]))[2] == pytest.approx(np.linalg.norm([0.5, -0.6, 0.3]))
+    with pytest.raises(SequenceError, match="parallel"):
+        Camera.look_at(eye=[0, 0, 1], target=[0, 0, 0])
+
+
 def test_from_fov_focal_length():
     cam = Camera.from_fov(90.0, height=480, width=720)
     assert cam.K[1, 1] == pytest.approx(240.0) and cam.K[0, 2] == 360.0

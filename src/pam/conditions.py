@@ -76,3 +76,108 @@ def render_conditions(
         hand_ids=[m.instance_id for m in scene.meshes if m.kind == "hand"],
         seg_ids={m.instance_id: m.seg_id for m in scene.meshes if m.kind == "object"},
     )
+
+
+def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[str, np.ndarray]:
+    """The PAM condition videos, each (T, H, W, 3) uint8: depth, seg, hand_keypoints, normal."""
+    from pam.render import HAND_LABEL, encode_depth, encode_hand_keypoints, encode_normals, encode_segmentation
+
+    T, H, W = frames.depth.shape
+    labels = {**{i: HAND_LABEL for i in frames.hand_ids}, **frames.seg_ids}
+    return {
+        "depth": encode_depth(frames.depth),
+        "seg": encode_segmentation(frames.ids, labels),
+        "hand_keypoints": encode_hand_keypoints(frames.joints_2d, frames.joints_cam, H, W, style=style),
+        "normal": encode_normals(frames.normals),
+    }
+
+
+def _labelled_half(frame: np.ndarray, label: str) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.putText(small, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return small
+
+
+def preview_grid(videos: dict[str, np.ndarray]) -> np.ndarray:
+    """The condition videos tiled two per row at half size, each labelled: (T, H', W', 3) uint8."""
+    tiles = [np.stack([_labelled_half(f, name) for f in video]) for name, video in videos.items()]
+    if len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i : i + 2], axis=2) for i in range(0, len(tiles), 2)]
+    return np.concatenate(rows, axis=1)
+
+
+def contact_sheet(videos: dict[str, np.ndarray], columns: int = 5) -> np.ndarray:
+    """One row per condition, ``columns`` evenly spaced frames at half size: (rows * h, columns * w, 3)."""
+    T = len(next(iter(videos.values())))
+    picks = np.linspace(0, T - 1, min(columns, T)).round().astype(int)
+    rows = [np.concatenate([_labelled_half(video[t], f"{name} t={t}") for t in picks], axis=1) for name, video in videos.items()]
+    return np.concatenate(rows, axis=0)
+
+
+def annotation_arrays(seq: HOISequence, frames: ConditionFrames) -> dict[str, np.ndarray]:
+    """Per-frame annotations (arrays for ``annotations.npz``; see ``write_condition_set``)."""
+    cam = seq.camera
+    T = seq.num_frames
+    R = cam.R if cam.is_moving else np.broadcast_to(cam.R, (T, 3, 3))
+    t = cam.t if cam.is_moving else np.broadcast_to(cam.t, (T, 3))
+    world_to_cam = np.tile(np.eye(4), (T, 1, 1))
+    world_to_cam[:, :3, :3], world_to_cam[:, :3, 3] = R, t
+    arrays = {
+        "fps": np.float64(seq.fps),
+        "image_size": np.array([cam.height, cam.width]),
+        "intrinsics": cam.K,
+        "world_to_camera": world_to_cam,
+        "hand_sides": np.array([h.side for h in seq.hands], dtype="U5"),
+        "mano_global_orient": np.stack([h.global_orient for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
+        "mano_hand_pose": np.stack([h.hand_pose for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 45)),
+        "mano_transl": np.stack([h.transl for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
+        "mano_betas": np.stack([h.betas for h in seq.hands]) if seq.hands else np.zeros((0, 10)),
+        "joints_3d_cam": frames.joints_cam,
+        "joints_2d": frames.joints_2d,
+        "object_names": np.array([o.name for o in seq.objects], dtype=str),
+        "object_seg_ids": np.array([o.seg_id for o in seq.objects], dtype=np.int64),
+        "object_to_world": np.stack([o.transforms() for o in seq.objects], 1) if seq.objects else np.zeros((T, 0, 4, 4)),
+        "depth": frames.depth,
+        "instance_ids": frames.ids,
+    }
+    arrays["object_to_camera"] = world_to_cam[:, None] @ arrays["object_to_world"]
+    return arrays
+
+
+def write_condition_set(
+    seq: HOISequence,
+    out_dir: str | Path,
+    style: str = "dexycb",
+    backend: str | None = None,
+    mano_dir: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """Render ``seq`` and write its condition set into ``out_dir``; returns name -> path.
+
+    Files: ``depth.mp4``, ``seg.mp4``, ``hand_keypoints.mp4``, ``normal.mp4`` (the encodings of
+    REFERENCE.md), ``preview.mp4`` (the four side by side) with a ``preview.png`` contact sheet,
+    and ``annotations.npz``: MANO parameters per hand (world frame; ``mano_*``, hands in
+    ``hand_sides`` order), ``joints_3d_cam`` (T, NH, 21, 3) metres and ``joints_2d`` (T, NH, 21, 2)
+    pixels, object poses ``object_to_world`` / ``object_to_camera`` (T, NO, 4, 4),
+    ``intrinsics`` (3, 3), ``world_to_camera`` (T, 4, 4), and lossless ``depth`` (T, H, W) float32
+    metres and ``instance_ids`` (T, H, W) uint16 (0 background, 1.. hands, then objects).
+    """
+    from PIL import Image
+
+    from pam.fileio import atomic_path
+    from pam.render import save_arrays, write_video
+
+    out_dir = Path(out_dir)
+    frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)
+    videos = encode_conditions(frames, style=style)
+    written = {name: write_video(out_dir / f"{name}.mp4", video, fps=seq.fps) for name, video in videos.items()}
+    preview = preview_grid(videos)
+    written["preview"] = write_video(out_dir / "preview.mp4", preview, fps=seq.fps)
+    with atomic_path(out_dir / "preview.png") as tmp:
+        Image.fromarray(contact_sheet(videos)).save(tmp, format="PNG")
+    written["preview_png"] = out_dir / "preview.png"
+    written["annotations"] = save_arrays(out_dir / "annotations.npz", **annotation_arrays(seq, frames))
+    return written

@@ -94,6 +94,29 @@ class Camera:
         K = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
         return cls(K=K, height=height, width=width, **extrinsics)
 
+    @classmethod
+    def look_at(
+        cls,
+        eye: Any,
+        target: Any,
+        up: Any = (0.0, 0.0, 1.0),
+        fov_y_deg: float = 50.0,
+        height: int = 480,
+        width: int = 720,
+    ) -> "Camera":
+        """A camera at ``eye`` looking at ``target``, with world ``up`` pointing up in the image."""
+        eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
+        forward = target - eye
+        if np.linalg.norm(forward) < 1e-9:
+            raise SequenceError("camera.look_at: eye and target coincide")
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, up)
+        if np.linalg.norm(right) < 1e-9:
+            raise SequenceError("camera.look_at: viewing direction is parallel to up")
+        right /= np.linalg.norm(right)
+        R = np.stack([right, np.cross(forward, right), forward])  # rows: x right, y down, z forward
+        return cls.from_fov(fov_y_deg, height=height, width=width, R=R, t=-R @ eye)
+
     @property
     def is_moving(self) -> bool:
         return self.R.ndim == 3

@@ -60,9 +60,10 @@ def batch_rigid_transform(
     local[..., :3, :3] = rot_mats
     local[..., :3, 3] = rel_joints
     local[..., 3, 3] = 1.0
+    parent_list = parents.tolist()  # one host transfer instead of one per joint
     chain = [local[:, 0]]
     for j in range(1, num_joints):
-        chain.append(chain[int(parents[j])] @ local[:, j])
+        chain.append(chain[parent_list[j]] @ local[:, j])
     world = torch.stack(chain, dim=1)  # (B, J, 4, 4)
     posed_joints = world[..., :3, 3]
     transforms = world.clone()

@@ -12,7 +12,8 @@ in the MANO directory, which is, in order of precedence:
 In a directory, ``MANO_<SIDE>.npz`` (made once by ``pam mano convert``) is preferred over the
 ``.pkl``. The original pickles are read with a restricted unpickler that only rebuilds NumPy arrays,
 SciPy sparse matrices and chumpy ``Ch`` objects (as plain arrays, without importing chumpy); any
-other object in the file is refused, so loading cannot run code.
+other object in the file is refused, so loading cannot run code. MANO v1.2's left file has a known
+sign error in its shape directions; it is corrected when ``MANO_RIGHT`` lies next to ``MANO_LEFT``.
 
 The forward pass is MANO's: shape blend shapes (10 betas), the joint regressor, pose-corrective
 blend shapes, then linear blend skinning along the 16-joint tree (:mod:`pam.hand.lbs`). The 21
@@ -217,12 +218,24 @@ def convert_mano_pkl(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return dst
 
 
+def _fix_left_shapedirs(left: dict[str, np.ndarray], left_path: Path) -> None:
+    """Undo MANO v1.2's known left-hand bug in place: ``MANO_LEFT``'s shape directions have the right
+    hand's x sign. As smplx users (InterHand2.6M, HaMeR) do, compare with ``MANO_RIGHT`` next to it and
+    negate the x component when the two agree instead of mirroring."""
+    right_path = left_path.with_name(left_path.name.replace("LEFT", "RIGHT"))
+    if right_path == left_path or not right_path.is_file():
+        return
+    right = load_mano_arrays(right_path)["shapedirs"]
+    if right.shape == left["shapedirs"].shape and np.abs(left["shapedirs"][:, 0] - right[:, 0]).sum() < 1.0:
+        left["shapedirs"][:, 0] *= -1.0
+
+
 class ManoHand(HandModel):
     """The MANO hand layer.
 
     Args:
         model_path_or_dir: a MANO ``.pkl``/``.npz`` file or a directory holding ``MANO_<SIDE>.*``
-            (default: :func:`default_mano_dir`).
+            directly or in its ``mano/`` or ``models/`` subfolder (default: :func:`default_mano_dir`).
         side: ``"right"`` or ``"left"``.
         use_pca: if True, ``hand_pose`` holds ``num_pca_comps`` PCA coefficients instead of 45 axis-angles.
         num_pca_comps: number of PCA components (1..45) when ``use_pca``.
@@ -245,6 +258,8 @@ class ManoHand(HandModel):
             raise ValueError(f"num_pca_comps must be in 1..45, got {num_pca_comps}")
         self.path = find_mano_file(side, model_path_or_dir)
         arrays = load_mano_arrays(self.path)
+        if side == "left":
+            _fix_left_shapedirs(arrays, self.path)
         self.side = side
         self.use_pca = use_pca
         self.num_pca_comps = num_pca_comps if use_pca else 45

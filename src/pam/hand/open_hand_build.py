@@ -20,8 +20,7 @@ import trimesh
 
 from pam.fileio import atomic_path
 from pam.hand import anatomy
-
-ASSET_PATH = Path(__file__).with_name("assets") / "open_hand_right.npz"
+from pam.hand.open_hand import ASSET_PATH
 VOXEL_MM = 1.25
 TARGET_FACES = 2000
 FINGER_BLEND_MM = 7.0

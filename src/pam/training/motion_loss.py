@@ -1,0 +1,65 @@
+"""The Stage III training objective (REFERENCE.md, "Stage III"; the trainer comes later).
+
+The base CogVideoX-5b-I2V transformer predicts v (v-prediction); the loss compares the clean latents
+recovered from v, x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) v, with the true ones, weighted by
+1 / (1 - abar_t). The base stays frozen; only the ControlNet trains; cues are masked at random.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+
+from pam.models.cogvideox_control import ControlledTransformer
+from pam.models.cogvideox_controlnet import CogVideoXControlNet
+from pam.training.cue_masking import mask_cues
+
+
+def freeze_base(transformer: CogVideoXTransformer3DModel, controlnet: CogVideoXControlNet) -> None:
+    """Base transformer frozen (no gradients), ControlNet trainable and in training mode."""
+    transformer.requires_grad_(False)
+    controlnet.requires_grad_(True)
+    controlnet.train()
+
+
+def motion_loss(
+    model: ControlledTransformer,
+    scheduler: CogVideoXDPMScheduler,
+    video_latents: torch.Tensor,
+    image_latents: torch.Tensor,
+    cue_latents: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
+    generator: torch.Generator | None = None,
+    mask: bool = True,
+) -> torch.Tensor:
+    """Weighted x0 loss of one batch (a scalar).
+
+    Args:
+        model: the frozen base with the ControlNet attached (keep it attached until ``backward`` has run).
+        video_latents: (B, F, C, H, W) clean video latents (x scaling factor).
+        image_latents: (B, F, C, H, W) first-frame latents zero-padded in time.
+        cue_latents: (B, K, F, 2C, H, W) cue latents in ``controlnet.cues`` order.
+        prompt_embeds: (B, L, D_text).
+        generator: CPU generator for the cue masks, timesteps and noise.
+        mask: apply :func:`pam.training.cue_masking.mask_cues`.
+    """
+    if mask:
+        cue_latents, image_latents, _, _ = mask_cues(cue_latents, image_latents, generator)
+    batch = video_latents.shape[0]
+    device = video_latents.device
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
+    noise = torch.randn(video_latents.shape, generator=generator, dtype=video_latents.dtype).to(device)
+    noisy = scheduler.add_noise(video_latents, noise, timesteps)
+
+    velocity = model(
+        torch.cat([noisy, image_latents], dim=2),
+        prompt_embeds,
+        timesteps,
+        cue_latents,
+        image_rotary_emb=image_rotary_emb,
+    )
+    alpha_bar = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)[timesteps].view(batch, 1, 1, 1, 1)
+    x0_pred = alpha_bar.sqrt() * noisy.float() - (1 - alpha_bar).sqrt() * velocity.float()
+    per_sample = ((x0_pred - video_latents.float()) ** 2 / (1 - alpha_bar)).flatten(1).mean(dim=1)
+    return per_sample.mean()
