@@ -5,12 +5,14 @@
 Reports per case and overall: success rate, median max penetration (mm), median slip (mm) and
 median seconds per trajectory (grasp synthesis + planning + MuJoCo + quality measures). Convex
 decompositions are computed (or read from the cache) before timing; their cold cost is listed
-separately. Targets (issue 3): success >= 90 %, median max penetration <= 2 mm, median time <= 2 s.
+separately (a fresh cache in a temporary $PAM_HOME). Targets (issue 3): success >= 90 %, median max penetration <= 2 mm, median time <= 2 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 import warnings
 
@@ -59,6 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
+    os.environ["PAM_HOME"] = tempfile.mkdtemp(prefix="pam_bench_")  # cold decomposition cache
     hand = OpenHand("right")
     print("| object | convex parts | decomposition s (cold) |")
     print("|---|---|---|")

@@ -88,7 +88,9 @@ def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_ro
     per_joint = np.repeat(finger_closing_progress(u_close), 3, axis=1)  # (S, 45)
     reach_pose = slerp_axis_angles(h0.hand_pose, g.preshape, s_reach)
     shown = np.where((times <= reach)[:, None], reach_pose, g.preshape + per_joint * (g.hand_pose - g.preshape))
-    sim = np.where((times <= reach)[:, None], reach_pose, g.preshape + per_joint * (g.squeeze_pose - g.preshape))
+    # the simulator's fingers follow the shown ones to the surface, then squeeze in (last 40 % of the closing)
+    ramp = minimum_jerk((u_close - 0.6) / 0.4)[:, None]
+    sim = np.where((times <= reach)[:, None], reach_pose, shown + ramp * (g.squeeze_pose - g.hand_pose))
     return Plan(matrix_to_axis_angle_np(rot), shown, sim, wrist - hand.wrist)
 
 
@@ -233,7 +235,7 @@ def generate_trajectory(
         seg_pos, seg_rot = capsules.segment_poses(sim_joints, plan.global_orient)
         result = physics.simulate(
             parts, o0[:3, :3], o0[:3, 3], table, capsules, seg_pos, seg_rot, fps, SUBSTEPS, hold_start,
-            **(physics_settings or {}),
+            centre=local.bounding_box.centroid, **(physics_settings or {}),
         )
         if not result.held:
             reasons.append(f"candidate {attempt}: dropped at frame {result.drop_frame}")

@@ -30,8 +30,9 @@ from pam.pose.sdf import ObjectSDF
 from pam.rotations import matrix_to_axis_angle_np
 
 DEFAULTS = dict(
-    num_candidates=128,
+    num_candidates=256,
     num_keep=6,
+    aim_range=0.8,  # aim points along the object's long axis, as a fraction of its half length
     closure_samples=14,
     max_closure=1.6,  # fingers may close this far along the style direction (1 = the style pose)
     clearance=0.002,  # m between hand and object when the wrist stops
@@ -205,7 +206,7 @@ def synthesize_grasps(
     a, roll = _sample_approaches(mesh, n, table_height is not None, rng)
     n = len(a)
     centre, long_axis, half = _object_axis(mesh)
-    aim = centre + rng.uniform(-0.35, 0.35, n)[:, None] * half * long_axis
+    aim = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], n)[:, None] * half * long_axis
     R = _rotations(a, roll, axes)
 
     # --- slide the pre-shaped hand in along -a until first contact ----------------------------

@@ -30,10 +30,12 @@ from pam.pose.hand_geometry import NUM_SEGMENTS, HandCapsules
 DEFAULTS = dict(
     timestep=0.002,
     density=400.0,  # kg/m^3: a filled light container
-    friction=(1.2, 0.01, 0.0001),  # sliding, torsional, rolling (skin on plastic or cardboard)
+    friction=(1.5, 0.01, 0.0001),  # sliding, torsional, rolling: soft finger pads on plastic or cardboard
+    contact_solref=(0.006, 1.0),  # time constant (s) and damping ratio of all contacts
+    contact_solimp=(0.95, 0.99, 0.001, 0.5, 2.0),
     weld_solref=(0.004, 1.0),  # time constant (s) and damping ratio of the segment-to-target welds
     segment_mass=0.03,
-    drop_distance=0.03,  # object moved this far (m) in the palm frame while holding = dropped
+    drop_distance=0.025,  # object centre moved this far (m) in the palm frame while holding = dropped
 )
 
 
@@ -45,7 +47,7 @@ class SimResult:
         rotation: (T, 3, 3) object-to-world rotations.
         translation: (T, 3) object-to-world translations.
         held: whether the object stayed in the hand from ``hold_start`` to the end.
-        drift: (T,) displacement (m) of the object's origin in the palm frame since ``hold_start``
+        drift: (T,) displacement (m) of the object's centre in the palm frame since ``hold_start``
             (0 before it).
         drop_frame: first frame where the drift passed ``drop_distance``, or None.
     """
@@ -81,6 +83,7 @@ def build_scene(
         world.add_geom(
             type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_height],
             contype=1, conaffinity=1, friction=[0.8, 0.005, 0.0001],
+            solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
         )
     obj = world.add_body(name="object", pos=object_translation, quat=_quat_wxyz(object_rotation))
     obj.add_freejoint()
@@ -90,6 +93,7 @@ def build_scene(
         obj.add_geom(
             type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"part{i}", density=settings["density"],
             contype=1, conaffinity=2 | 1, condim=4, friction=list(settings["friction"]),
+            solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
         )
     for s in np.unique(capsules.segment):
         world.add_body(name=f"target{s}", mocap=True)
@@ -100,6 +104,7 @@ def build_scene(
                 type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*capsules.start[c], *capsules.end[c]],
                 size=[capsules.radius[c], 0.0, 0.0], mass=settings["segment_mass"] / max(1, np.sum(capsules.segment == s)),
                 contype=2, conaffinity=0, condim=4, friction=list(settings["friction"]),
+                solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
             )
         spec.add_equality(
             type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY, name1=f"segment{s}", name2=f"target{s}",
@@ -120,6 +125,7 @@ def simulate(
     fps: float,
     substeps: int,
     hold_start: int,
+    centre: np.ndarray | None = None,
     stop_on_drop: bool = True,
     **overrides,
 ) -> SimResult:
@@ -135,6 +141,7 @@ def simulate(
         fps: frame rate; frame k is at time k / fps.
         substeps: plan samples per frame interval.
         hold_start: first frame where the hand holds the object (drop detection starts there).
+        centre: (3,) the point (object frame) whose drift is watched (default: the origin).
         stop_on_drop: end the simulation at a drop (the rest of the trajectory repeats that frame).
         overrides: entries of ``DEFAULTS``.
     """
@@ -182,7 +189,8 @@ def simulate(
         translation[f] = data.xpos[obj_body]
         if f >= hold_start:
             # object origin in the planned palm frame
-            rel = plan_rotations[i + 1, segments[0]].T @ (translation[f] - plan_positions[i + 1, 0])
+            point = rotation[f] @ centre + translation[f] if centre is not None else translation[f]
+            rel = plan_rotations[i + 1, segments[0]].T @ (point - plan_positions[i + 1, 0])
             rel0 = rel if rel0 is None else rel0
             drift[f] = np.linalg.norm(rel - rel0)
             if drop_frame is None and drift[f] > settings["drop_distance"]:

@@ -7,11 +7,11 @@ parameters and the object mesh at its per-frame pose.
   distance); reported as the maximum and the mean over frames, in mm.
 - contact ratio: fraction of holding frames where the hand is within ``contact_distance`` of the
   object.
-- slip: displacement of the object's centre in the wrist frame since the first holding frame,
-  maximum over holding frames, in mm.
+- slip: displacement of the object's centre (its bounding box centre) in the wrist frame since the
+  first holding frame, maximum over holding frames, in mm.
 - hand jerk: mean magnitude of the wrist's third time derivative (finite differences), m/s^3.
 - success: the hand still touches the object at the last frame and the object has not slipped by
-  more than ``drop_distance``.
+  more than ``drop_distance`` (25 mm, the simulator's drop threshold).
 
 Holding frames: from ``seq.meta["pose"]["hold_start"]`` (written by ``pam.pose.generate``) to the
 end; for other sequences (importers) the frames from the first contact on.
@@ -68,7 +68,7 @@ def hand_jerk(wrist: np.ndarray, fps: float) -> float:
 
 
 def evaluate(seq, mesh: trimesh.Trimesh | None = None, hand_model=None, contact_distance: float = 0.005,
-             drop_distance: float = 0.03) -> dict:
+             drop_distance: float = 0.025) -> dict:
     """All measures for the first hand and first object of a ``HOISequence``.
 
     ``mesh`` and ``hand_model`` default to the sequence's own (``pam.objects.load_object``,
