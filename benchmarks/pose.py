@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--objects", nargs="*", default=list(BUILTIN_OBJECTS))
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per case (diverse grasps)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -70,21 +71,21 @@ def main() -> None:
         parts = convex_parts(load_object(name))
         print(f"| {name} | {len(parts)} | {time.perf_counter() - start:.2f} |")
     rows = []
-    print("\n| object | case | held | max pen mm | slip mm | attempts | s |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.objects:
-        for k, (label, h0, o0, hT) in enumerate(scenarios(name)):
-            start = time.perf_counter()
-            try:
-                seq = generate_trajectory(h0, name, o0, hT, frames=args.frames, seed=k, hand_model=hand)
-                q = evaluate(seq, hand_model=hand)
-                attempt = seq.meta["pose"]["attempt"] + 1
-            except PoseError as err:
-                q, attempt = {"success": False, "max_penetration_mm": np.nan, "slip_mm": np.nan}, str(err)[:60]
-            seconds = time.perf_counter() - start
-            rows.append((q["success"], q["max_penetration_mm"], q["slip_mm"], seconds))
-            print(f"| {name} | {label} | {q['success']} | {q['max_penetration_mm']:.2f} | {q['slip_mm']:.1f} | "
-                  f"{attempt} | {seconds:.2f} |", flush=True)
+    print("\n| object | case | seed | held | max pen mm | slip mm | attempts | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    cases = [(name, case, seed) for name in args.objects for case in scenarios(name) for seed in range(args.seeds)]
+    for name, (label, h0, o0, hT), seed in cases:
+        start = time.perf_counter()
+        try:
+            seq = generate_trajectory(h0, name, o0, hT, frames=args.frames, seed=seed, hand_model=hand)
+            q = evaluate(seq, hand_model=hand)
+            attempt = seq.meta["pose"]["attempt"] + 1
+        except PoseError as err:
+            q, attempt = {"success": False, "max_penetration_mm": np.nan, "slip_mm": np.nan}, str(err)[:60]
+        seconds = time.perf_counter() - start
+        rows.append((q["success"], q["max_penetration_mm"], q["slip_mm"], seconds))
+        print(f"| {name} | {label} | {seed} | {q['success']} | {q['max_penetration_mm']:.2f} | {q['slip_mm']:.1f} | "
+              f"{attempt} | {seconds:.2f} |", flush=True)
     ok = np.array([r[0] for r in rows])
     pen = np.array([r[1] for r in rows])[ok]
     slip = np.array([r[2] for r in rows])[ok]

@@ -101,6 +101,14 @@ def test_absolute_target_wrist_pose_is_reached():
     assert seq.objects[0].translation[-1][2] > 0.08  # carried up
 
 
+def test_left_hand_grasps_too():
+    h0, _, hT = default_keyframes("ball", side="left")
+    left = OpenHand("left")
+    seq = generate_trajectory(h0, "ball", np.eye(4), hT, hand_model=left)
+    assert seq.hands[0].side == "left"
+    assert evaluate(seq, hand_model=left)["success"]
+
+
 def test_mesh_with_holes_proceeds_with_a_warning():
     box = trimesh.creation.box([0.05, 0.07, 0.05])
     box.apply_translation([0, 0, 0.025])

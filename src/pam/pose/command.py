@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pam.hand import load_hand_model
 from pam.pose.generate import generate_trajectory
 from pam.pose.keyframes import KeyframeError, default_keyframes, load_init, load_target
 from pam.pose.quality import evaluate
@@ -48,10 +49,12 @@ def pose_sequences(
         hT = load_target(target, initial=h0)
     o0 = np.eye(4)
     o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
+    hand = load_hand_model(h0.model, side=h0.side)
     sequences = []
     for i in range(num):
-        seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=seed + i, scale=obj.scale)
-        seq.meta["pose"]["quality"] = evaluate(seq)
+        seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=seed + i, scale=obj.scale,
+                                  hand_model=hand)
+        seq.meta["pose"]["quality"] = evaluate(seq, hand_model=hand)
         sequences.append(seq)
         if progress is not None:
             progress(i)

@@ -40,6 +40,7 @@ APPROACH_DISTANCE = 0.08  # m from pre-grasp to grasp
 MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
+CONTACT_DISTANCE = 0.005  # m: the shown hand must end this close to the object (as quality.evaluate)
 
 
 class PoseError(ValueError):
@@ -118,6 +119,13 @@ def _path_collides(hand: PosedHand, plan: Plan, sdf: ObjectSDF, idx: np.ndarray,
     return bool(sdf(verts[:, ::3]).min() < -tol)
 
 
+def _final_gap(hand: PosedHand, plan: Plan, result: physics.SimResult, mesh: trimesh.Trimesh) -> float:
+    """Distance (m) from the shown hand's last pose to the simulated object's last pose."""
+    verts, _ = hand(plan.global_orient[-1:], plan.hand_pose[-1:], plan.transl[-1:])
+    local = (verts[0] - result.translation[-1]) @ result.rotation[-1]  # R^T (v - t)
+    return float(max(ObjectSDF(mesh)(local).min(), 0.0))
+
+
 def generate_trajectory(
     h0: HandKeyframe,
     obj: str | trimesh.Trimesh,
@@ -129,7 +137,7 @@ def generate_trajectory(
     scale: float = 1.0,
     camera: Camera | None = None,
     hand_model=None,
-    max_attempts: int = 6,
+    max_attempts: int = 10,
     grasp_settings: dict | None = None,
     physics_settings: dict | None = None,
 ) -> HOISequence:
@@ -239,6 +247,10 @@ def generate_trajectory(
         )
         if not result.held:
             reasons.append(f"candidate {attempt}: dropped at frame {result.drop_frame}")
+            continue
+        gap = _final_gap(hand, plan, result, local)
+        if gap > CONTACT_DISTANCE:
+            reasons.append(f"candidate {attempt}: the object ends {gap * 1000:.0f} mm away from the shown hand")
             continue
         return _sequence(
             h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, attempt, hold_start, frames

@@ -31,7 +31,7 @@ from pam.rotations import matrix_to_axis_angle_np
 
 DEFAULTS = dict(
     num_candidates=256,
-    num_keep=6,
+    num_keep=10,
     aim_range=0.8,  # aim points along the object's long axis, as a fraction of its half length
     closure_samples=14,
     max_closure=1.6,  # fingers may close this far along the style direction (1 = the style pose)

@@ -255,7 +255,7 @@ def default_camera(points: np.ndarray, fov_y_deg: float = 50.0, height: int = 48
     """A camera in front of (-y) and above the points (N, 3), framing them all."""
     lo, hi = points.min(axis=0), points.max(axis=0)
     centre = (lo + hi) / 2.0
-    radius = max(0.5 * float(np.linalg.norm(hi - lo)), 0.05)
-    distance = 1.3 * radius / np.tan(np.deg2rad(fov_y_deg) / 2.0)
+    radius = 0.5 * float((hi - lo).max()) + 0.05  # margin for the hand's and object's size
+    distance = 1.1 * radius / np.tan(np.deg2rad(fov_y_deg) / 2.0)
     direction = np.array([0.35, -0.8, 0.5])
     return look_at_camera(centre + distance * direction / np.linalg.norm(direction), centre, fov_y_deg, height, width)
