@@ -102,3 +102,28 @@ def test_mesh_with_unfillable_holes_falls_back_to_its_hull():
     with pytest.warns(UserWarning, match="convex hull"):
         parts = convex_parts(bowl, name="cut sphere")
     assert len(parts) == 1 and parts[0].is_watertight
+
+
+def test_capsules_follow_the_posed_bones():
+    from pam.hand import OpenHand
+    from pam.pose.hand_geometry import FINGER_BONES, TIPS, PosedHand
+
+    hand = PosedHand(OpenHand("right"))
+    caps = HandCapsules.from_model(hand.model)
+    rng = np.random.default_rng(0)
+    go, pose, tr = rng.normal(scale=0.5, size=(3, 3)), rng.normal(scale=0.3, size=(3, 45)), rng.normal(size=(3, 3))
+    _, joints = hand(go, pose, tr)
+    pos, rot = caps.segment_poses(joints, go)
+    for c in np.flatnonzero(caps.segment > 0):
+        parent, child = FINGER_BONES[caps.segment[c] - 1]
+        start = np.einsum("nij,j->ni", rot[:, caps.segment[c]], caps.start[c]) + pos[:, caps.segment[c]]
+        end = np.einsum("nij,j->ni", rot[:, caps.segment[c]], caps.end[c]) + pos[:, caps.segment[c]]
+        np.testing.assert_allclose(start, joints[:, parent], atol=1e-9)
+        expected = joints[:, child]
+        if child in TIPS:  # pulled in by the radius along the bone
+            bone = joints[:, child] - joints[:, parent]
+            expected = expected - caps.radius[c] * bone / np.linalg.norm(bone, axis=1, keepdims=True)
+        np.testing.assert_allclose(end, expected, atol=1e-9)
+    # the palm segment moves rigidly with the wrist
+    np.testing.assert_allclose(pos[:, 0], joints[:, 0], atol=1e-12)
+    assert np.all((caps.radius > 0.004) & (caps.radius < 0.03))

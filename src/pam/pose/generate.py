@@ -28,7 +28,14 @@ from pam.pose.collision import convex_parts
 from pam.pose.hand_geometry import HandCapsules, PosedHand
 from pam.pose.keyframes import HandKeyframe, ObjectKeyframe, default_camera, hand_preset
 from pam.pose.sdf import ObjectSDF
-from pam.pose.trajectory import finger_closing_progress, minimum_jerk, slerp_axis_angles, slerp_rotations
+from pam.pose.trajectory import (
+    finger_closing_progress,
+    interpolate_positions,
+    minimum_jerk,
+    phase_progress,
+    slerp_axis_angles,
+    slerp_rotations,
+)
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack
 
@@ -73,13 +80,14 @@ def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_ro
     wg = hand.wrist + g.transl
     w_pre = wg + APPROACH_DISTANCE * g.approach
     r0 = axis_angle_to_matrix_np(h0.global_orient)
-    s_reach = minimum_jerk(times / reach)
-    s_app = minimum_jerk((times - reach) / (approach - reach))
-    s_tr = minimum_jerk((times - close) / (transport - close))
-    reach_path = w0 + s_reach[:, None] * (w_pre - w0) + np.outer(np.sin(np.pi * s_reach) * arc, [0.0, 0.0, 1.0])
+    s_reach = phase_progress(times, 0.0, reach)
+    s_app = phase_progress(times, reach, approach)
+    s_tr = phase_progress(times, close, transport)
+    lift = np.outer(np.sin(np.pi * s_reach) * arc, [0.0, 0.0, 1.0])
     wrist = np.where(
-        (times <= reach)[:, None], reach_path,
-        np.where((times <= close)[:, None], w_pre + s_app[:, None] * (wg - w_pre), wg + s_tr[:, None] * (target_wrist - wg)),
+        (times <= reach)[:, None], interpolate_positions(w0, w_pre, s_reach) + lift,
+        np.where((times <= close)[:, None], interpolate_positions(w_pre, wg, s_app),
+                 interpolate_positions(wg, target_wrist, s_tr)),
     )
     rot = np.where(
         (times <= reach)[:, None, None], slerp_rotations(r0, g.rotation, s_reach),
@@ -284,6 +292,7 @@ def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, atte
             "grasp": {
                 "finger_contact": g.finger_contact.astype(int).tolist(),
                 "palm_contact": g.palm_contact,
+                "num_contacts": g.num_contacts,
                 "balance": g.balance,
                 "approach": g.approach.tolist(),
             },

@@ -119,18 +119,9 @@ class HandCapsules:
         pos = np.concatenate([joints[:, :1], joints[:, parents]], axis=1)
         return pos, rot
 
-    def world_capsules(self, positions: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Capsule axis end points in the world: (N, 16, 3), (N, 16, 3, 3) -> starts, ends (N, C, 3)."""
-        seg_rot = rotations[:, self.segment]  # (N, C, 3, 3)
-        seg_pos = positions[:, self.segment]
-        start = np.einsum("ncij,cj->nci", seg_rot, self.start) + seg_pos
-        end = np.einsum("ncij,cj->nci", seg_rot, self.end) + seg_pos
-        return start, end
 
-
-#: For each finger in keypoint order (thumb, index, middle, ring, little): its 21-joint keypoint
-#: indices (root .. tip) and its three joints' slots in MANO's 45-value ``hand_pose``.
-FINGER_KEYPOINTS = [list(range(1 + 4 * f, 5 + 4 * f)) for f in range(5)]
+#: For each finger in keypoint order (thumb, index, middle, ring, little): its three joints'
+#: slots in MANO's 45-value ``hand_pose``.
 FINGER_POSE_JOINTS = [[12, 13, 14], [0, 1, 2], [3, 4, 5], [9, 10, 11], [6, 7, 8]]
 
 
