@@ -158,8 +158,10 @@ def test_depth_monotone_near_bright_background_black():
 
 
 def test_normals_encoding_convention():
-    n = np.array([[0, 0, -1], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 0, 0]], np.float32)
-    rgb = encode_normals(n)
+    n = np.array([[[0, 0, -1], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 0, 0]]], np.float32)
+    rgb = encode_normals(n)[0]
+    np.testing.assert_array_equal(encode_normals(n, mask=np.array([[True] * 4 + [False]]))[0], rgb)
+    np.testing.assert_array_equal(encode_normals(np.stack([n, n]))[1, 0], rgb)
     np.testing.assert_array_equal(rgb[0], [128, 128, 255])  # facing the camera: blue
     assert rgb[1, 0] == 255 and rgb[2, 0] == 0  # left-facing: red; right-facing: no red
     assert rgb[3, 1] == 255  # upward-facing (-y in OpenCV): green

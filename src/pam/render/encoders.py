@@ -118,13 +118,17 @@ def encode_segmentation(ids: np.ndarray, labels: Mapping[int, int], size: tuple[
         if instance == 0 or not 0 <= label < len(ADE20K_PALETTE):
             raise ValueError(f"labels: bad entry {instance} -> {label} (ids >= 1, palette index 0..150)")
         lut[instance] = label
-    present = np.unique(ids)
+    present = np.flatnonzero(np.bincount(ids.reshape(-1), minlength=len(lut)))
     unknown = present[lut[present] < 0]
     if unknown.size:
         raise ValueError(f"ids: instance ids {unknown.tolist()} have no entry in labels")
     if size is not None:
         ids = resize_nearest(ids, *size)
-    return ADE20K_PALETTE[lut[ids]]
+    colours = ADE20K_PALETTE[np.maximum(lut, 0)]
+    out = np.empty(ids.shape + (3,), np.uint8)
+    for frame, rgb in zip(ids.reshape(-1, *ids.shape[-2:]), out.reshape(-1, *out.shape[-3:])):
+        np.take(colours, frame, axis=0, out=rgb)  # per frame: much faster than one huge gather
+    return out
 
 
 def resize_nearest(labels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -147,27 +151,47 @@ def encode_depth(depth: np.ndarray, far_level: float = DEPTH_FAR_LEVEL) -> np.nd
         (..., H, W, 3) uint8 RGB.
     """
     depth = np.asarray(depth, dtype=np.float32)
-    fg = depth > 0
     out = np.zeros(depth.shape + (3,), np.uint8)
+    fg = depth > 0
     if not fg.any():
         return out
     near, far = float(depth[fg].min()), float(depth[fg].max())
-    level = (far - depth[fg]) / max(far - near, 1e-9)  # 0 far .. 1 near
-    level = far_level + (1.0 - far_level) * level
-    out[fg] = _INFERNO[np.rint(level * 255).astype(np.int64)]
+    # colour-map index 255 * (far_level + (1 - far_level) * (far - d) / (far - near)), rounded
+    scale = -255.0 * (1.0 - far_level) / max(far - near, 1e-9)
+    offset = 255.0 * far_level - scale * far
+    for d, mask, rgb in _frames(depth, fg, out):
+        _masked_copy(np.take(_INFERNO, cv2.convertScaleAbs(d, alpha=scale, beta=offset), axis=0), mask, rgb)
     return out
 
 
-def encode_normals(normals: np.ndarray) -> np.ndarray:
+def encode_normals(normals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Normals as RGB, matching the official sample ``dexycb/val_normal.mp4``.
 
     rgb = (1 - n) / 2 * 255 for a unit normal n in the OpenCV camera frame, i.e. red grows with
     left-facing, green with upward-facing and blue with camera-facing surfaces (a surface facing
-    the camera is (128, 128, 255)). Background (zero normals) is black.
+    the camera is (128, 128, 255)). Background is black.
 
-    normals: (..., 3) float; returns (..., 3) uint8.
+    Args:
+        normals: (..., H, W, 3) float.
+        mask: (..., H, W) bool foreground; default: where the normal is non-zero.
+    Returns:
+        (..., H, W, 3) uint8.
     """
     normals = np.asarray(normals, dtype=np.float32)
-    rgb = np.clip(np.rint((1.0 - normals) * 127.5), 0, 255).astype(np.uint8)
-    rgb[~np.any(normals != 0, axis=-1)] = 0
-    return rgb
+    if mask is None:
+        mask = np.any(normals != 0, axis=-1)
+    out = np.zeros(normals.shape, np.uint8)
+    for n, fg, rgb in _frames(normals, np.asarray(mask, dtype=bool), out):
+        _masked_copy(cv2.convertScaleAbs(n, alpha=-127.5, beta=127.5), fg, rgb)
+    return out
+
+
+def _frames(values: np.ndarray, mask: np.ndarray, out: np.ndarray):
+    """Iterate (value, mask, out) per image over the leading axes of (..., H, W[, C]) arrays."""
+    h, w = mask.shape[-2:]
+    return zip(values.reshape(-1, h, w, *values.shape[mask.ndim :]), mask.reshape(-1, h, w), out.reshape(-1, h, w, 3))
+
+
+def _masked_copy(src: np.ndarray, mask: np.ndarray, dst: np.ndarray) -> None:
+    """dst[mask] = src[mask] for (H, W, 3) uint8 images and an (H, W) bool mask, in place."""
+    cv2.copyTo(src, mask.view(np.uint8), dst)
