@@ -326,7 +326,7 @@ class GLRasterizer(Rasterizer):
 # --- ray casting fallback ----------------------------------------------------------------------
 
 
-def pixel_rays(camera: Camera, frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pixel_rays(camera: Camera) -> np.ndarray:
     """Camera-frame ray directions (H*W, 3) through the pixel centres, row-major, with z = 1."""
     H, W = camera.height, camera.width
     v, u = np.mgrid[0:H, 0:W]
@@ -359,7 +359,7 @@ class RayRasterizer(Rasterizer):
         face_ids = np.concatenate([np.full(len(m.faces), m.instance_id, np.uint16) for m in meshes])
         scene = trimesh.Trimesh(vertices, faces, process=False, validate=False)
 
-        dirs = pixel_rays(camera, frame)
+        dirs = pixel_rays(camera)
         hit_pos, hit_ray, hit_tri = self._intersector_cls(scene, scale_to_box=False).intersects_location(
             np.zeros_like(dirs), dirs, multiple_hits=False
         )
