@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pam.render.preview import contact_sheet, tile_videos
 from pam.render.video import VideoError, load_arrays, probe_video, read_video, save_arrays, write_video
 
 
@@ -84,3 +85,19 @@ def test_lossless_arrays_round_trip(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match="junk.npz"):
         load_arrays(tmp_path / "junk.npz")
+
+
+def test_tile_videos_and_contact_sheet():
+    a = np.full((4, 6, 8, 3), 10, np.uint8)
+    b = np.full((4, 6, 8, 3), 20, np.uint8)
+    c = np.full((4, 6, 8, 3), 30, np.uint8)
+    grid = tile_videos([a, b, c], columns=2)
+    assert grid.shape == (4, 12, 16, 3)
+    assert grid[0, 0, 0, 0] == 10 and grid[0, 0, 8, 0] == 20 and grid[0, 6, 0, 0] == 30 and grid[0, 6, 8, 0] == 0
+    assert tile_videos([a, b]).shape == (4, 6, 16, 3)
+    with pytest.raises(ValueError, match="shape"):
+        tile_videos([a, b[:, :5]])
+    video = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((10, 2, 3, 3), np.uint8)
+    sheet = contact_sheet(video, count=4, columns=2)
+    assert sheet.shape == (4, 6, 3)
+    assert [sheet[0, 0, 0], sheet[0, 3, 0], sheet[2, 0, 0], sheet[2, 3, 0]] == [0, 3, 6, 9]
