@@ -218,3 +218,12 @@ def test_make_rasterizer_choice(monkeypatch):
 def test_mesh_validation(vertices, faces, instance_id, match):
     with pytest.raises(RenderError, match=match):
         Mesh(vertices, np.asarray(faces), instance_id)
+
+
+def test_gl_context_reused_across_sizes(gl):
+    """One context: the framebuffer follows the camera size and results stay correct."""
+    for height, width in [(100, 150), (H, W), (100, 150)]:
+        cam = Camera.from_fov(50.0, height=height, width=width)
+        out = gl.render([quad(cam, [0, 0, 0.75], [5, 0, 0], [0, 5, 0], 9)], cam)
+        assert out.depth.shape == (height, width) and np.all(out.ids == 9)
+        np.testing.assert_allclose(out.depth, 0.75, atol=1e-6)
