@@ -156,8 +156,9 @@ def test_gl_and_ray_agree(gl):
         Mesh(to_world(cam, box.vertices + [0.0, 0.02, 0.7]), box.faces, 2),
         quad(cam, [0, 0, 1.0], [1, 0, 0.2], [0, 1, 0], 3),
     ]
-    for mode in ("smooth", "flat"):
-        a = GLRasterizer(normals=mode).render(meshes, cam) if mode == "flat" else gl.render(meshes, cam)
+    with GLRasterizer(normals="flat") as gl_flat:
+        renders = {"smooth": gl.render(meshes, cam), "flat": gl_flat.render(meshes, cam)}
+    for mode, a in renders.items():
         b = RayRasterizer(normals=mode).render(meshes, cam)
         assert (a.ids == b.ids).mean() >= 0.99
         common = (a.depth > 0) & (b.depth > 0) & (a.ids == b.ids)
@@ -220,10 +221,12 @@ def test_mesh_validation(vertices, faces, instance_id, match):
         Mesh(vertices, np.asarray(faces), instance_id)
 
 
-def test_gl_context_reused_across_sizes(gl):
-    """One context: the framebuffer follows the camera size and results stay correct."""
-    for height, width in [(100, 150), (H, W), (100, 150)]:
-        cam = Camera.from_fov(50.0, height=height, width=width)
-        out = gl.render([quad(cam, [0, 0, 0.75], [5, 0, 0], [0, 5, 0], 9)], cam)
-        assert out.depth.shape == (height, width) and np.all(out.ids == 9)
-        np.testing.assert_allclose(out.depth, 0.75, atol=1e-6)
+def test_gl_context_reused_across_sizes_and_rasterizers(gl):
+    """The framebuffer follows the camera size; a second context does not disturb the first."""
+    with GLRasterizer() as other:
+        for height, width in [(100, 150), (H, W), (100, 150)]:
+            cam = Camera.from_fov(50.0, height=height, width=width)
+            for rast, z in [(gl, 0.75), (other, 0.5)]:
+                out = rast.render([quad(cam, [0, 0, z], [5, 0, 0], [0, 5, 0], 9)], cam)
+                assert out.depth.shape == (height, width) and np.all(out.ids == 9)
+                np.testing.assert_allclose(out.depth, z, atol=1e-6)

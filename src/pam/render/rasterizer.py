@@ -288,7 +288,6 @@ class GLRasterizer(Rasterizer):
         self._ibo.write(ibytes)
 
     def _render_into(self, meshes: Sequence[Mesh], camera: Camera, frame: int, out: Render) -> None:
-        H, W = camera.height, camera.width
         if not meshes:
             return
         cam_vertices = _to_camera(meshes, camera, frame)
@@ -300,8 +299,12 @@ class GLRasterizer(Rasterizer):
             if self.normals == "smooth":
                 vertex_data[start:stop, 3:6] = vertex_normals(v, m.faces)
             vertex_data[start:stop, 6] = m.instance_id
-        self._upload(vertex_data, index_data)
+        with self._ctx:  # make this context current: other contexts may have been created since
+            self._draw(vertex_data, index_data, camera, out)
 
+    def _draw(self, vertex_data: np.ndarray, index_data: np.ndarray, camera: Camera, out: Render) -> None:
+        H, W = camera.height, camera.width
+        self._upload(vertex_data, index_data)
         fbo = self._framebuffer(H, W)
         fbo.use()
         fbo.viewport = (0, 0, W, H)
