@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +19,8 @@ from pam.render.encoders import (
 )
 from pam.render.palette import ADE20K_PALETTE, HAND_LABEL, skeleton_color
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data" / "official-samples"
+#: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.
+SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared")) / "data" / "official-samples"
 H, W = 400, 600
 
 
@@ -168,7 +170,7 @@ def test_normals_encoding_convention():
     assert not rgb[4].any()  # background
 
 
-@pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples not present")
+@pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples absent (set PAM_SHARED_DIR)")
 def test_official_keypoint_sample_uses_the_palette():
     """The release's DexYCB keypoint video uses the base colours as RGB (not BGR)."""
     from pam.render.video import read_video

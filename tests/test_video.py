@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,6 +26,7 @@ def test_round_trip_shape_fps_and_error(tmp_path):
     back = read_video(path)
     assert back.shape == frames.shape and back.dtype == np.uint8
     assert np.abs(back.astype(int) - frames).mean() < 3
+    np.testing.assert_array_equal(read_video(path, max_frames=2), back[:2])
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
@@ -101,3 +105,16 @@ def test_tile_videos_and_contact_sheet():
     sheet = contact_sheet(video, count=4, columns=2)
     assert sheet.shape == (4, 6, 3)
     assert [sheet[0, 0, 0], sheet[0, 3, 0], sheet[2, 0, 0], sheet[2, 3, 0]] == [0, 3, 6, 9]
+
+
+#: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.
+SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared")) / "data" / "official-samples"
+
+
+@pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples absent (set PAM_SHARED_DIR)")
+def test_reads_the_official_rgb_sample():
+    path = SAMPLES / "dexycb" / "val_video.mp4"
+    info = probe_video(path)
+    assert (info.height, info.width, info.fps) == (480, 640, 15.0)
+    frames = read_video(path, max_frames=49)
+    assert frames.shape == (49, 480, 640, 3) and frames.mean() > 20

@@ -93,12 +93,19 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(fps=float(meta["fps"]), height=int(height), width=int(width), codec=str(meta.get("codec", "")))
 
 
-def read_video(path: str | Path) -> np.ndarray:
-    """All frames of a video as (T, H, W, 3) uint8 RGB; ``VideoError`` when it cannot be decoded."""
+def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """Frames of a video as (T, H, W, 3) uint8 RGB (the first ``max_frames`` when given).
+
+    Raises ``VideoError`` naming the file when it is missing or cannot be decoded.
+    """
     reader, meta = _open(path)
     width, height = meta["size"]
+    frames = []
     try:
-        frames = [np.frombuffer(b, np.uint8).reshape(height, width, 3) for b in reader]
+        for raw in reader:
+            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
     except Exception as exc:
         raise VideoError(f"{path}: decoding failed ({exc})") from exc
     finally:
