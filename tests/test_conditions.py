@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import trimesh
 
-from pam.render.conditions import CONDITION_NAMES, encode_conditions, project_joints, write_condition_videos
+from pam.render.conditions import (
+    CONDITION_NAMES,
+    encode_conditions,
+    iter_condition_frames,
+    project_joints,
+    write_condition_videos,
+)
 from pam.render.palette import HAND_LABEL
 from pam.render.rasterizer import Mesh, RayRasterizer
-from pam.render.video import probe_video, read_video
+from pam.render.video import VideoError, probe_video, read_video
 from pam.rotations import axis_angle_to_matrix_np
 from pam.sequence import Camera
 
@@ -45,7 +52,8 @@ def test_encode_and_write_conditions(tmp_path):
     joints[..., 2] = 0.5
     joints_world = np.stack([(joints[t] - cam.t[t]) @ cam.R[t] for t in range(3)])
     pix, cam_pts = project_joints(cam, joints_world)
-    conditions = encode_conditions(clip, {1: HAND_LABEL, 2: 3}, pix, cam_pts)
+    labels = {1: HAND_LABEL, 2: 3}
+    conditions = encode_conditions(clip, labels, pix, cam_pts)
     assert tuple(conditions) == CONDITION_NAMES
     for name, video in conditions.items():
         assert video.shape == (3, 96, 128, 3) and video.dtype == np.uint8, name
@@ -54,8 +62,24 @@ def test_encode_and_write_conditions(tmp_path):
     assert conditions["hand_keypoints"][:, 48].any()
     assert not conditions["depth"][:, 0, 0].any() and not conditions["normal"][:, 0, 0].any()
 
-    paths = write_condition_videos(tmp_path, conditions, fps=15.0)
+    paths = write_condition_videos(tmp_path, iter_condition_frames(clip, labels, pix, cam_pts), fps=15.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.mp4" for n in CONDITION_NAMES)
     assert probe_video(paths["seg"]).fps == 15.0
+    for name, path in paths.items():
+        back = read_video(path)
+        assert back.shape == (3, 96, 128, 3)
+        assert np.abs(back.astype(int) - conditions[name]).mean() < 2, name
     back = read_video(paths["seg"])
     assert np.abs(back[:, 44:52, 60:68].astype(int) - [92, 0, 255]).max() <= 12
+
+
+def test_failed_condition_write_leaves_nothing(tmp_path):
+    def frames():
+        yield {"seg": np.zeros((8, 8, 3), np.uint8), "depth": np.zeros((8, 8, 3), np.uint8)}
+        yield {"seg": np.zeros((8, 8, 3), np.uint8), "depth": np.zeros((8, 8), np.uint8)}  # bad frame
+
+    with pytest.raises(VideoError, match="depth.mp4"):
+        write_condition_videos(tmp_path, frames(), fps=15.0)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="no frames"):
+        write_condition_videos(tmp_path, [], fps=15.0)

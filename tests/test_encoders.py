@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pam.render.encoders import (
+    depth_range,
     draw_hand_skeleton,
     encode_depth,
     encode_hand_keypoints,
@@ -157,6 +158,9 @@ def test_depth_monotone_near_bright_background_black():
     np.testing.assert_allclose(rgb[1, 0, -1], np.array(inferno(0.15)[:3]) * 255, atol=2)  # clip's farthest
     assert rgb[1, 0, -1].any()  # the farthest foreground stays distinct from the background
     assert not encode_depth(np.zeros((1, 4, 4))).any()
+    # frame by frame with the clip's range gives the clip encoding
+    assert depth_range(depth) == (depth[depth > 0].min(), depth.max())
+    np.testing.assert_array_equal(encode_depth(depth[1], near_far=depth_range(depth)), rgb[1])
 
 
 def test_normals_encoding_convention():

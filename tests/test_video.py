@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from pam.render.preview import contact_sheet, tile_videos
-from pam.render.video import VideoError, load_arrays, probe_video, read_video, save_arrays, write_video
+from pam.render.video import (
+    VideoError,
+    VideoWriter,
+    load_arrays,
+    probe_video,
+    read_video,
+    save_arrays,
+    write_video,
+)
 
 
 def smooth_frames(t: int = 6, h: int = 64, w: int = 96) -> np.ndarray:
@@ -43,6 +51,28 @@ def test_odd_size_is_padded_to_even(tmp_path):
     back = read_video(write_video(tmp_path / "odd.mp4", frames))
     assert back.shape == (2, 34, 52, 3)
     assert np.abs(back[:, :33, :51].astype(int) - frames).mean() < 3
+
+
+def test_streaming_writer(tmp_path):
+    frames = smooth_frames(4)
+    with VideoWriter(tmp_path / "stream.mp4", fps=10) as video:
+        assert not (tmp_path / "stream.mp4").exists()  # nothing at the final name until done
+        for frame in frames:
+            video.write(frame)
+    assert video.num_frames == 4 and probe_video(video.path).fps == 10.0
+    assert np.abs(read_video(video.path).astype(int) - frames).mean() < 3
+    with pytest.raises(VideoError, match="frame 1"):
+        with VideoWriter(tmp_path / "mixed.mp4") as video:
+            video.write(frames[0])
+            video.write(frames[0, :32])
+    with pytest.raises(VideoError, match="no frames"):
+        with VideoWriter(tmp_path / "empty.mp4"):
+            pass
+    with pytest.raises(KeyError):
+        with VideoWriter(tmp_path / "crash.mp4") as video:
+            video.write(frames[0])
+            raise KeyError("crash while writing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stream.mp4"]
 
 
 def test_bad_frames_leave_no_file(tmp_path):

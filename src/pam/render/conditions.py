@@ -1,21 +1,22 @@
-"""The condition set of a clip: encode rendered frames and hand joints, write the condition videos.
+"""The condition set of a clip: project hand joints, encode rendered frames, write the condition videos.
 
-``project_joints`` gives the 2D joints (and camera-frame joints) the keypoint encoder needs,
-``encode_conditions`` turns a ``RenderedClip`` plus joints into the four RGB condition videos, and
-``write_condition_videos`` writes them as H.264 mp4 files in parallel (one ffmpeg each).
+``project_joints`` gives the 2D joints (and camera-frame joints) the keypoint encoder needs;
+``iter_condition_frames`` encodes a ``RenderedClip`` frame by frame into the four RGB conditions;
+``write_condition_videos`` streams such frames into one H.264 mp4 per condition (the ffmpeg
+encoders run while the next frame is being encoded); ``encode_conditions`` stacks them in memory.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from pam.render.encoders import encode_depth, encode_hand_keypoints, encode_normals, encode_segmentation
+from pam.render.encoders import depth_range, encode_depth, encode_hand_keypoints, encode_normals, encode_segmentation
 from pam.render.rasterizer import RenderedClip
-from pam.render.video import write_video
+from pam.render.video import VideoWriter
 from pam.sequence import Camera
 
 #: Condition names; each is written as ``<name>.mp4``.
@@ -25,8 +26,8 @@ CONDITION_NAMES = ("depth", "seg", "hand_keypoints", "normal")
 def project_joints(camera: Camera, joints_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World joints (T, N, J, 3) -> (pixels (T, N, J, 2), camera-frame joints (T, N, J, 3)).
 
-    Uses frame t's camera pose for frame t (moving cameras). Points behind the camera get
-    meaningless pixels; their camera-frame z is <= 0.
+    Uses frame t's camera pose for frame t (moving cameras). Points on the camera plane get NaN
+    pixels; points behind the camera have camera-frame z < 0 (the keypoint encoder skips them).
     """
     joints_world = np.asarray(joints_world, dtype=np.float64)
     if joints_world.ndim != 4 or joints_world.shape[-1] != 3:
@@ -34,9 +35,36 @@ def project_joints(camera: Camera, joints_world: np.ndarray) -> tuple[np.ndarray
     cam = np.stack([camera.world_to_camera(joints_world[t], t) for t in range(len(joints_world))])
     z = cam[..., 2:3]
     uvw = cam @ camera.K.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pix = np.where(z != 0, uvw[..., :2] / np.where(z != 0, z, 1.0), np.nan)
+    pix = np.divide(uvw[..., :2], z, out=np.full(uvw[..., :2].shape, np.nan), where=z != 0)
     return pix, cam
+
+
+def iter_condition_frames(
+    clip: RenderedClip,
+    labels: Mapping[int, int],
+    joints_2d: np.ndarray,
+    joints_cam: np.ndarray,
+    style: str = "dexycb",
+) -> Iterator[dict[str, np.ndarray]]:
+    """Per frame, the conditions as (H, W, 3) uint8 RGB images keyed by ``CONDITION_NAMES``.
+
+    Args:
+        clip: rendered depth, ids and normals of T frames (depth is normalised over the whole clip).
+        labels: instance id -> ADE20K palette index (``HAND_LABEL`` for hands, ``seg_id`` for objects).
+        joints_2d, joints_cam: (T, N, 21, 2) and (T, N, 21, 3) hand joints (``project_joints``); N may be 0.
+        style: keypoint limb widths, "dexycb" or "oakink2".
+    """
+    T, H, W = clip.ids.shape
+    if len(joints_2d) != T or len(joints_cam) != T:
+        raise ValueError(f"joints: {len(joints_2d)} / {len(joints_cam)} frames but the clip has {T}")
+    near_far = depth_range(clip.depth)
+    for t in range(T):
+        yield {
+            "depth": encode_depth(clip.depth[t], near_far=near_far),
+            "seg": encode_segmentation(clip.ids[t], labels),
+            "hand_keypoints": encode_hand_keypoints(joints_2d[t : t + 1], joints_cam[t : t + 1], H, W, style=style)[0],
+            "normal": encode_normals(clip.normals[t], clip.ids[t] > 0),
+        }
 
 
 def encode_conditions(
@@ -46,33 +74,28 @@ def encode_conditions(
     joints_cam: np.ndarray,
     style: str = "dexycb",
 ) -> dict[str, np.ndarray]:
-    """All condition videos of a clip as (T, H, W, 3) uint8 RGB arrays keyed by ``CONDITION_NAMES``.
-
-    Args:
-        clip: rendered depth, ids and normals of T frames.
-        labels: instance id -> ADE20K palette index (``HAND_LABEL`` for hands, ``seg_id`` for objects).
-        joints_2d, joints_cam: (T, N, 21, 2) and (T, N, 21, 3) hand joints (``project_joints``); N may be 0.
-        style: keypoint limb widths, "dexycb" or "oakink2".
-    """
-    T, H, W = clip.ids.shape
-    if len(joints_2d) != T:
-        raise ValueError(f"joints_2d: {len(joints_2d)} frames but the clip has {T}")
-    return {
-        "depth": encode_depth(clip.depth),
-        "seg": encode_segmentation(clip.ids, labels),
-        "hand_keypoints": encode_hand_keypoints(joints_2d, joints_cam, H, W, style=style),
-        "normal": encode_normals(clip.normals, clip.ids > 0),
-    }
+    """All conditions of a clip in memory: name -> (T, H, W, 3) uint8 (arguments as ``iter_condition_frames``)."""
+    frames = list(iter_condition_frames(clip, labels, joints_2d, joints_cam, style))
+    return {name: np.stack([f[name] for f in frames]) for name in frames[0]}
 
 
 def write_condition_videos(
-    out_dir: str | Path, conditions: Mapping[str, np.ndarray], fps: float, crf: int = 18
+    out_dir: str | Path, frames: Iterable[Mapping[str, np.ndarray]], fps: float, crf: int = 18
 ) -> dict[str, Path]:
-    """Write each (T, H, W, 3) condition as ``out_dir/<name>.mp4`` (H.264), all at once; returns the paths."""
+    """Stream per-frame images ``{name: (H, W, 3)}`` into ``out_dir/<name>.mp4`` (H.264); returns the paths.
+
+    ``frames`` is typically ``iter_condition_frames(...)``, possibly with extra keys (a preview).
+    Either every video is written or, on an error, none is left behind.
+    """
     out_dir = Path(out_dir)
-    with ThreadPoolExecutor(max_workers=max(1, len(conditions))) as pool:
-        futures = {
-            name: pool.submit(write_video, out_dir / f"{name}.mp4", frames, fps=fps, crf=crf)
-            for name, frames in conditions.items()
-        }
-        return {name: f.result() for name, f in futures.items()}
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, VideoWriter] = {}
+        for frame in frames:
+            for name, image in frame.items():
+                if name not in writers:
+                    video = VideoWriter(out_dir / f"{name}.mp4", fps=fps, crf=crf, threads=1)  # one ffmpeg each
+                    writers[name] = stack.enter_context(video)
+                writers[name].write(image)
+        if not writers:
+            raise ValueError("write_condition_videos: no frames given")
+    return {name: w.path for name, w in writers.items()}

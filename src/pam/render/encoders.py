@@ -141,25 +141,38 @@ def resize_nearest(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return labels[..., rows[:, None], cols[None, :]]
 
 
-def encode_depth(depth: np.ndarray, far_level: float = DEPTH_FAR_LEVEL) -> np.ndarray:
+def depth_range(depth: np.ndarray) -> tuple[float, float] | None:
+    """(nearest, farthest) positive depth of an array (a whole clip), or None when all is background."""
+    depth = np.asarray(depth, dtype=np.float32)
+    fg = depth > 0
+    if not fg.any():
+        return None
+    return float(np.min(depth, where=fg, initial=np.inf)), float(np.max(depth, where=fg, initial=0.0))
+
+
+def encode_depth(
+    depth: np.ndarray, far_level: float = DEPTH_FAR_LEVEL, near_far: tuple[float, float] | None = None
+) -> np.ndarray:
     """Inferno colour map of per-clip normalised depth: near = bright, background (depth 0) black.
 
     Args:
-        depth: (T, H, W) or (H, W) metric depth, 0 on background. The nearest and farthest
-            foreground depths of the whole clip map to colour-map positions 1 and ``far_level``.
+        depth: (T, H, W) or (H, W) metric depth, 0 on background.
+        far_level: colour-map position of the farthest depth (the nearest maps to 1).
+        near_far: the clip's (nearest, farthest) foreground depth, for encoding a clip frame by
+            frame; default ``depth_range(depth)``.
     Returns:
         (..., H, W, 3) uint8 RGB.
     """
     depth = np.asarray(depth, dtype=np.float32)
     out = np.zeros(depth.shape + (3,), np.uint8)
-    fg = depth > 0
-    if not fg.any():
+    near_far = near_far or depth_range(depth)
+    if near_far is None:
         return out
-    near, far = float(depth[fg].min()), float(depth[fg].max())
-    # colour-map index 255 * (far_level + (1 - far_level) * (far - d) / (far - near)), rounded
+    near, far = near_far
+    # colour-map index 255 * (far_level + (1 - far_level) * (far - d) / (far - near)), rounded and clipped
     scale = -255.0 * (1.0 - far_level) / max(far - near, 1e-9)
     offset = 255.0 * far_level - scale * far
-    for d, mask, rgb in _frames(depth, fg, out):
+    for d, mask, rgb in _frames(depth, depth > 0, out):
         _masked_copy(np.take(_INFERNO, cv2.convertScaleAbs(d, alpha=scale, beta=offset), axis=0), mask, rgb)
     return out
 
