@@ -21,7 +21,12 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from pam.render.conditions import encode_conditions, iter_condition_frames, project_joints, write_condition_videos
+from pam.render.conditions import (
+    iter_condition_frames,
+    project_joints,
+    stack_condition_frames,
+    write_condition_videos,
+)
 from pam.render.palette import HAND_LABEL
 from pam.render.rasterizer import GLRasterizer, Mesh, RayRasterizer, RenderError
 from pam.render.video import save_arrays
@@ -110,7 +115,7 @@ def main() -> None:
 
     joints_2d, joints_cam = project_joints(camera, joints[:, None])
     labels = {1: HAND_LABEL, 2: 1}
-    _, t_encode = timed(encode_conditions, clip, labels, joints_2d, joints_cam)
+    _, t_encode = timed(stack_condition_frames, iter_condition_frames(clip, labels, joints_2d, joints_cam))
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         frames_iter = iter_condition_frames(clip, labels, joints_2d, joints_cam)

@@ -8,9 +8,9 @@ import trimesh
 
 from pam.render.conditions import (
     CONDITION_NAMES,
-    encode_conditions,
     iter_condition_frames,
     project_joints,
+    stack_condition_frames,
     write_condition_videos,
 )
 from pam.render.palette import HAND_LABEL
@@ -53,7 +53,7 @@ def test_encode_and_write_conditions(tmp_path):
     joints_world = np.stack([(joints[t] - cam.t[t]) @ cam.R[t] for t in range(3)])
     pix, cam_pts = project_joints(cam, joints_world)
     labels = {1: HAND_LABEL, 2: 3}
-    conditions = encode_conditions(clip, labels, pix, cam_pts)
+    conditions = stack_condition_frames(iter_condition_frames(clip, labels, pix, cam_pts))
     assert tuple(conditions) == CONDITION_NAMES
     for name, video in conditions.items():
         assert video.shape == (3, 96, 128, 3) and video.dtype == np.uint8, name

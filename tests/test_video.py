@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 
 from pam.render.preview import contact_sheet, tile_videos
-from pam.render.video import (
-    VideoError,
-    VideoWriter,
-    load_arrays,
-    probe_video,
-    read_video,
-    save_arrays,
-    write_video,
-)
+from pam.render.video import VideoError, VideoWriter, probe_video, read_video, write_video
+from pam.render.video import load_arrays, save_arrays
 
 
 def smooth_frames(t: int = 6, h: int = 64, w: int = 96) -> np.ndarray:

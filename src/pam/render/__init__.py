@@ -1,7 +1,14 @@
 """Condition renderer: rasterizer (depth, instance ids, normals), condition encoders, video I/O."""
 
-from pam.render.conditions import CONDITION_NAMES, encode_conditions, project_joints, write_condition_videos
+from pam.render.conditions import (
+    CONDITION_NAMES,
+    iter_condition_frames,
+    project_joints,
+    stack_condition_frames,
+    write_condition_videos,
+)
 from pam.render.encoders import (
+    depth_range,
     draw_hand_skeleton,
     encode_depth,
     encode_hand_keypoints,
@@ -21,7 +28,16 @@ from pam.render.rasterizer import (
     RenderError,
     make_rasterizer,
 )
-from pam.render.video import VideoError, VideoInfo, load_arrays, probe_video, read_video, save_arrays, write_video
+from pam.render.video import (
+    VideoError,
+    VideoInfo,
+    VideoWriter,
+    load_arrays,
+    probe_video,
+    read_video,
+    save_arrays,
+    write_video,
+)
 
 __all__ = [
     "ADE20K_PALETTE",
@@ -37,13 +53,15 @@ __all__ = [
     "RenderError",
     "VideoError",
     "VideoInfo",
+    "VideoWriter",
     "contact_sheet",
+    "depth_range",
     "draw_hand_skeleton",
-    "encode_conditions",
     "encode_depth",
     "encode_hand_keypoints",
     "encode_normals",
     "encode_segmentation",
+    "iter_condition_frames",
     "load_arrays",
     "make_rasterizer",
     "probe_video",
@@ -51,6 +69,7 @@ __all__ = [
     "read_video",
     "resize_nearest",
     "save_arrays",
+    "stack_condition_frames",
     "tile_videos",
     "write_condition_videos",
     "write_video",

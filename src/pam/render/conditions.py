@@ -3,7 +3,7 @@
 ``project_joints`` gives the 2D joints (and camera-frame joints) the keypoint encoder needs;
 ``iter_condition_frames`` encodes a ``RenderedClip`` frame by frame into the four RGB conditions;
 ``write_condition_videos`` streams such frames into one H.264 mp4 per condition (the ffmpeg
-encoders run while the next frame is being encoded); ``encode_conditions`` stacks them in memory.
+encoders run while the next frame is being encoded); ``stack_condition_frames`` keeps them in memory.
 """
 
 from __future__ import annotations
@@ -67,15 +67,11 @@ def iter_condition_frames(
         }
 
 
-def encode_conditions(
-    clip: RenderedClip,
-    labels: Mapping[int, int],
-    joints_2d: np.ndarray,
-    joints_cam: np.ndarray,
-    style: str = "dexycb",
-) -> dict[str, np.ndarray]:
-    """All conditions of a clip in memory: name -> (T, H, W, 3) uint8 (arguments as ``iter_condition_frames``)."""
-    frames = list(iter_condition_frames(clip, labels, joints_2d, joints_cam, style))
+def stack_condition_frames(frames: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-frame images ``{name: (H, W, 3)}`` -> in-memory videos ``{name: (T, H, W, 3)}``."""
+    frames = list(frames)
+    if not frames:
+        raise ValueError("stack_condition_frames: no frames given")
     return {name: np.stack([f[name] for f in frames]) for name in frames[0]}
 
 
