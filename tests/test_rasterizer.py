@@ -140,7 +140,9 @@ def test_occlusion_and_moving_camera(rasterizer):
 
 def test_render_clip_and_empty_frames(rasterizer):
     cam = posed_camera()
-    clip = rasterizer.render_clip([[sphere(cam, [0, 0, 0.5], 0.05, 4)], []], cam)
+    done = []
+    clip = rasterizer.render_clip([[sphere(cam, [0, 0, 0.5], 0.05, 4)], []], cam, on_frame=done.append)
+    assert done == [0, 1]
     assert clip.depth.shape == (2, H, W) and clip.depth.dtype == np.float32
     assert clip.ids.shape == (2, H, W) and clip.ids.dtype == np.uint16
     assert clip.normals.shape == (2, H, W, 3) and clip.normals.dtype == np.float32

@@ -25,7 +25,7 @@ import abc
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -154,14 +154,24 @@ class Rasterizer(abc.ABC):
         self._render_into([m for m in meshes if len(m.faces)], camera, frame, out)
         return out
 
-    def render_clip(self, meshes_per_frame: Sequence[Sequence[Mesh]], camera: Camera) -> RenderedClip:
-        """Render frame t with ``meshes_per_frame[t]`` and the camera pose of frame t."""
+    def render_clip(
+        self,
+        meshes_per_frame: Sequence[Sequence[Mesh]],
+        camera: Camera,
+        on_frame: Callable[[int], None] | None = None,
+    ) -> RenderedClip:
+        """Render frame t with ``meshes_per_frame[t]`` and the camera pose of frame t.
+
+        ``on_frame(t)`` is called after each frame (e.g. to advance a progress bar).
+        """
         if not len(meshes_per_frame):
             raise RenderError("render_clip: no frames given")
         clip = RenderedClip(*_zeros((len(meshes_per_frame),), camera.height, camera.width))
         for t, meshes in enumerate(meshes_per_frame):
             out = Render(clip.depth[t], clip.ids[t], clip.normals[t])
             self._render_into([m for m in meshes if len(m.faces)], camera, t, out)
+            if on_frame is not None:
+                on_frame(t)
         return clip
 
     def close(self) -> None:
