@@ -111,6 +111,13 @@ def test_two_hands_one_canvas_near_on_top():
     np.testing.assert_array_equal(only_a, draw_hand_skeleton(np.zeros((H, W, 3), np.uint8), a, reverse=False))
 
 
+def test_far_off_canvas_joints_are_harmless():
+    joints = fan_hand()
+    joints[8] = [3e12, -4e12]  # a fingertip nearly on the camera plane projects far away
+    img = draw_hand_skeleton(np.zeros((H, W, 3), np.uint8), joints)
+    assert tuple(img[160, 210]) == skeleton_color(6)  # the rest of the hand is drawn
+
+
 def test_hand_keypoint_input_errors():
     with pytest.raises(ValueError, match="joints_2d"):
         encode_hand_keypoints(np.zeros((1, 21, 2)), np.zeros((1, 21, 3)), H, W)

@@ -44,7 +44,7 @@ def draw_hand_skeleton(canvas: np.ndarray, joints_2d: np.ndarray, reverse: bool 
     joints_2d = np.asarray(joints_2d, dtype=np.float64)
     if joints_2d.shape != (NUM_JOINTS, 2) or not np.all(np.isfinite(joints_2d)):
         raise ValueError(f"joints_2d: expected finite ({NUM_JOINTS}, 2), got {joints_2d.shape}")
-    pts = np.rint(joints_2d).astype(np.int64)
+    pts = np.rint(np.clip(joints_2d, -1e6, 1e6)).astype(np.int64)  # far off-canvas points stay int32-safe
     for j, (x, y) in enumerate(pts):
         cv2.circle(canvas, (int(x), int(y)), JOINT_RADIUS, skeleton_color(j), thickness=-1)
     thumb_w, other_w = LIMB_HALF_WIDTHS[style]
