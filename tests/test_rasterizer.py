@@ -232,3 +232,14 @@ def test_gl_context_reused_across_sizes_and_rasterizers(gl):
                 out = rast.render([quad(cam, [0, 0, z], [5, 0, 0], [0, 5, 0], 9)], cam)
                 assert out.depth.shape == (height, width) and np.all(out.ids == 9)
                 np.testing.assert_allclose(out.depth, z, atol=1e-6)
+
+
+def test_degenerate_vertex_normals_fall_back_to_flat(rasterizer):
+    """A quad whose smooth vertex normals cancel (a zero-area sliver vertex) still gets unit normals."""
+    cam = posed_camera()
+    q = quad(cam, [0, 0, 0.7], [0.3, 0, 0], [0, 0.3, 0], 1)
+    # a second, back-to-back copy of the quad on the same vertices cancels every vertex normal
+    faces = np.vstack([q.faces, q.faces[:, ::-1]])
+    out = rasterizer.render([Mesh(q.vertices, faces, 1)], cam)
+    n = out.normals[out.ids == 1]
+    assert len(n) > 1000 and np.allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-4)

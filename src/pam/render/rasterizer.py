@@ -222,7 +222,8 @@ layout(location = 0) out float out_depth;
 layout(location = 1) out vec4 out_normal;
 layout(location = 2) out float out_id;
 void main() {
-    vec3 n = flat_normals ? cross(dFdx(v_pos), dFdy(v_pos)) : v_normal;
+    vec3 face = cross(dFdx(v_pos), dFdy(v_pos));
+    vec3 n = (flat_normals || dot(v_normal, v_normal) < 1e-12) ? face : v_normal;  // degenerate: flat
     n = normalize(n);
     if (dot(n, v_pos) > 0.0) n = -n;  // face the camera (the view ray is v_pos)
     out_depth = v_pos.z;
@@ -389,12 +390,13 @@ class RayRasterizer(Rasterizer):
         keep = hit_pos[:, 2] > 0
         hit_tri, hit_ray, hit_pos = hit_tri[keep], hit_ray[keep], hit_pos[keep]
 
+        n = face_normals(vertices, faces[hit_tri])
         if self.normals == "smooth":
             bary = trimesh.triangles.points_to_barycentric(vertices[faces[hit_tri]], hit_pos)
             vn = np.concatenate([vertex_normals(v, m.faces) for m, v in zip(meshes, cam_vertices)])[faces[hit_tri]]
-            n = np.einsum("nk,nkc->nc", bary, vn)
-        else:
-            n = face_normals(vertices, faces[hit_tri])
+            smooth = np.einsum("nk,nkc->nc", bary, vn)
+            ok = np.einsum("nc,nc->n", smooth, smooth) >= 1e-12  # degenerate interpolation: keep flat
+            n[ok] = smooth[ok]
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
         n[np.einsum("nc,nc->n", n, hit_pos) > 0] *= -1
 
