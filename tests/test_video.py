@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pam.render.preview import contact_sheet, tile_videos
-from pam.render.video import VideoError, VideoWriter, probe_video, read_video, write_video
+from pam.render.video import VideoError, VideoWriter, probe_video, read_video, write_video, write_videos
 from pam.render.video import load_arrays, save_arrays
 
 
@@ -114,20 +113,19 @@ def test_lossless_arrays_round_trip(tmp_path):
         load_arrays(tmp_path / "junk.npz")
 
 
-def test_tile_videos_and_contact_sheet():
-    a = np.full((4, 6, 8, 3), 10, np.uint8)
-    b = np.full((4, 6, 8, 3), 20, np.uint8)
-    c = np.full((4, 6, 8, 3), 30, np.uint8)
-    grid = tile_videos([a, b, c], columns=2)
-    assert grid.shape == (4, 12, 16, 3)
-    assert grid[0, 0, 0, 0] == 10 and grid[0, 0, 8, 0] == 20 and grid[0, 6, 0, 0] == 30 and grid[0, 6, 8, 0] == 0
-    assert tile_videos([a, b]).shape == (4, 6, 16, 3)
-    with pytest.raises(ValueError, match="shape"):
-        tile_videos([a, b[:, :5]])
-    video = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((10, 2, 3, 3), np.uint8)
-    sheet = contact_sheet(video, count=4, columns=2)
-    assert sheet.shape == (4, 6, 3)
-    assert [sheet[0, 0, 0], sheet[0, 3, 0], sheet[2, 0, 0], sheet[2, 3, 0]] == [0, 3, 6, 9]
+def test_write_videos_in_parallel_all_or_nothing(tmp_path):
+    a, b = smooth_frames(4), smooth_frames(3, 32, 48)
+    paths = write_videos({tmp_path / "a.mp4": a, tmp_path / "b.mp4": b}, fps=15)
+    assert paths == [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    assert read_video(paths[0]).shape == a.shape and read_video(paths[1]).shape == b.shape
+    lazy = write_videos({tmp_path / "g.mp4": (frame for frame in a)}, fps=15)  # frames from a generator
+    np.testing.assert_array_equal(read_video(lazy[0]), read_video(paths[0]))
+    bad = b.astype(np.float32)
+    with pytest.raises(VideoError, match="c.mp4"):
+        write_videos({tmp_path / "c.mp4": bad, tmp_path / "d.mp4": a}, fps=15)
+    with pytest.raises(VideoError, match="f.mp4"):
+        write_videos({tmp_path / "e.mp4": a, tmp_path / "f.mp4": a[..., :2]}, fps=15)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "g.mp4"]
 
 
 #: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.

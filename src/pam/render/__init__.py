@@ -1,12 +1,5 @@
 """Condition renderer: rasterizer (depth, instance ids, normals), condition encoders, video I/O."""
 
-from pam.render.conditions import (
-    CONDITION_NAMES,
-    iter_condition_frames,
-    project_joints,
-    stack_condition_frames,
-    write_condition_videos,
-)
 from pam.render.encoders import (
     depth_range,
     draw_hand_skeleton,
@@ -17,7 +10,6 @@ from pam.render.encoders import (
     resize_nearest,
 )
 from pam.render.palette import ADE20K_PALETTE, BACKGROUND_LABEL, HAND_LABEL
-from pam.render.preview import contact_sheet, tile_videos
 from pam.render.rasterizer import (
     GLRasterizer,
     Mesh,
@@ -37,12 +29,12 @@ from pam.render.video import (
     read_video,
     save_arrays,
     write_video,
+    write_videos,
 )
 
 __all__ = [
     "ADE20K_PALETTE",
     "BACKGROUND_LABEL",
-    "CONDITION_NAMES",
     "HAND_LABEL",
     "GLRasterizer",
     "Mesh",
@@ -54,23 +46,18 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "VideoWriter",
-    "contact_sheet",
     "depth_range",
     "draw_hand_skeleton",
     "encode_depth",
     "encode_hand_keypoints",
     "encode_normals",
     "encode_segmentation",
-    "iter_condition_frames",
     "load_arrays",
     "make_rasterizer",
     "probe_video",
-    "project_joints",
     "read_video",
     "resize_nearest",
     "save_arrays",
-    "stack_condition_frames",
-    "tile_videos",
-    "write_condition_videos",
     "write_video",
+    "write_videos",
 ]

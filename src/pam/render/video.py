@@ -14,6 +14,7 @@ import contextlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import imageio_ffmpeg
 import numpy as np
@@ -110,6 +111,32 @@ def write_video(
         for frame in frames:
             video.write(frame)
     return video.path
+
+
+def write_videos(videos: Mapping[str | Path, Iterable[np.ndarray]], fps: float = 15.0, crf: int = 18) -> list[Path]:
+    """Write several videos at once: one ffmpeg each, fed one frame of every video in turn.
+
+    ``videos`` maps output paths to (H, W, 3) uint8 frames: a (T, H, W, 3) array, or an iterator
+    that produces frames lazily (then encoding the next frame overlaps with ffmpeg compressing the
+    previous ones, and no whole clip has to sit in memory). Either all files are written or, on
+    an error, none is left behind. Returns the paths in the order given.
+    """
+    if not videos:
+        raise VideoError("write_videos: no videos given")
+    with contextlib.ExitStack() as stack:
+        streams = [
+            (stack.enter_context(VideoWriter(path, fps=fps, crf=crf, threads=1)), iter(frames))
+            for path, frames in videos.items()
+        ]
+        while streams:
+            for stream in list(streams):
+                writer, frames = stream
+                frame = next(frames, None)
+                if frame is None:
+                    streams.remove(stream)
+                else:
+                    writer.write(frame)
+    return [Path(path) for path in videos]
 
 
 def _open(path: str | Path):
