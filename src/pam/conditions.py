@@ -88,7 +88,7 @@ def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[st
         "depth": encode_depth(frames.depth),
         "seg": encode_segmentation(frames.ids, labels),
         "hand_keypoints": encode_hand_keypoints(frames.joints_2d, frames.joints_cam, H, W, style=style),
-        "normal": encode_normals(frames.normals),
+        "normal": encode_normals(frames.normals, frames.ids > 0),
     }
 
 
@@ -168,14 +168,14 @@ def write_condition_set(
     from PIL import Image
 
     from pam.fileio import atomic_path
-    from pam.render import save_arrays, write_video
+    from pam.render import save_arrays, write_videos
 
     out_dir = Path(out_dir)
     frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)
     videos = encode_conditions(frames, style=style)
-    written = {name: write_video(out_dir / f"{name}.mp4", video, fps=seq.fps) for name, video in videos.items()}
-    preview = preview_grid(videos)
-    written["preview"] = write_video(out_dir / "preview.mp4", preview, fps=seq.fps)
+    files = {name: out_dir / f"{name}.mp4" for name in [*videos, "preview"]}
+    write_videos({files[name]: video for name, video in {**videos, "preview": preview_grid(videos)}.items()}, fps=seq.fps)
+    written = dict(files)
     with atomic_path(out_dir / "preview.png") as tmp:
         Image.fromarray(contact_sheet(videos)).save(tmp, format="PNG")
     written["preview_png"] = out_dir / "preview.png"
