@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet
 from pam.models.flux_release import FluxReleaseControlNet
-from pam.models.weights import MissingWeightsError
+from pam.home import MissingWeightsError
 from pam.pipelines.appearance import AppearancePipeline
 from pam.training.appearance_loss import appearance_loss
 
