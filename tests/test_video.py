@@ -139,3 +139,17 @@ def test_reads_the_official_rgb_sample():
     assert (info.height, info.width, info.fps) == (480, 640, 15.0)
     frames = read_video(path, max_frames=49)
     assert frames.shape == (49, 480, 640, 3) and frames.mean() > 20
+
+
+def test_read_frame_of_image_and_video(tmp_path):
+    from PIL import Image
+
+    from pam.render.video import VideoError, read_frame
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_frame(tmp_path / "a.png"), image)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(VideoError, match="bad.png"):
+        read_frame(tmp_path / "bad.png")

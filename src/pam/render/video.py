@@ -22,6 +22,9 @@ import numpy as np
 from pam.fileio import atomic_path
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
 class VideoError(IOError):
     """A video cannot be read or written; the message names the file."""
 
@@ -180,6 +183,24 @@ def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     if not frames:
         raise VideoError(f"{path}: the video has no decodable frames")
     return np.stack(frames)
+
+
+def read_frame(path: str | Path, index: int = 0) -> np.ndarray:
+    """Frame ``index`` of a video, or an image file itself, as (H, W, 3) uint8 RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return np.asarray(Image.open(path).convert("RGB"))
+        except (UnidentifiedImageError, OSError) as err:
+            raise VideoError(f"{path}: not a readable image ({err})") from err
+    frames = read_video(path, max_frames=index + 1)
+    if len(frames) <= index:
+        raise VideoError(f"{path}: has {len(frames)} frames, frame {index} asked for")
+    return frames[index]
 
 
 def save_arrays(path: str | Path, compresslevel: int = 1, **arrays: np.ndarray) -> Path:
