@@ -1,0 +1,56 @@
+"""The body of ``pam eval``: pair the folders, evaluate with a progress bar, print and write results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pam.metrics.evaluate import HIGHER_IS_BETTER, EvalResult, evaluate, pair_videos, write_csv, write_json
+from pam.metrics.report import write_report
+
+
+def results_table(result: EvalResult) -> Table:
+    """A Rich table: one row per video and a final mean row (which holds FVD)."""
+    table = Table(title="pam eval")
+    table.add_column("video")
+    for m in result.metrics:
+        table.add_column(f"{m.upper()} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", justify="right")
+    fmt = lambda v: "–" if v is None else f"{v:.4g}"  # noqa: E731
+    for name, row in result.per_video.items():
+        table.add_row(name, *(fmt(row.get(m)) for m in result.metrics))
+    table.add_row("mean", *(fmt(result.summary.get(m)) for m in result.metrics), style="bold")
+    return table
+
+
+def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: Path | None, json_path: Path | None,
+             csv_path: Path | None, report: Path | None, tracker: str, mf_direction: str, fvd_frames: int,
+             device: str) -> EvalResult:
+    console = Console(stderr=True)
+    pairs, messages = pair_videos(generated, reference, conditions)
+    for msg in messages:
+        console.print(f"[yellow]{msg}[/yellow]")
+    if not pairs:
+        raise SystemExit(f"no videos with the same file name in {generated} and {reference}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("evaluating", total=len(pairs))
+        result = evaluate(pairs, metrics, tracker=tracker, mf_direction=mf_direction, fvd_frames=fvd_frames,
+                          device=device, progress=lambda name: bar.update(task, advance=1, description=name))
+    Console().print(results_table(result))
+    for metric, reason in result.skipped.items():
+        console.print(f"[red]{metric.upper()} skipped:[/red] {reason}")
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    if json_path:
+        write_json(result, json_path)
+    if csv_path:
+        write_csv(result, csv_path)
+    if report:
+        write_report(result, report)
+    for path in (json_path, csv_path, report):
+        if path:
+            console.print(f"wrote {path}")
+    return result

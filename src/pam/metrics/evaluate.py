@@ -1,0 +1,235 @@
+"""Evaluate a folder of generated videos against a folder of reference videos (``pam eval``).
+
+Videos are paired by file name. Per pair: PSNR, SSIM, LPIPS (per frame, averaged), Motion
+Fidelity and, when ground truth is given, MPJPE; over the whole set: FVD. A metric whose
+pretrained file is missing is skipped with the message of :class:`MissingWeightsError` (what to
+get and where to put it); it is never dropped silently or replaced by a made-up value.
+
+Optional per-video files:
+
+- conditions: ``<conditions_dir>/<stem>_*.<video>`` (e.g. ``clip_seg_mask.mp4``); shown in the
+  report, and a condition whose name contains ``seg`` gives the first-frame foreground mask
+  (non-black pixels) on which Motion Fidelity samples its points.
+- MPJPE ground truth: ``<reference_dir>/<stem>.joints.npz`` with ``joints`` (T, 21, 3) metres,
+  ``boxes`` (T, 4) xyxy pixels of the hand in the frames, and ``side`` ('right' or 'left').
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pam.fileio import atomic_path
+from pam.metrics.fvd import fvd, i3d_features, load_i3d
+from pam.metrics.hand_estimator import HaMeREstimator
+from pam.metrics.hand_pose import mpjpe
+from pam.metrics.image import psnr, ssim
+from pam.metrics.lpips import LPIPS, lpips
+from pam.metrics.motion_fidelity import motion_fidelity
+from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
+from pam.metrics.video_io import VIDEO_SUFFIXES, read_video
+from pam.metrics.weights import MissingWeightsError
+
+ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
+DEFAULT_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd")
+#: Direction of "better" per metric, shown in tables.
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "mf": True, "fvd": False, "mpjpe": False}
+THUMB_HEIGHT = 120
+THUMB_FRAMES = 4
+
+
+@dataclass
+class VideoPair:
+    name: str
+    generated: Path
+    reference: Path
+    conditions: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class EvalResult:
+    """Per-video values ``per_video[name][metric]``, set-level ``summary[metric]`` (means, and FVD),
+    ``skipped[metric]`` (why a metric was not computed) and ``notes`` (per-video adjustments)."""
+
+    metrics: list[str]
+    per_video: dict[str, dict[str, float]] = field(default_factory=dict)
+    summary: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: name -> {"generated"/"reference"/condition stem: (k, h, w, 3) uint8 thumbnails}, for the report.
+    thumbnails: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def _videos(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: not a directory")
+    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()}
+
+
+def pair_videos(generated_dir: str | os.PathLike, reference_dir: str | os.PathLike,
+                conditions_dir: str | os.PathLike | None = None) -> tuple[list[VideoPair], list[str]]:
+    """Pair videos with the same file name; returns (pairs, messages about unpaired files)."""
+    gen, ref = _videos(Path(generated_dir)), _videos(Path(reference_dir))
+    cond = _videos(Path(conditions_dir)) if conditions_dir is not None else {}
+    pairs = []
+    for name in sorted(gen.keys() & ref.keys()):
+        stem = Path(name).stem
+        conditions = [p for n, p in cond.items() if n.startswith(stem + "_")]
+        pairs.append(VideoPair(stem, gen[name], ref[name], conditions))
+    messages = [f"generated video without a reference: {n}" for n in sorted(gen.keys() - ref.keys())]
+    messages += [f"reference video without a generated one: {n}" for n in sorted(ref.keys() - gen.keys())]
+    return pairs, messages
+
+
+def _thumbs(video: np.ndarray) -> np.ndarray:
+    idx = np.linspace(0, len(video) - 1, min(THUMB_FRAMES, len(video))).round().astype(int)
+    h, w = video.shape[1:3]
+    size = (max(1, round(w * THUMB_HEIGHT / h)), THUMB_HEIGHT)
+    return np.stack([cv2.resize(video[i], size, interpolation=cv2.INTER_AREA) for i in idx])
+
+
+def _conform(name: str, generated: np.ndarray, reference: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Same length (the shorter) and same frame size (the reference resized to the generated)."""
+    t = min(len(generated), len(reference))
+    if len(generated) != len(reference):
+        notes.append(f"{name}: {len(generated)} generated vs {len(reference)} reference frames; compared the first {t}")
+    generated, reference = generated[:t], reference[:t]
+    if generated.shape[1:3] != reference.shape[1:3]:
+        h, w = generated.shape[1:3]
+        notes.append(f"{name}: reference {reference.shape[2]}x{reference.shape[1]} resized to the generated {w}x{h}")
+        reference = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in reference])
+    return generated, reference
+
+
+def _foreground_mask(pair: VideoPair, shape: tuple[int, int]) -> np.ndarray | None:
+    seg = next((p for p in pair.conditions if "seg" in p.stem[len(pair.name):]), None)
+    if seg is None:
+        return None
+    first = cv2.resize(read_video(seg)[0], (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    mask = first.max(axis=-1) > 32
+    return mask if mask.any() else None
+
+
+class _Metrics:
+    """The loaded models of the requested metrics; those that cannot load go to ``skipped``."""
+
+    def __init__(self, metrics: list[str], skipped: dict[str, str], tracker: str, device: str):
+        self.lpips = self.i3d = self.tracker = self.hamer = None
+        if "lpips" in metrics:
+            self.lpips = self._load("lpips", skipped, lambda: LPIPS.from_pretrained().to(device))
+        if "fvd" in metrics:
+            self.i3d = self._load("fvd", skipped, lambda: load_i3d(device=device))
+        if "mf" in metrics:
+            make = {"lk": LucasKanadeTracker, "cotracker3": lambda: CoTracker3Tracker(device=device)}
+            if tracker not in make:
+                raise ValueError(f"tracker: expected one of {sorted(make)}, got {tracker!r}")
+            self.tracker = self._load("mf", skipped, make[tracker])
+        if "mpjpe" in metrics:
+            self.hamer = self._load("mpjpe", skipped, lambda: HaMeREstimator(device=device))
+
+    @staticmethod
+    def _load(metric: str, skipped: dict[str, str], make: Callable):
+        try:
+            return make()
+        except (MissingWeightsError, ImportError) as exc:
+            skipped[metric] = str(exc)
+            return None
+
+
+def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, tracker: str = "lk",
+             mf_direction: str = "both", fvd_frames: int = 49, device: str = "cpu",
+             progress: Callable[[str], None] | None = None) -> EvalResult:
+    """Compute ``metrics`` over ``pairs``; ``progress(name)`` is called after each pair."""
+    unknown = set(metrics) - set(ALL_METRICS)
+    if unknown:
+        raise ValueError(f"metrics: unknown {sorted(unknown)}; choose from {', '.join(ALL_METRICS)}")
+    result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
+    models = _Metrics(result.metrics, result.skipped, tracker, device)
+    gen_feats, ref_feats, fvd_discarded = [], [], 0
+    for pair in pairs:
+        generated, reference = read_video(pair.generated), read_video(pair.reference)
+        result.thumbnails[pair.name] = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
+        for cond in pair.conditions:
+            result.thumbnails[pair.name][cond.stem[len(pair.name) + 1:]] = _thumbs(read_video(cond))
+        if models.i3d is not None:
+            g, n_g = i3d_features([generated], models.i3d, fvd_frames)
+            r, n_r = i3d_features([reference], models.i3d, fvd_frames)
+            if n_g or n_r:
+                fvd_discarded += 1
+            else:
+                gen_feats.append(g)
+                ref_feats.append(r)
+        generated, reference = _conform(pair.name, generated, reference, result.notes)
+        row = result.per_video.setdefault(pair.name, {})
+        if "psnr" in result.metrics:
+            row["psnr"] = float(np.mean(psnr(generated, reference)))
+        if "ssim" in result.metrics:
+            row["ssim"] = float(np.mean(ssim(generated, reference)))
+        if models.lpips is not None:
+            row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
+        if models.tracker is not None:
+            mask = _foreground_mask(pair, generated.shape[1:3])
+            row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
+        if models.hamer is not None:
+            _mpjpe(pair, generated, models.hamer, row, result.notes)
+        if progress is not None:
+            progress(pair.name)
+    for m in result.metrics:
+        values = [row[m] for row in result.per_video.values() if m in row]
+        if values:
+            result.summary[m] = float(np.mean(values))
+    if models.i3d is not None:
+        if fvd_discarded:
+            result.notes.append(f"fvd: {fvd_discarded} pair(s) discarded for having fewer than {fvd_frames} frames")
+        if len(gen_feats) >= 2:
+            result.summary["fvd"] = fvd(np.concatenate(gen_feats), np.concatenate(ref_feats))
+        else:
+            result.skipped["fvd"] = f"FVD needs at least 2 pairs of at least {fvd_frames} frames, got {len(gen_feats)}"
+    return result
+
+
+def _mpjpe(pair: VideoPair, generated: np.ndarray, estimator, row: dict, notes: list[str]) -> None:
+    gt_file = pair.reference.with_name(pair.name + ".joints.npz")
+    if not gt_file.is_file():
+        notes.append(f"{pair.name}: no MPJPE ground truth ({gt_file} with joints, boxes, side)")
+        return
+    with np.load(gt_file) as gt:
+        joints, boxes, side = gt["joints"], gt["boxes"], str(gt["side"])
+    t = min(len(generated), len(joints))
+    row["mpjpe"] = mpjpe(estimator.estimate(generated[:t], boxes[:t], side), joints[:t])
+
+
+def _plain(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)  # JSON has no inf/nan: "inf", "nan"
+
+
+def write_json(result: EvalResult, path: str | os.PathLike) -> None:
+    """Per-video values, summary, skipped metrics with reasons, and notes, as JSON."""
+    doc = {
+        "metrics": result.metrics,
+        "summary": {k: _plain(v) for k, v in result.summary.items()},
+        "per_video": {n: {k: _plain(v) for k, v in row.items()} for n, row in result.per_video.items()},
+        "skipped": result.skipped,
+        "notes": result.notes,
+    }
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
+
+
+def write_csv(result: EvalResult, path: str | os.PathLike) -> None:
+    """One row per video plus a final ``mean`` row (which also holds FVD); empty cells = not computed."""
+    cols = result.metrics
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video", *cols])
+        for name, row in result.per_video.items():
+            w.writerow([name, *(row.get(m, "") for m in cols)])
+        w.writerow(["mean", *(result.summary.get(m, "") for m in cols)])

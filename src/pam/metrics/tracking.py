@@ -1,0 +1,116 @@
+"""Point trackers for Motion Fidelity, behind one interface.
+
+A tracker maps a uint8 video (T, H, W, 3) and query points (N, 2) (x, y pixels in frame 0) to
+tracks (T, N, 2) and a visibility mask (T, N) bool.
+
+- :class:`LucasKanadeTracker` (default, offline): OpenCV's pyramidal Lucas-Kanade, frame to frame.
+- :class:`CoTracker3Tracker`: Meta's CoTracker3 (offline model) from a local checkpoint; needs
+  the ``cotracker`` package (``pip install git+https://github.com/facebookresearch/co-tracker``).
+
+:func:`sample_points` picks the query points on the foreground: inside a mask when one is given,
+else where the first frame has texture to track (Shi-Tomasi corners).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from pam.metrics.weights import WeightFile, find_weight
+
+COTRACKER3_FILE = WeightFile(
+    "cotracker/scaled_offline.pth",
+    "https://huggingface.co/facebook/cotracker3 (scaled_offline.pth)",
+)
+
+
+class PointTracker(Protocol):
+    def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """video (T, H, W, 3) uint8, points (N, 2) xy in frame 0 -> tracks (T, N, 2), visible (T, N)."""
+
+
+def sample_points(frame: np.ndarray, num_points: int = 100, mask: np.ndarray | None = None,
+                  min_distance: int = 5) -> np.ndarray:
+    """Up to ``num_points`` well-spread points (N, 2) xy float32 on a uint8 frame (H, W, 3).
+
+    With ``mask`` (H, W) bool, points lie inside it: Shi-Tomasi corners first, topped up with
+    a regular grid over the mask where it has too few corners. Without a mask, Shi-Tomasi
+    corners of the whole frame (points where there is texture to track).
+    """
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    cv_mask = None
+    if mask is not None:
+        if mask.shape != gray.shape:
+            raise ValueError(f"mask: expected shape {gray.shape}, got {mask.shape}")
+        if not mask.any():
+            raise ValueError("mask: the foreground mask of the first frame is empty")
+        cv_mask = mask.astype(np.uint8) * 255
+    corners = cv2.goodFeaturesToTrack(gray, num_points, qualityLevel=0.01, minDistance=min_distance, mask=cv_mask)
+    points = np.zeros((0, 2), np.float32) if corners is None else corners.reshape(-1, 2)
+    if mask is not None and len(points) < num_points:
+        ys, xs = np.nonzero(mask)
+        pick = np.linspace(0, len(xs) - 1, num_points - len(points)).round().astype(int)
+        points = np.concatenate([points, np.stack([xs[pick], ys[pick]], 1).astype(np.float32)])
+    if len(points) == 0:
+        raise ValueError("sample_points: the first frame has no texture to track; give a foreground mask")
+    return points.astype(np.float32)
+
+
+class LucasKanadeTracker:
+    """Pyramidal Lucas-Kanade (OpenCV ``calcOpticalFlowPyrLK``) chained frame to frame.
+
+    A point whose flow fails (status 0) or leaves the frame is invisible from then on and keeps
+    its last position.
+    """
+
+    def __init__(self, window: int = 21, levels: int = 3):
+        self.params = dict(winSize=(window, window), maxLevel=levels,
+                           criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+
+    def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, h, w = video.shape[:3]
+        tracks = np.empty((t, len(points), 2), np.float32)
+        visible = np.ones((t, len(points)), bool)
+        tracks[0] = points
+        prev = cv2.cvtColor(video[0], cv2.COLOR_RGB2GRAY)
+        for i in range(1, t):
+            cur = cv2.cvtColor(video[i], cv2.COLOR_RGB2GRAY)
+            nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, tracks[i - 1].reshape(-1, 1, 2), None, **self.params)
+            nxt = nxt.reshape(-1, 2)
+            inside = (nxt[:, 0] >= 0) & (nxt[:, 0] <= w - 1) & (nxt[:, 1] >= 0) & (nxt[:, 1] <= h - 1)
+            visible[i] = visible[i - 1] & (status.ravel() == 1) & inside
+            tracks[i] = np.where(visible[i][:, None], nxt, tracks[i - 1])
+            prev = cur
+        return tracks, visible
+
+
+class CoTracker3Tracker:
+    """CoTracker3 offline model from a local checkpoint (``scaled_offline.pth``).
+
+    Not exercised by the test suite (no checkpoint here); the interface matches ``cotracker``'s
+    ``CoTrackerPredictor(checkpoint, offline=True, window_len=60)``, called with a (1, T, 3, H, W)
+    float video in [0, 255] and (1, N, 3) queries (frame index, x, y).
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+        path = find_weight("Motion Fidelity (CoTracker3 tracker)", COTRACKER3_FILE, checkpoint)
+        try:
+            from cotracker.predictor import CoTrackerPredictor
+        except ImportError as exc:
+            raise ImportError(
+                "CoTracker3 needs the 'cotracker' package: "
+                "pip install git+https://github.com/facebookresearch/co-tracker"
+            ) from exc
+        self.model = CoTrackerPredictor(checkpoint=str(path), offline=True, window_len=60).to(device)
+        self.device = device
+
+    @torch.no_grad()
+    def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frames = torch.from_numpy(video).permute(0, 3, 1, 2)[None].float().to(self.device)
+        queries = torch.cat([torch.zeros(len(points), 1), torch.from_numpy(points).float()], 1)[None].to(self.device)
+        tracks, visible = self.model(frames, queries=queries)
+        return tracks[0].cpu().numpy(), visible[0].cpu().numpy().astype(bool)
