@@ -3,7 +3,7 @@ import pytest
 
 from metrics_fixtures import moving_video, textured_frame
 from pam.metrics.motion_fidelity import motion_fidelity, motion_fidelity_from_tracks, track_similarity
-from pam.metrics.tracking import LucasKanadeTracker, sample_points
+from pam.metrics.tracking import LucasKanadeTracker, motion_mask, sample_points
 
 
 def _tracks(*displacements):
@@ -67,3 +67,15 @@ def test_identical_videos_score_one_and_reversed_motion_negative():
     assert motion_fidelity(right, right) == pytest.approx(1.0)
     assert motion_fidelity(right, right, direction="generated_to_reference") == pytest.approx(1.0)
     assert motion_fidelity(left, right) < -0.9
+
+
+def test_motion_mask_finds_the_moving_part():
+    frame = textured_frame(64, 96)
+    video = np.repeat(frame[None], 5, axis=0)
+    assert motion_mask(video) is None  # nothing moves
+    patch = textured_frame(16, 16, seed=9)
+    for t in range(5):
+        video[t, 20:36, 10 + 8 * t:26 + 8 * t] = patch
+    mask = motion_mask(video)
+    assert mask[20:36, 10:58].mean() > 0.5
+    assert not mask[:, 70:].any() and not mask[45:].any()

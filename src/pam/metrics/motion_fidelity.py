@@ -10,8 +10,10 @@ so the default here is the *mean* of the two directions (range [-1, 1], 1 = iden
 
 Zero displacement: the reference code divides each displacement by its norm, which is
 undefined for a point that does not move. Here a displacement shorter than
-``min_displacement`` pixels counts as "still": still vs still scores 1 (they agree), still vs
-moving scores 0 (no direction to compare), moving vs moving is the cosine. Frames where either
+``min_displacement`` pixels (default 0.1, above the Lucas-Kanade tracker's noise on still
+points) counts as "still": still vs still scores 1 (they agree), still vs moving scores 0 (no
+direction to compare), moving vs moving is the cosine. With ``min_displacement=0`` only exact
+zeros are still and the score is the reference code's wherever that one is defined. Frames where either
 point is not visible are left out of that pair's mean (a pair with no common frame scores 0).
 """
 
@@ -22,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from pam.metrics.image import check_video_pair
-from pam.metrics.tracking import LucasKanadeTracker, PointTracker, sample_points
+from pam.metrics.tracking import LucasKanadeTracker, PointTracker, motion_mask, sample_points
 
 
 def track_similarity(tracks_a: np.ndarray, tracks_b: np.ndarray, visible_a: np.ndarray | None = None,
@@ -68,13 +70,15 @@ def motion_fidelity(generated: np.ndarray, reference: np.ndarray, tracker: Point
                     min_displacement: float = 0.1) -> float:
     """MF between two uint8 videos (T, H, W, 3) of equal shape.
 
-    ``num_points`` query points are sampled on the reference's first frame (inside ``mask``
-    (H, W) bool, the first-frame hand/object foreground, when given) and tracked from the same
-    positions in both videos with ``tracker`` (default: :class:`LucasKanadeTracker`).
+    ``num_points`` query points are sampled on the reference's first frame inside ``mask``
+    (H, W) bool, the first-frame hand/object foreground; without one, inside the reference's
+    :func:`motion_mask` (what moves, for a still camera), or on texture if nothing moves. They are
+    tracked from the same positions in both videos with ``tracker`` (default:
+    :class:`LucasKanadeTracker`).
     """
     check_video_pair(generated, reference)
     tracker = tracker or LucasKanadeTracker()
-    points = sample_points(reference[0], num_points, mask)
+    points = sample_points(reference[0], num_points, motion_mask(reference) if mask is None else mask)
     gen_tracks, gen_vis = tracker.track(generated, points)
     ref_tracks, ref_vis = tracker.track(reference, points)
     return motion_fidelity_from_tracks(gen_tracks, ref_tracks, gen_vis, ref_vis, direction, min_displacement)

@@ -7,8 +7,9 @@ tracks (T, N, 2) and a visibility mask (T, N) bool.
 - :class:`CoTracker3Tracker`: Meta's CoTracker3 (offline model) from a local checkpoint; needs
   the ``cotracker`` package (``pip install git+https://github.com/facebookresearch/co-tracker``).
 
-:func:`sample_points` picks the query points on the foreground: inside a mask when one is given,
-else where the first frame has texture to track (Shi-Tomasi corners).
+:func:`sample_points` picks the query points on the foreground: inside a mask when one is given
+(the hand/object segmentation, or :func:`motion_mask` of the reference video), else where the
+first frame has texture to track (Shi-Tomasi corners).
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ COTRACKER3_FILE = WeightFile(
 class PointTracker(Protocol):
     def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """video (T, H, W, 3) uint8, points (N, 2) xy in frame 0 -> tracks (T, N, 2), visible (T, N)."""
+
+
+def motion_mask(video: np.ndarray, threshold: float = 25.0, min_fraction: float = 0.005) -> np.ndarray | None:
+    """Pixels (H, W) bool that change by more than ``threshold`` grey levels from the first frame
+    at some time (after a 5 x 5 blur against codec noise): the moving foreground of a video taken
+    with a still camera. ``None`` when less than ``min_fraction`` of the frame moves.
+    """
+    grey = [cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (5, 5), 0) for f in video]
+    change = np.zeros(grey[0].shape, np.uint8)
+    for g in grey[1:]:
+        np.maximum(change, cv2.absdiff(g, grey[0]), out=change)
+    mask = change > threshold
+    return mask if mask.mean() >= min_fraction else None
 
 
 def sample_points(frame: np.ndarray, num_points: int = 100, mask: np.ndarray | None = None,

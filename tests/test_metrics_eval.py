@@ -1,0 +1,105 @@
+import csv
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from metrics_fixtures import moving_video, random_lpips_files, textured_frame, tiny_i3d_file, write_video
+from pam.cli import app
+from pam.metrics.evaluate import evaluate, pair_videos
+from pam.metrics.video_io import read_video
+
+T, H, W = 12, 64, 96
+
+
+@pytest.fixture
+def folders(tmp_path):
+    gen, ref, cond = tmp_path / "gen", tmp_path / "ref", tmp_path / "cond"
+    for d in (gen, ref, cond):
+        d.mkdir()
+    for i, velocity in enumerate([(1.0, 0.5), (-0.5, 1.0), (0.8, -0.8)]):
+        clip = moving_video(textured_frame(H, W, seed=i), T, velocity)
+        write_video(ref / f"clip{i}.mp4", clip)
+        write_video(gen / f"clip{i}.mp4", np.roll(clip, 2, axis=2))
+    seg = np.zeros((T, H, W, 3), np.uint8)
+    seg[:, 16:48, 24:72] = [92, 0, 255]
+    write_video(cond / "clip0_seg_mask.mp4", seg)
+    write_video(gen / "extra.mp4", clip)
+    return gen, ref, cond
+
+
+def test_pairing_by_file_name(folders):
+    gen, ref, cond = folders
+    pairs, messages = pair_videos(gen, ref, cond)
+    assert [p.name for p in pairs] == ["clip0", "clip1", "clip2"]
+    assert [c.name for c in pairs[0].conditions] == ["clip0_seg_mask.mp4"]
+    assert messages == ["generated video without a reference: extra.mp4"]
+
+
+def test_missing_weights_are_skipped_with_a_message(folders, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    pairs, _ = pair_videos(*folders)
+    result = evaluate(pairs, ["psnr", "lpips", "fvd", "mpjpe"])
+    assert set(result.skipped) == {"lpips", "fvd", "mpjpe"}
+    assert "alexnet-owt-7be5be79.pth" in result.skipped["lpips"]
+    assert str(tmp_path / "empty" / "i3d_torchscript.pt") in result.skipped["fvd"]
+    assert "hamer.ckpt" in result.skipped["mpjpe"]
+    assert all(set(row) == {"psnr"} for row in result.per_video.values())
+    assert "lpips" not in result.summary and "fvd" not in result.summary
+
+
+def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    random_lpips_files(weights)
+    tiny_i3d_file(weights / "i3d_torchscript.pt")
+    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(weights))
+    gen, ref, cond = folders
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref), "--conditions", str(cond),
+                                   "--metrics", "psnr,ssim,lpips,mf,fvd", "--fvd-frames", "10",
+                                   "--json", str(out / "r.json"), "--csv", str(out / "r.csv"),
+                                   "--report", str(out / "report.html")])
+    assert res.exit_code == 0, res.output
+    assert "PSNR" in res.output and "clip2" in res.output
+    doc = json.loads((out / "r.json").read_text())
+    assert set(doc["per_video"]) == {"clip0", "clip1", "clip2"}
+    assert doc["skipped"] == {}
+    summary = doc["summary"]
+    assert 10 < summary["psnr"] < 40 and 0 < summary["ssim"] < 1 and summary["lpips"] > 0
+    assert summary["mf"] > 0.5  # a 2-pixel shift keeps the motion
+    assert summary["fvd"] >= 0
+    assert summary["psnr"] == pytest.approx(np.mean([r["psnr"] for r in doc["per_video"].values()]))
+    rows = list(csv.reader(open(out / "r.csv")))
+    assert rows[0] == ["video", "psnr", "ssim", "lpips", "mf", "fvd"]
+    assert rows[-1][0] == "mean" and float(rows[-1][5]) == pytest.approx(summary["fvd"])
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 3 * 4 * 2 + 4  # pairs x frames x kinds + seg strip
+    assert "seg_mask" in page and "src='http" not in page
+
+
+def test_unreadable_video_is_named(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="broken.mp4"):
+        read_video(bad)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_report_renders_in_headless_chromium(folders, tmp_path):
+    from pam.metrics.report import write_report
+
+    result = evaluate(pair_videos(*folders)[0], ["psnr", "ssim"])
+    write_report(result, tmp_path / "report.html")
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", f"--screenshot={shot}", "--window-size=1000,900",
+                    (tmp_path / "report.html").as_uri()], check=True, capture_output=True, timeout=60)
+    import cv2
+
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (900, 1000)
+    assert img.std() > 10  # the page drew a table and pictures, not a blank canvas
