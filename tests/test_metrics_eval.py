@@ -103,3 +103,36 @@ def test_report_renders_in_headless_chromium(folders, tmp_path):
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[:2] == (900, 1000)
     assert img.std() > 10  # the page drew a table and pictures, not a blank canvas
+
+
+def test_cli_rejects_unknown_metric(folders):
+    gen, ref, _ = folders
+    res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref), "--metrics", "psnr,fid"])
+    assert res.exit_code != 0
+    assert "unknown fid" in str(res.exception) + res.output
+
+
+def test_mpjpe_reads_ground_truth_and_runs_the_estimator(folders, monkeypatch):
+    import pam.metrics.evaluate as evaluate_module
+
+    gen, ref, _ = folders
+    joints = np.random.default_rng(0).normal(scale=0.05, size=(T, 21, 3))
+    np.savez(ref / "clip0.joints.npz", joints=joints, boxes=np.tile([10.0, 10, 50, 50], (T, 1)), side="left")
+    calls = []
+
+    class OffsetEstimator:
+        def __init__(self, device):
+            pass
+
+        def estimate(self, frames, boxes, side):
+            calls.append((frames.shape, boxes.shape, side))
+            moved = joints.copy()
+            moved[:, 3] += [0.021, 0, 0]
+            return moved
+
+    monkeypatch.setattr(evaluate_module, "HaMeREstimator", OffsetEstimator)
+    result = evaluate(pair_videos(gen, ref)[0], ["mpjpe"])
+    assert result.per_video["clip0"]["mpjpe"] == pytest.approx(1.0)  # 21 mm on one of 21 joints
+    assert calls == [((T, H, W, 3), (T, 4), "left")]
+    assert "mpjpe" not in result.per_video["clip1"]
+    assert any("clip1: no MPJPE ground truth" in n for n in result.notes)

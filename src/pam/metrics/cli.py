@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pam.metrics.evaluate import HIGHER_IS_BETTER, EvalResult, evaluate, pair_videos, write_csv, write_json
+from pam.metrics.evaluate import (ALL_METRICS, HIGHER_IS_BETTER, MF_DIRECTIONS, TRACKERS, EvalResult, evaluate,
+                                  pair_videos, write_csv, write_json)
 from pam.metrics.report import write_report
 
 
@@ -29,6 +30,13 @@ def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: P
              csv_path: Path | None, report: Path | None, tracker: str, mf_direction: str, fvd_frames: int,
              device: str) -> EvalResult:
     console = Console(stderr=True)
+    unknown = sorted(set(metrics) - set(ALL_METRICS))
+    if unknown:
+        raise SystemExit(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
+    if tracker not in TRACKERS:
+        raise SystemExit(f"--tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
+    if mf_direction not in MF_DIRECTIONS:
+        raise SystemExit(f"--mf-direction: expected one of {', '.join(MF_DIRECTIONS)}, got {mf_direction!r}")
     pairs, messages = pair_videos(generated, reference, conditions)
     for msg in messages:
         console.print(f"[yellow]{msg}[/yellow]")

@@ -40,6 +40,8 @@ from pam.metrics.weights import MissingWeightsError
 
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd")
+TRACKERS = ("lk", "cotracker3")
+MF_DIRECTIONS = ("both", "generated_to_reference")
 #: Direction of "better" per metric, shown in tables.
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "mf": True, "fvd": False, "mpjpe": False}
 THUMB_HEIGHT = 120
@@ -128,9 +130,9 @@ class _Metrics:
         if "fvd" in metrics:
             self.i3d = self._load("fvd", skipped, lambda: load_i3d(device=device))
         if "mf" in metrics:
-            make = {"lk": LucasKanadeTracker, "cotracker3": lambda: CoTracker3Tracker(device=device)}
+            make = dict(zip(TRACKERS, (LucasKanadeTracker, lambda: CoTracker3Tracker(device=device))))
             if tracker not in make:
-                raise ValueError(f"tracker: expected one of {sorted(make)}, got {tracker!r}")
+                raise ValueError(f"tracker: expected one of {TRACKERS}, got {tracker!r}")
             self.tracker = self._load("mf", skipped, make[tracker])
         if "mpjpe" in metrics:
             self.hamer = self._load("mpjpe", skipped, lambda: HaMeREstimator(device=device))

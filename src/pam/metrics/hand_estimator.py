@@ -9,8 +9,9 @@ relative to the wrist are meaningful (MPJPE is computed after root alignment).
   Its 21 keypoints are in OpenPose hand order, which is the MANO/DexYCB order used here.
 
 No offline default estimator ships (decision): the one candidate that runs offline, mediapipe
-0.10.21 (the last release bundling its hand landmark models), pins numpy < 2, which conflicts
-with this project's numpy 2 stack, and newer mediapipe releases ship no models. A different
+0.10.21 (the last release bundling its hand landmark models), pins numpy < 2: pip resolves it
+here by downgrading numpy 2.4 to 1.26 and adding opencv-contrib-python 4.11 (a second cv2
+beside opencv-python-headless 5), jax and protobuf 4; newer mediapipe releases ship no models. A different
 estimator would also not compare with the paper's MPJPE, which is measured with HaMeR.
 Boxes come from the caller: for evaluation, around the ground-truth hand.
 """
