@@ -136,3 +136,11 @@ def test_mpjpe_reads_ground_truth_and_runs_the_estimator(folders, monkeypatch):
     assert calls == [((T, H, W, 3), (T, 4), "left")]
     assert "mpjpe" not in result.per_video["clip1"]
     assert any("clip1: no MPJPE ground truth" in n for n in result.notes)
+
+
+def test_a_corrupt_video_is_reported_and_the_rest_evaluated(folders):
+    gen, ref, _ = folders
+    (gen / "clip1.mp4").write_bytes(b"garbage")
+    result = evaluate(pair_videos(gen, ref)[0], ["psnr"])
+    assert set(result.per_video) == {"clip0", "clip2"}
+    assert any(n.startswith("clip1: skipped:") and "clip1.mp4" in n for n in result.notes)

@@ -35,7 +35,7 @@ from pam.metrics.image import psnr, ssim
 from pam.metrics.lpips import LPIPS, lpips
 from pam.metrics.motion_fidelity import motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
-from pam.metrics.video_io import VIDEO_SUFFIXES, read_video
+from pam.metrics.video_io import VIDEO_SUFFIXES, VideoReadError, read_video
 from pam.metrics.weights import MissingWeightsError
 
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
@@ -111,11 +111,12 @@ def _conform(name: str, generated: np.ndarray, reference: np.ndarray, notes: lis
     return generated, reference
 
 
-def _foreground_mask(pair: VideoPair, shape: tuple[int, int]) -> np.ndarray | None:
-    seg = next((p for p in pair.conditions if "seg" in p.stem[len(pair.name):]), None)
+def _foreground_mask(conditions: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray | None:
+    """Non-black pixels of the first frame of the segmentation condition, resized to ``shape`` (H, W)."""
+    seg = next((video for kind, video in conditions.items() if "seg" in kind), None)
     if seg is None:
         return None
-    first = cv2.resize(read_video(seg)[0], (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    first = cv2.resize(seg[0], (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
     mask = first.max(axis=-1) > 32
     return mask if mask.any() else None
 
@@ -155,33 +156,12 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
         raise ValueError(f"metrics: unknown {sorted(unknown)}; choose from {', '.join(ALL_METRICS)}")
     result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
     models = _Metrics(result.metrics, result.skipped, tracker, device)
-    gen_feats, ref_feats, fvd_discarded = [], [], 0
+    gen_feats, ref_feats = [], []
     for pair in pairs:
-        generated, reference = read_video(pair.generated), read_video(pair.reference)
-        result.thumbnails[pair.name] = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
-        for cond in pair.conditions:
-            result.thumbnails[pair.name][cond.stem[len(pair.name) + 1:]] = _thumbs(read_video(cond))
-        if models.i3d is not None:
-            g, n_g = i3d_features([generated], models.i3d, fvd_frames)
-            r, n_r = i3d_features([reference], models.i3d, fvd_frames)
-            if n_g or n_r:
-                fvd_discarded += 1
-            else:
-                gen_feats.append(g)
-                ref_feats.append(r)
-        generated, reference = _conform(pair.name, generated, reference, result.notes)
-        row = result.per_video.setdefault(pair.name, {})
-        if "psnr" in result.metrics:
-            row["psnr"] = float(np.mean(psnr(generated, reference)))
-        if "ssim" in result.metrics:
-            row["ssim"] = float(np.mean(ssim(generated, reference)))
-        if models.lpips is not None:
-            row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
-        if models.tracker is not None:
-            mask = _foreground_mask(pair, generated.shape[1:3])
-            row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
-        if models.hamer is not None:
-            _mpjpe(pair, generated, models.hamer, row, result.notes)
+        try:
+            _evaluate_pair(pair, result, models, mf_direction, fvd_frames, gen_feats, ref_feats)
+        except (VideoReadError, ValueError) as exc:
+            result.notes.append(f"{pair.name}: skipped: {exc}")
         if progress is not None:
             progress(pair.name)
     for m in result.metrics:
@@ -189,13 +169,41 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
         if values:
             result.summary[m] = float(np.mean(values))
     if models.i3d is not None:
-        if fvd_discarded:
-            result.notes.append(f"fvd: {fvd_discarded} pair(s) discarded for having fewer than {fvd_frames} frames")
         if len(gen_feats) >= 2:
             result.summary["fvd"] = fvd(np.concatenate(gen_feats), np.concatenate(ref_feats))
         else:
             result.skipped["fvd"] = f"FVD needs at least 2 pairs of at least {fvd_frames} frames, got {len(gen_feats)}"
     return result
+
+
+def _evaluate_pair(pair: VideoPair, result: EvalResult, models: _Metrics, mf_direction: str, fvd_frames: int,
+                   gen_feats: list[np.ndarray], ref_feats: list[np.ndarray]) -> None:
+    """Fill ``result.per_video[pair.name]`` and the thumbnails; append the pair's I3D features."""
+    generated, reference = read_video(pair.generated), read_video(pair.reference)
+    conditions = {cond.stem[len(pair.name) + 1:]: read_video(cond) for cond in pair.conditions}
+    result.thumbnails[pair.name] = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
+    result.thumbnails[pair.name].update({kind: _thumbs(video) for kind, video in conditions.items()})
+    if models.i3d is not None:
+        g, short_g = i3d_features([generated], models.i3d, fvd_frames)
+        r, short_r = i3d_features([reference], models.i3d, fvd_frames)
+        if short_g or short_r:
+            result.notes.append(f"{pair.name}: left out of FVD, fewer than {fvd_frames} frames")
+        else:
+            gen_feats.append(g)
+            ref_feats.append(r)
+    generated, reference = _conform(pair.name, generated, reference, result.notes)
+    row = result.per_video.setdefault(pair.name, {})
+    if "psnr" in result.metrics:
+        row["psnr"] = float(np.mean(psnr(generated, reference)))
+    if "ssim" in result.metrics:
+        row["ssim"] = float(np.mean(ssim(generated, reference)))
+    if models.lpips is not None:
+        row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
+    if models.tracker is not None:
+        mask = _foreground_mask(conditions, generated.shape[1:3])
+        row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
+    if models.hamer is not None:
+        _mpjpe(pair, generated, models.hamer, row, result.notes)
 
 
 def _mpjpe(pair: VideoPair, generated: np.ndarray, estimator, row: dict, notes: list[str]) -> None:
