@@ -107,7 +107,9 @@ class CoTracker3Tracker:
 
     Not exercised by the test suite (no checkpoint here); the interface matches ``cotracker``'s
     ``CoTrackerPredictor(checkpoint, offline=True, window_len=60)``, called with a (1, T, 3, H, W)
-    float video in [0, 255] and (1, N, 3) queries (frame index, x, y).
+    float video in [0, 255] and (1, N, 3) queries (frame index, x, y). CoTracker estimates
+    positions through occlusions, and the Motion Fidelity reference code uses them all, so every
+    point is reported visible.
     """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
@@ -126,5 +128,6 @@ class CoTracker3Tracker:
     def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frames = torch.from_numpy(video).permute(0, 3, 1, 2)[None].float().to(self.device)
         queries = torch.cat([torch.zeros(len(points), 1), torch.from_numpy(points).float()], 1)[None].to(self.device)
-        tracks, visible = self.model(frames, queries=queries)
-        return tracks[0].cpu().numpy(), visible[0].cpu().numpy().astype(bool)
+        tracks, _ = self.model(frames, queries=queries)
+        tracks = tracks[0].cpu().numpy()
+        return tracks, np.ones(tracks.shape[:2], bool)
