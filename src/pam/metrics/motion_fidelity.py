@@ -25,6 +25,7 @@ reports every point visible).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -89,12 +90,12 @@ def motion_fidelity(generated: np.ndarray, reference: np.ndarray, tracker: Point
     ``num_points`` query points are sampled on the reference's first frame inside ``mask``
     (H, W) bool, the first-frame hand/object foreground; without one, inside the reference's
     :func:`motion_mask` (what moves, for a still camera), or on texture if nothing moves. They are
-    tracked from the same positions in both videos with ``tracker`` (default:
+    tracked from the same positions in both videos, in two threads, with ``tracker`` (default:
     :class:`LucasKanadeTracker`).
     """
     check_video_pair(generated, reference)
     tracker = tracker or LucasKanadeTracker()
     points = sample_points(reference[0], num_points, motion_mask(reference) if mask is None else mask)
-    gen_tracks, gen_vis = tracker.track(generated, points)
-    ref_tracks, ref_vis = tracker.track(reference, points)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # OpenCV and torch release the GIL
+        (gen_tracks, gen_vis), (ref_tracks, ref_vis) = pool.map(lambda v: tracker.track(v, points), (generated, reference))
     return motion_fidelity_from_tracks(gen_tracks, ref_tracks, gen_vis, ref_vis, direction, min_displacement)

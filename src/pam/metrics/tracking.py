@@ -52,7 +52,7 @@ def sample_points(frame: np.ndarray, num_points: int = 100, mask: np.ndarray | N
     """Up to ``num_points`` well-spread points (N, 2) xy float32 on a uint8 frame (H, W, 3).
 
     With ``mask`` (H, W) bool, points lie inside it: Shi-Tomasi corners first, topped up with
-    a regular grid over the mask where it has too few corners. Without a mask, Shi-Tomasi
+    evenly spaced mask pixels (in raster order) where it has too few corners. Without a mask, Shi-Tomasi
     corners of the whole frame (points where there is texture to track).
     """
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
