@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     spent = {"psnr": 0.0, "ssim": 0.0, "mf": 0.0}
     values = {k: [] for k in spent}
     fns = {"psnr": lambda g, r: psnr(g, r).mean(), "ssim": lambda g, r: ssim(g, r).mean(), "mf": motion_fidelity}
@@ -62,7 +63,8 @@ def main() -> None:
             values[name].append(fn(gen, ref))
             spent[name] += time.perf_counter() - t0
     total = sum(spent.values())
-    print(f"{args.pairs} pairs of {args.frames} x {args.height} x {args.width} clips, load average {os.getloadavg()[0]:.2f}")
+    print(f"{args.pairs} pairs of {args.frames} x {args.height} x {args.width} clips, "
+          f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (this run included)")
     for name in spent:
         print(f"  {name:5s} {spent[name]:7.2f} s   mean value {np.mean(values[name]):.4f}")
     print(f"  total {total:7.2f} s  (target <= 60 s for 100 x 49 x 480 x 720: {'met' if total <= 60 else 'NOT met'})")
