@@ -40,7 +40,7 @@ def test_pairing_by_file_name(folders):
 
 
 def test_missing_weights_are_skipped_with_a_message(folders, tmp_path, monkeypatch):
-    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("PAM_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     pairs, _ = pair_videos(*folders)
     result = evaluate(pairs, ["psnr", "lpips", "fvd", "mpjpe"])
@@ -56,7 +56,7 @@ def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
     weights = tmp_path / "weights"
     random_lpips_files(weights)
     tiny_i3d_file(weights / "i3d_torchscript.pt")
-    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(weights))
+    monkeypatch.setenv("PAM_HOME", str(weights))
     gen, ref, cond = folders
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref), "--conditions", str(cond),

@@ -6,5 +6,5 @@
 - ``tracking``, ``motion_fidelity``: point trackers (Lucas-Kanade, CoTracker3) and Motion Fidelity
 - ``hand_pose``, ``hand_estimator``: MPJPE, PA-MPJPE, PA-MPVPE, F-score; HaMeR joints
 - ``evaluate``, ``report``, ``cli``: ``pam eval`` (pairing, tables, JSON/CSV, HTML report)
-- ``weights``: where pretrained files are found (``$PAM_WEIGHTS_DIR``), and the missing-file error
+- ``weights``: where pretrained files are found (``$PAM_HOME``), and the missing-file error
 """
