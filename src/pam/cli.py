@@ -94,6 +94,24 @@ def mano_convert(
 
 
 @app.command()
+def pose(
+    out: Path = typer.Option(..., "--out", help="Output sequence .npz (a readable .json is written beside it)."),
+    object: str = typer.Option(None, "--object", help="Built-in object name or mesh file (overrides --init's)."),
+    init: Path = typer.Option(None, "--init", help="Initial hand and object keyframe JSON (examples/pose_init.json)."),
+    target: Path = typer.Option(None, "--target", help="Target hand keyframe JSON (examples/pose_target.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first trajectory; the i-th uses seed + i."),
+    frames: int = typer.Option(49, "--frames", help="Frames per trajectory."),
+    fps: float = typer.Option(15.0, "--fps", help="Frames per second."),
+    num: int = typer.Option(1, "--num", help="Number of diverse trajectories (out_000.npz, out_001.npz, ...)."),
+    report: bool = typer.Option(False, "--report", help="Print the quality measures of each trajectory."),
+) -> None:
+    """Stage I: physically simulated hand-object trajectories from keyframes."""
+    from pam.pose.cli_run import run_pose
+
+    raise typer.Exit(run_pose(out, object, init, target, seed, frames, fps, num, report))
+
+
+@app.command()
 def appearance(
     conditions: Path = typer.Argument(None, help="Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."),
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text describing the scene."),

@@ -1,0 +1,48 @@
+"""The body of `pam pose`: progress bar, errors as messages, the report table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from pam.pose.command import output_paths, pose_sequences, save_all
+from pam.pose.generate import PoseError
+from pam.pose.keyframes import KeyframeError
+from pam.sequence import SequenceError
+
+#: quality key -> column header
+REPORT_COLUMNS = {
+    "success": "held", "max_penetration_mm": "max pen mm", "mean_penetration_mm": "mean pen mm",
+    "contact_ratio": "contact", "slip_mm": "slip mm", "hand_jerk": "jerk m/s3",
+}
+
+
+def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
+             fps: float, num: int, report: bool) -> int:
+    """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
+    console = Console(stderr=True)
+    try:
+        paths = output_paths(out, num)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("pose trajectories", total=num)
+            sequences = pose_sequences(object, init, target, seed, num, frames, fps,
+                                       progress=lambda i: bar.advance(task))
+        save_all(sequences, out)
+    except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return 1
+    for path in paths:
+        console.print(f"wrote {path}")
+    if report:
+        table = Table(title="Stage I quality")
+        table.add_column("file", no_wrap=True)
+        for header in REPORT_COLUMNS.values():
+            table.add_column(header)
+        for path, seq in zip(paths, sequences):
+            q = seq.meta["pose"]["quality"]
+            table.add_row(path.name, *(str(q[c]) if isinstance(q[c], bool) else f"{q[c]:.3g}" for c in REPORT_COLUMNS))
+        Console().print(table)
+    return 0

@@ -1,0 +1,198 @@
+"""Hand collision geometry: capsules on the bones of a hand model, grouped into rigid segments.
+
+The palm is one rigid segment (the wrist-to-knuckle bones of all five fingers do not move
+relative to the wrist in MANO) and each of the 15 finger bones is its own segment, 16 in all.
+Each capsule's radius is measured on the model's own surface: the median distance from the
+bone to the vertices that lie closest to it, so a thick or thin hand (betas) gets thick or thin
+capsules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pam.hand.base import BONES, HandModel
+from pam.rotations import axis_angle_to_matrix_np
+
+#: The palm bones (wrist to each finger's first joint) and the finger bones, as (parent, child).
+PALM_BONES = [b for b in BONES if b[0] == 0]
+FINGER_BONES = [b for b in BONES if b[0] != 0]
+#: Extra palm capsules between neighbouring knuckles fill the palm's web.
+PALM_WEB = [(5, 9), (9, 13), (13, 17)]
+#: Fingertip joints (the last joint of each finger lies on the skin at the tip).
+TIPS = (4, 8, 12, 16, 20)
+NUM_SEGMENTS = 1 + len(FINGER_BONES)
+
+
+def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points (N, 3) to the segments a-b, a and b (M, 3) -> (N, M)."""
+    ab = b - a  # (M, 3)
+    ap = points[:, None, :] - a[None]  # (N, M, 3)
+    u = np.clip(np.einsum("nmk,mk->nm", ap, ab) / np.maximum(np.einsum("mk,mk->m", ab, ab), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(ap - u[..., None] * ab[None], axis=-1)
+
+
+def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotations taking unit vectors a to b: a (3,) and b (..., 3) -> (..., 3, 3).
+
+    Undefined only for b = -a, which bones never reach (fingers bend < 180 degrees).
+    """
+    v = np.cross(a, b)
+    c = np.einsum("k,...k->...", a, b)
+    skew = np.zeros((*v.shape[:-1], 3, 3))
+    skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    skew = skew - np.swapaxes(skew, -1, -2)
+    k = 1.0 / np.maximum(1.0 + c, 1e-9)
+    return np.eye(3) + skew + (skew @ skew) * k[..., None, None]
+
+
+@dataclass
+class HandCapsules:
+    """Capsules of one hand shape, in the local frames of its 16 rigid segments.
+
+    Attributes:
+        segment: (C,) which segment each capsule belongs to (0 = palm, 1 + i = FINGER_BONES[i]).
+        start, end: (C, 3) capsule axis end points in the segment frame.
+        radius: (C,) capsule radii in metres.
+        rest_joints: (21, 3) joints of the flat hand with zero global orient and translation.
+    """
+
+    segment: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    radius: np.ndarray
+    rest_joints: np.ndarray
+
+    @classmethod
+    def from_model(cls, model: HandModel, betas: np.ndarray | None = None) -> "HandCapsules":
+        """Measure capsules on ``model``'s flat hand with shape ``betas`` (10,)."""
+        with torch.no_grad():
+            out = model(
+                torch.zeros(1, 3, dtype=torch.float64),
+                torch.zeros(1, 45, dtype=torch.float64),
+                betas=None if betas is None else torch.as_tensor(betas, dtype=torch.float64).reshape(1, 10),
+            )
+        joints = out.joints[0].double().numpy()
+        verts = out.vertices[0].double().numpy()
+        bones = PALM_BONES + PALM_WEB + FINGER_BONES
+        a = joints[[p for p, _ in bones]]
+        b = joints[[c for _, c in bones]]
+        dist = segment_distance(verts, a, b)
+        nearest = dist.argmin(axis=1)
+        radius = np.array(
+            [np.median(dist[nearest == i, i]) if np.any(nearest == i) else 0.008 for i in range(len(bones))]
+        )
+        # the tip joint lies on the skin: pull the capsule's end in by its radius
+        tip = np.array([c in TIPS for _, c in bones])
+        direction = (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)
+        b = np.where(tip[:, None], b - direction * radius[:, None], b)
+        # segment frames at rest: the palm frame is the wrist's, a finger bone's frame sits on its
+        # parent joint with the world's axes
+        n_palm = len(PALM_BONES) + len(PALM_WEB)
+        segment = np.concatenate([np.zeros(n_palm, dtype=int), 1 + np.arange(len(FINGER_BONES))])
+        origin = np.concatenate([np.repeat(joints[:1], n_palm, axis=0), a[n_palm:]])
+        return cls(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints)
+
+    def segment_poses(self, joints: np.ndarray, global_orient: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment frames of posed hands.
+
+        Args:
+            joints: (N, 21, 3) posed joints.
+            global_orient: (N, 3) wrist axis-angles.
+
+        Returns:
+            positions (N, 16, 3) and rotations (N, 16, 3, 3) of the segment frames in the world.
+        """
+        wrist_rot = axis_angle_to_matrix_np(global_orient)  # (N, 3, 3)
+        parents = [p for p, _ in FINGER_BONES]
+        children = [c for _, c in FINGER_BONES]
+        bone = joints[:, children] - joints[:, parents]  # (N, 15, 3)
+        local = np.einsum("nji,nbj->nbi", wrist_rot, bone)  # in the wrist frame
+        local /= np.linalg.norm(local, axis=-1, keepdims=True)
+        rest = self.rest_joints[children] - self.rest_joints[parents]
+        rest /= np.linalg.norm(rest, axis=-1, keepdims=True)
+        bend = np.stack([minimal_rotation(rest[i], local[:, i]) for i in range(len(FINGER_BONES))], axis=1)
+        rot = np.concatenate([wrist_rot[:, None], wrist_rot[:, None] @ bend], axis=1)
+        pos = np.concatenate([joints[:, :1], joints[:, parents]], axis=1)
+        return pos, rot
+
+    def world_capsules(self, positions: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Capsule axis end points in the world: (N, 16, 3), (N, 16, 3, 3) -> starts, ends (N, C, 3)."""
+        seg_rot = rotations[:, self.segment]  # (N, C, 3, 3)
+        seg_pos = positions[:, self.segment]
+        start = np.einsum("ncij,cj->nci", seg_rot, self.start) + seg_pos
+        end = np.einsum("ncij,cj->nci", seg_rot, self.end) + seg_pos
+        return start, end
+
+
+#: For each finger in keypoint order (thumb, index, middle, ring, little): its 21-joint keypoint
+#: indices (root .. tip) and its three joints' slots in MANO's 45-value ``hand_pose``.
+FINGER_KEYPOINTS = [list(range(1 + 4 * f, 5 + 4 * f)) for f in range(5)]
+FINGER_POSE_JOINTS = [[12, 13, 14], [0, 1, 2], [3, 4, 5], [9, 10, 11], [6, 7, 8]]
+
+
+def finger_pose(base: np.ndarray, direction: np.ndarray, closure: np.ndarray) -> np.ndarray:
+    """Hand poses with each finger moved along its part of ``direction``.
+
+    Args:
+        base, direction: (45,) MANO hand poses (start pose, and the closing direction).
+        closure: (..., 5) per-finger amounts, fingers in keypoint order (thumb .. little).
+
+    Returns:
+        (..., 45) hand poses ``base + closure_f * direction`` on each finger's joints.
+    """
+    closure = np.asarray(closure, dtype=np.float64)
+    per_joint = np.zeros(closure.shape[:-1] + (15,))
+    for f, joints in enumerate(FINGER_POSE_JOINTS):
+        per_joint[..., joints] = closure[..., f : f + 1]
+    return base + np.repeat(per_joint, 3, axis=-1) * direction
+
+
+class PosedHand:
+    """A hand model with fixed shape, evaluated in float64 NumPy.
+
+    Attributes:
+        model: the ``HandModel``; faces: (F, 3); betas: (10,).
+        wrist: (3,) the wrist joint at zero pose and translation (the rotation centre).
+    """
+
+    def __init__(self, model: HandModel, betas: np.ndarray | None = None):
+        self.model = model.to(torch.float64)
+        self.betas = np.zeros(10) if betas is None else np.asarray(betas, dtype=np.float64)
+        self.side = model.side
+        self.faces = np.asarray(model.faces, dtype=np.int64)
+        self.wrist = self(np.zeros((1, 3)), np.zeros((1, 45)), np.zeros((1, 3)))[1][0, 0]
+
+    def __call__(self, global_orient: np.ndarray, hand_pose: np.ndarray, transl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3), (N, 45), (N, 3) -> vertices (N, V, 3), joints (N, 21, 3)."""
+        with torch.no_grad():
+            out = self.model(
+                torch.as_tensor(global_orient, dtype=torch.float64),
+                torch.as_tensor(hand_pose, dtype=torch.float64),
+                betas=torch.as_tensor(self.betas, dtype=torch.float64),
+                transl=torch.as_tensor(transl, dtype=torch.float64),
+            )
+        return out.vertices.numpy(), out.joints.numpy()
+
+    def transl_for(self, rotation: np.ndarray, point_rest: np.ndarray, point_world: np.ndarray) -> np.ndarray:
+        """The ``transl`` that puts the rest-frame point ``point_rest`` (3,) at ``point_world`` (..., 3)
+        when the hand is rotated by ``rotation`` (..., 3, 3) about its wrist."""
+        return point_world - np.einsum("...ij,j->...i", rotation, point_rest - self.wrist) - self.wrist
+
+    def canonical_axes(self, flexed_pose: np.ndarray) -> np.ndarray:
+        """(3, 3) rows: finger direction, palm normal x finger direction, palm normal (where fingers flex to),
+        in the rest frame; a right-handed orthonormal basis."""
+        _, joints = self(np.zeros((2, 3)), np.stack([np.zeros(45), flexed_pose]), np.zeros((2, 3)))
+        flat, flexed = joints
+        knuckles = [5, 9, 13, 17]
+        finger = flat[knuckles].mean(axis=0) - flat[0]
+        finger /= np.linalg.norm(finger)
+        tips = list(TIPS[1:])
+        palm = (flexed[tips] - flat[tips]).mean(axis=0)
+        palm -= finger * (palm @ finger)
+        palm /= np.linalg.norm(palm)
+        lateral = np.cross(palm, finger)
+        return np.stack([finger, lateral, palm])

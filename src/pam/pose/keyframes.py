@@ -1,0 +1,261 @@
+"""Stage I keyframes: the initial hand h0, the object and its initial pose o0, and the target hand hT.
+
+World frame: metres, z up (gravity -z); the object rests on a table whose top is the plane through
+the object's lowest point in o0. Built-in objects (``pam.objects``) are modelled standing on z = 0,
+so ``translation: [0, 0, 0]`` puts them on a table at height 0.
+
+JSON format (see ``examples/pose_init.json`` and ``examples/pose_target.json``)::
+
+    init.json
+    {
+      "hand": {
+        "side": "right",                 # "right" (default) or "left"
+        "model": "open",                 # hand model: "open" (default) or "mano"
+        "global_orient": [rx, ry, rz],   # wrist rotation, axis-angle (radians) or a 3x3 matrix
+        "transl": [x, y, z],             # MANO translation (metres)
+        "hand_pose": "relaxed",          # 45 MANO axis-angles, or a preset name (HAND_PRESETS)
+        "betas": [0, ...]                # 10 shape values (optional, default zeros)
+      },
+      "object": {
+        "mesh": "mug",                   # a built-in name or a mesh file (relative to the JSON file)
+        "scale": 1.0,                    # mesh units -> metres (optional)
+        "rotation": [rx, ry, rz],        # object-to-world, axis-angle or 3x3 (optional, identity)
+        "translation": [x, y, z]         # object-to-world (optional, zeros)
+      }
+    }
+
+    target.json
+    {
+      "hand": {
+        "hand_pose": "power_grasp",      # grasp style: the fingers close along this pose
+        "global_orient": [...], "transl": [...]   # absolute final wrist pose, or instead:
+        "offset_from_grasp": [0, 0, 0.15]         # final wrist = grasping wrist moved by this (metres)
+      }
+    }
+
+Every field is checked, and errors name the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pam.hand.anatomy import curl_pose, mirror_pose, rest_keypoints_mm, to_model_frame
+from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
+
+#: Named hand poses: per-finger closures (thumb, index, middle, ring, little) as fractions of each
+#: joint's flexion range (``pam.hand.anatomy.curl_pose``), and the thumb's palmar abduction
+#: (radians at its base joint, swinging it out in front of the palm to oppose the fingers).
+PRESETS = {
+    "open": ((0.0, 0.0, 0.0, 0.0, 0.0), 0.0),
+    "relaxed": ((0.15, 0.15, 0.2, 0.25, 0.3), 0.3),
+    "preshape": ((0.0, 0.08, 0.08, 0.08, 0.08), 0.3),
+    "power_grasp": ((0.8, 0.75, 0.75, 0.75, 0.75), 0.9),
+    "pinch": ((0.6, 0.5, 0.45, 0.5, 0.55), 0.8),
+}
+HAND_PRESETS = tuple(PRESETS)
+_THUMB_BASE = slice(36, 39)  # MANO pose slot of the thumb's base joint
+
+
+def _thumb_abduction_axis() -> np.ndarray:
+    """Right hand, rest frame: the axis turning the thumb's metacarpal towards the palm normal (-y)."""
+    keypoints = to_model_frame(rest_keypoints_mm())
+    bone = keypoints[14] - keypoints[13]  # thumb base -> thumb middle joint (kinematic order)
+    axis = np.cross(bone, [0.0, -1.0, 0.0])
+    return axis / np.linalg.norm(axis)
+
+
+class KeyframeError(ValueError):
+    """A malformed keyframe; the message names the file and field."""
+
+
+def hand_preset(name: str, side: str = "right") -> np.ndarray:
+    """The (45,) ``hand_pose`` of a named preset for ``side``."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown hand pose preset {name!r}; choose from {', '.join(HAND_PRESETS)}")
+    closures, abduction = PRESETS[name]
+    pose = curl_pose(np.array(closures))
+    pose[_THUMB_BASE] = abduction * _thumb_abduction_axis() + 0.3 * pose[_THUMB_BASE]
+    return mirror_pose(pose) if side == "left" else pose
+
+
+@dataclass
+class HandKeyframe:
+    """One hand state. ``global_orient``/``transl`` may be None in a target given relative to the grasp."""
+
+    hand_pose: np.ndarray
+    global_orient: np.ndarray | None = None
+    transl: np.ndarray | None = None
+    betas: np.ndarray = field(default_factory=lambda: np.zeros(10))
+    side: str = "right"
+    model: str = "open"
+    offset_from_grasp: np.ndarray | None = None
+
+
+@dataclass
+class ObjectKeyframe:
+    """The object and its initial pose (object-to-world)."""
+
+    mesh: str
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    translation: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    scale: float = 1.0
+
+
+def _vector(where: str, value: Any, n: int) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise KeyframeError(f"{where}: expected {n} numbers, got {value!r}") from exc
+    if arr.shape != (n,):
+        raise KeyframeError(f"{where}: expected {n} numbers, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise KeyframeError(f"{where}: contains NaN or inf")
+    return arr
+
+
+def _rotation(where: str, value: Any) -> np.ndarray:
+    """Axis-angle (3,) or matrix (3, 3) -> (3, 3) rotation matrix."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape == (3,):
+        return axis_angle_to_matrix_np(_vector(where, arr, 3))
+    if arr.shape != (3, 3) or not np.all(np.isfinite(arr)):
+        raise KeyframeError(f"{where}: expected an axis-angle (3 numbers) or a 3x3 matrix, got shape {arr.shape}")
+    if np.abs(arr.T @ arr - np.eye(3)).max() > 1e-4 or abs(np.linalg.det(arr) - 1.0) > 1e-4:
+        raise KeyframeError(f"{where}: the 3x3 matrix is not a rotation")
+    return arr
+
+
+def parse_hand(data: dict, where: str, target: bool = False, side: str = "right") -> HandKeyframe:
+    """A hand keyframe from its JSON dict (``where`` names it in errors; ``side`` is the default)."""
+    if not isinstance(data, dict):
+        raise KeyframeError(f"{where}: expected an object with hand fields, got {type(data).__name__}")
+    side = data.get("side", side)
+    if side not in ("right", "left"):
+        raise KeyframeError(f"{where}.side: expected 'right' or 'left', got {side!r}")
+    model = data.get("model", "open")
+    if model not in ("open", "mano"):
+        raise KeyframeError(f"{where}.model: expected 'open' or 'mano', got {model!r}")
+    pose = data.get("hand_pose", "power_grasp" if target else "relaxed")
+    if isinstance(pose, str):
+        if pose not in PRESETS:
+            raise KeyframeError(f"{where}.hand_pose: unknown preset {pose!r}; choose from {', '.join(HAND_PRESETS)}")
+        pose = hand_preset(pose, side)
+    hand = HandKeyframe(hand_pose=_vector(f"{where}.hand_pose", pose, 45), side=side, model=model)
+    if "betas" in data:
+        hand.betas = _vector(f"{where}.betas", data["betas"], 10)
+    if target and "offset_from_grasp" in data:
+        if "transl" in data or "global_orient" in data:
+            raise KeyframeError(f"{where}: give either offset_from_grasp or global_orient + transl, not both")
+        hand.offset_from_grasp = _vector(f"{where}.offset_from_grasp", data["offset_from_grasp"], 3)
+        return hand
+    for key in ("global_orient", "transl"):
+        if key not in data:
+            extra = " (or offset_from_grasp)" if target else ""
+            raise KeyframeError(f"{where}: missing {key}{extra}")
+    hand.global_orient = matrix_to_axis_angle_np(_rotation(f"{where}.global_orient", data["global_orient"]))
+    hand.transl = _vector(f"{where}.transl", data["transl"], 3)
+    return hand
+
+
+def parse_object(data: dict, where: str, base: Path | None = None) -> ObjectKeyframe:
+    """An object keyframe from its JSON dict; a relative mesh path is taken relative to ``base``."""
+    if not isinstance(data, dict) or not isinstance(data.get("mesh", data.get("name")), str):
+        raise KeyframeError(f"{where}: expected an object with a 'mesh' (built-in name or file path)")
+    mesh = data.get("mesh", data.get("name"))
+    if base is not None and Path(mesh).suffix and not Path(mesh).is_absolute():
+        mesh = str(base / mesh)
+    scale = float(data.get("scale", 1.0))
+    if not np.isfinite(scale) or scale <= 0:
+        raise KeyframeError(f"{where}.scale: must be positive, got {scale}")
+    return ObjectKeyframe(
+        mesh=mesh,
+        rotation=_rotation(f"{where}.rotation", data.get("rotation", [0.0, 0.0, 0.0])),
+        translation=_vector(f"{where}.translation", data.get("translation", [0.0, 0.0, 0.0]), 3),
+        scale=scale,
+    )
+
+
+def _read_json(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such keyframe file")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise KeyframeError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise KeyframeError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def load_init(path: str | Path) -> tuple[HandKeyframe, ObjectKeyframe]:
+    """Read h0 and o0 from an init JSON file."""
+    data = _read_json(path)
+    for key in ("hand", "object"):
+        if key not in data:
+            raise KeyframeError(f"{path}: missing '{key}'")
+    return parse_hand(data["hand"], f"{path}: hand"), parse_object(data["object"], f"{path}: object", Path(path).parent)
+
+
+def load_target(path: str | Path, initial: HandKeyframe | None = None) -> HandKeyframe:
+    """Read hT from a target JSON file; side, model and betas default to the ``initial`` hand's."""
+    data = _read_json(path)
+    if "hand" not in data:
+        raise KeyframeError(f"{path}: missing 'hand'")
+    hand = parse_hand(data["hand"], f"{path}: hand", target=True, side=initial.side if initial else "right")
+    if initial is not None:
+        if hand.side != initial.side:
+            raise KeyframeError(f"{path}: hand.side {hand.side!r} differs from the initial hand's {initial.side!r}")
+        hand.model = data["hand"].get("model", initial.model)
+        if "betas" not in data["hand"]:
+            hand.betas = initial.betas
+    return hand
+
+
+# --- defaults: `pam pose --object mug` with nothing else ---------------------------------------
+
+#: Right hand, fingers pointing along +y (towards the object), palm facing down (-z).
+_REACH_ORIENT = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def default_keyframes(mesh: str = "mug", side: str = "right") -> tuple[HandKeyframe, ObjectKeyframe, HandKeyframe]:
+    """h0, o0, hT of the built-in scene: the object on a table at the origin, a relaxed hand 30 cm in
+    front of it (-y) and 12 cm up, palm down; the target lifts the grasped object by 15 cm."""
+    rot = _REACH_ORIENT if side == "right" else np.diag([-1.0, 1.0, 1.0]) @ _REACH_ORIENT @ np.diag([-1.0, 1.0, 1.0])
+    h0 = HandKeyframe(
+        hand_pose=hand_preset("relaxed", side), global_orient=matrix_to_axis_angle_np(rot),
+        transl=np.array([0.0, -0.30, 0.12]), side=side,
+    )
+    hT = HandKeyframe(hand_pose=hand_preset("power_grasp", side), side=side, offset_from_grasp=np.array([0.0, 0.0, 0.15]))
+    return h0, ObjectKeyframe(mesh=mesh), hT
+
+
+def look_at_camera(eye: np.ndarray, target: np.ndarray, fov_y_deg: float = 50.0, height: int = 480, width: int = 720):
+    """A ``pam.sequence.Camera`` at ``eye`` looking at ``target`` with world z up (OpenCV axes)."""
+    from pam.sequence import Camera
+
+    forward = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:  # looking straight down or up
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    return Camera.from_fov(fov_y_deg, height=height, width=width, R=R, t=-R @ np.asarray(eye, dtype=np.float64))
+
+
+def default_camera(points: np.ndarray, fov_y_deg: float = 50.0, height: int = 480, width: int = 720):
+    """A camera in front of (-y) and above the points (N, 3), framing them all."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    centre = (lo + hi) / 2.0
+    radius = max(0.5 * float(np.linalg.norm(hi - lo)), 0.05)
+    distance = 1.3 * radius / np.tan(np.deg2rad(fov_y_deg) / 2.0)
+    direction = np.array([0.35, -0.8, 0.5])
+    return look_at_camera(centre + distance * direction / np.linalg.norm(direction), centre, fov_y_deg, height, width)

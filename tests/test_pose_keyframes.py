@@ -1,0 +1,106 @@
+"""Keyframe JSON format: presets, rotations in both notations, errors naming file and field."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pam.pose.keyframes import (
+    HAND_PRESETS,
+    KeyframeError,
+    default_camera,
+    hand_preset,
+    load_init,
+    load_target,
+)
+from pam.rotations import axis_angle_to_matrix_np
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_example_files_load(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    h0, obj = load_init(root / "pose_init.json")
+    hT = load_target(root / "pose_target.json", initial=h0)
+    assert h0.side == "right" and obj.mesh == "soup_can"
+    np.testing.assert_allclose(h0.hand_pose, hand_preset("relaxed"))
+    np.testing.assert_allclose(obj.rotation, axis_angle_to_matrix_np(np.array([0.0, 0.0, 0.5])))
+    assert hT.offset_from_grasp is not None and hT.global_orient is None
+
+
+def test_presets_are_mirrored_for_the_left_hand():
+    for name in HAND_PRESETS:
+        right, left = hand_preset(name, "right"), hand_preset(name, "left")
+        np.testing.assert_allclose(left, right * np.tile([1.0, -1.0, -1.0], 15))
+    assert np.allclose(hand_preset("open"), 0.0)
+    # a grasp closes further than the relaxed hand
+    assert np.linalg.norm(hand_preset("power_grasp")) > np.linalg.norm(hand_preset("relaxed"))
+
+
+def test_rotation_as_matrix_equals_axis_angle(tmp_path):
+    aa = [0.1, -0.4, 0.3]
+    mat = axis_angle_to_matrix_np(np.array(aa)).tolist()
+    base = {"hand": {"global_orient": aa, "transl": [0, 0, 0.1]}, "object": {"mesh": "ball", "rotation": aa}}
+    h_a, o_a = load_init(_write(tmp_path / "a.json", base))
+    base["hand"]["global_orient"] = mat
+    base["object"]["rotation"] = mat
+    h_m, o_m = load_init(_write(tmp_path / "m.json", base))
+    np.testing.assert_allclose(h_a.global_orient, h_m.global_orient, atol=1e-12)
+    np.testing.assert_allclose(o_a.rotation, o_m.rotation, atol=1e-12)
+
+
+def test_relative_mesh_path_is_resolved_beside_the_file(tmp_path):
+    data = {"hand": {"global_orient": [0, 0, 0], "transl": [0, 0, 0]}, "object": {"mesh": "meshes/cup.obj"}}
+    _, obj = load_init(_write(tmp_path / "init.json", data))
+    assert obj.mesh == str(tmp_path / "meshes" / "cup.obj")
+
+
+@pytest.mark.parametrize(
+    "hand, match",
+    [
+        ({"global_orient": [0, 0], "transl": [0, 0, 0]}, "global_orient: expected"),
+        ({"global_orient": [0, 0, 0]}, "missing transl"),
+        ({"global_orient": [0, 0, 0], "transl": [0, 0, 0], "hand_pose": "fist"}, "unknown preset 'fist'"),
+        ({"global_orient": [0, 0, 0], "transl": [0, float("nan"), 0]}, "transl: contains NaN"),
+        ({"global_orient": [[1, 0, 0], [0, 1, 0], [0, 0, 2]], "transl": [0, 0, 0]}, "not a rotation"),
+        ({"global_orient": [0, 0, 0], "transl": [0, 0, 0], "side": "middle"}, "side"),
+        ({"global_orient": [0, 0, 0], "transl": [0, 0, 0], "hand_pose": [0.0] * 44}, "hand_pose: expected 45"),
+    ],
+)
+def test_bad_hand_fields_name_the_file_and_field(tmp_path, hand, match):
+    path = _write(tmp_path / "init.json", {"hand": hand, "object": {"mesh": "mug"}})
+    with pytest.raises(KeyframeError, match=match) as info:
+        load_init(path)
+    assert "init.json" in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_init(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(KeyframeError, match="not valid JSON"):
+        load_init(tmp_path / "broken.json")
+    with pytest.raises(KeyframeError, match="missing 'object'"):
+        load_init(_write(tmp_path / "noobj.json", {"hand": {"global_orient": [0, 0, 0], "transl": [0, 0, 0]}}))
+    both = {"hand": {"offset_from_grasp": [0, 0, 0.1], "transl": [0, 0, 0], "global_orient": [0, 0, 0]}}
+    with pytest.raises(KeyframeError, match="either offset_from_grasp"):
+        load_target(_write(tmp_path / "t.json", both))
+    with pytest.raises(KeyframeError, match="scale"):
+        load_init(_write(tmp_path / "s.json", {"hand": {"global_orient": [0, 0, 0], "transl": [0, 0, 0]},
+                                               "object": {"mesh": "mug", "scale": -1}}))
+
+
+def test_default_camera_sees_the_points():
+    pts = np.array([[0.0, 0.0, 0.0], [0.1, -0.3, 0.2], [-0.05, 0.05, 0.1]])
+    cam = default_camera(pts)
+    uv = cam.project(pts)
+    assert np.all(cam.world_to_camera(pts)[:, 2] > 0)  # in front
+    assert np.all((uv >= 0) & (uv <= [cam.width, cam.height]))
+    # world up (+z) points up in the image (-v)
+    up = cam.project(np.array([[0.0, 0.0, 0.05]]))[0] - cam.project(np.array([[0.0, 0.0, 0.0]]))[0]
+    assert up[1] < 0
