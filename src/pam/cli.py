@@ -50,8 +50,12 @@ def demo(
     from pam.progress import console, progress_bar
 
     console.print(f"Stage I: the open hand grasps and lifts the {object} ({frames} frames)...")
-    with progress_bar("rendering conditions") as update:
-        written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
+    try:
+        with progress_bar("rendering conditions") as update:
+            written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
+    except (ValueError, KeyError) as err:  # bad options or no grasp held: the message names the reason
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
     console.print(f"wrote {len(written)} files to [bold]{out}[/]:")
     for path in written.values():
         console.print(f"  {path}")
