@@ -1,6 +1,6 @@
 """Sanity check of the metrics on real footage: the DexYCB sample video against altered copies of itself.
 
-Copies: re-encoded (H.264 at a lower quality), shifted (4 pixels right, edges replicated), and
+Copies: re-encoded (H.264, crf 28), shifted (4 pixels right, edges replicated), and
 time-reversed. Writes them next to each other under OUT and runs ``pam eval`` for each
 (LPIPS and FVD run only if their weight files are present; otherwise the message says what to get).
 
@@ -14,11 +14,10 @@ import os
 import shutil
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from pam.metrics.cli import run_eval
-from pam.metrics.video_io import read_video
+from pam.render.video import read_video, write_video
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
     for name, frames in variants.items():
         gen = args.out / name
         gen.mkdir(exist_ok=True)
-        iio.imwrite(gen / "val_video.mp4", frames, fps=15, codec="libx264", quality=5)
+        write_video(gen / "val_video.mp4", frames, crf=28)
         print(f"== {name} vs original ==")
         run_eval(gen, ref, args.metrics.split(","), cond, gen / "r.json", None, args.out / f"report_{name}.html",
                  "lk", "both", 49, "cpu")

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import cv2
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -25,12 +24,6 @@ def dexycb_sample(name: str = "val_video.mp4") -> Path:
     path = shared_dir() / "data" / "official-samples" / "dexycb" / name
     if not path.is_file():
         pytest.skip(f"sample {path} absent (set PAM_SHARED_DIR)")
-    return path
-
-
-def write_video(path: Path, frames: np.ndarray, fps: int = 15) -> Path:
-    """Write uint8 frames (T, H, W, 3) as an H.264 mp4 (H, W multiples of 16 avoid rescaling)."""
-    iio.imwrite(path, frames, fps=fps, codec="libx264", macro_block_size=16)
     return path
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet
 from pam.models.flux_release import FluxReleaseControlNet
-from pam.models.weights import MissingWeightsError
+from pam.home import MissingWeightsError
 from pam.pipelines.appearance import AppearancePipeline
 from pam.training.appearance_loss import appearance_loss
 
@@ -196,10 +196,11 @@ SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).resolve().parents
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not present")
 def test_official_sample_conditions_drive_the_pipeline(pipe):
     from pam.models import FluxMultiConditionControlNet as exported
-    from pam.pipelines.appearance_cli import find_cue_files, read_frame
+    from pam.conditions import find_condition_files
+    from pam.render.video import VideoError, read_frame
 
     assert exported is FluxMultiConditionControlNet
-    files = find_cue_files(SAMPLES, ("depth", "seg", "hand", "normal"))
+    files = find_condition_files(("depth", "seg", "hand", "normal"), SAMPLES)
     assert {k: p.name for k, p in files.items()} == {
         "depth": "val_depth.mp4", "seg": "val_seg_mask.mp4", "hand": "val_hand_keypoints.mp4", "normal": "val_normal.mp4"
     }
@@ -208,7 +209,7 @@ def test_official_sample_conditions_drive_the_pipeline(pipe):
     assert frames["seg"].dtype == np.uint8 and frames["seg"].max() > 100  # hand / object colours present
     image = pipe(PROMPT, frames, seed=0, **CALL).images[0]
     assert image.size == (WIDTH, HEIGHT)
-    with pytest.raises(ValueError, match="cannot read frame 500"):
+    with pytest.raises(VideoError, match="frame 500 asked for"):
         read_frame(files["seg"], 500)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from pam.render.encoders import (
+    depth_range,
     draw_hand_skeleton,
     encode_depth,
     encode_hand_keypoints,
@@ -18,7 +20,8 @@ from pam.render.encoders import (
 )
 from pam.render.palette import ADE20K_PALETTE, HAND_LABEL, skeleton_color
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data" / "official-samples"
+#: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.
+SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared")) / "data" / "official-samples"
 H, W = 400, 600
 
 
@@ -108,6 +111,13 @@ def test_two_hands_one_canvas_near_on_top():
     np.testing.assert_array_equal(only_a, draw_hand_skeleton(np.zeros((H, W, 3), np.uint8), a, reverse=False))
 
 
+def test_far_off_canvas_joints_are_harmless():
+    joints = fan_hand()
+    joints[8] = [3e12, -4e12]  # a fingertip nearly on the camera plane projects far away
+    img = draw_hand_skeleton(np.zeros((H, W, 3), np.uint8), joints)
+    assert tuple(img[160, 210]) == skeleton_color(6)  # the rest of the hand is drawn
+
+
 def test_hand_keypoint_input_errors():
     with pytest.raises(ValueError, match="joints_2d"):
         encode_hand_keypoints(np.zeros((1, 21, 2)), np.zeros((1, 21, 3)), H, W)
@@ -155,18 +165,23 @@ def test_depth_monotone_near_bright_background_black():
     np.testing.assert_allclose(rgb[1, 0, -1], np.array(inferno(0.15)[:3]) * 255, atol=2)  # clip's farthest
     assert rgb[1, 0, -1].any()  # the farthest foreground stays distinct from the background
     assert not encode_depth(np.zeros((1, 4, 4))).any()
+    # frame by frame with the clip's range gives the clip encoding
+    assert depth_range(depth) == (depth[depth > 0].min(), depth.max())
+    np.testing.assert_array_equal(encode_depth(depth[1], near_far=depth_range(depth)), rgb[1])
 
 
 def test_normals_encoding_convention():
-    n = np.array([[0, 0, -1], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 0, 0]], np.float32)
-    rgb = encode_normals(n)
+    n = np.array([[[0, 0, -1], [-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 0, 0]]], np.float32)
+    rgb = encode_normals(n)[0]
+    np.testing.assert_array_equal(encode_normals(n, mask=np.array([[True] * 4 + [False]]))[0], rgb)
+    np.testing.assert_array_equal(encode_normals(np.stack([n, n]))[1, 0], rgb)
     np.testing.assert_array_equal(rgb[0], [128, 128, 255])  # facing the camera: blue
     assert rgb[1, 0] == 255 and rgb[2, 0] == 0  # left-facing: red; right-facing: no red
     assert rgb[3, 1] == 255  # upward-facing (-y in OpenCV): green
     assert not rgb[4].any()  # background
 
 
-@pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples not present")
+@pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples absent (set PAM_SHARED_DIR)")
 def test_official_keypoint_sample_uses_the_palette():
     """The release's DexYCB keypoint video uses the base colours as RGB (not BGR)."""
     from pam.render.video import read_video

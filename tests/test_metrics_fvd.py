@@ -65,7 +65,7 @@ def test_detector_called_with_protocol(tmp_path):
 
 
 def test_detector_found_in_weights_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("PAM_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="i3d_torchscript.pt") as err:
         load_i3d()
     assert "dropbox" in str(err.value)

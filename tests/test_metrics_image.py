@@ -4,7 +4,7 @@ from skimage.metrics import structural_similarity
 
 from metrics_fixtures import dexycb_sample, textured_frame
 from pam.metrics.image import psnr, ssim
-from pam.metrics.video_io import read_video
+from pam.render.video import read_video
 
 
 def _pair(t=3, h=48, w=64, seed=0):

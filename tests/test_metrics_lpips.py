@@ -35,7 +35,7 @@ def reference_lpips(x0, x1, alex, lin):
 
 @pytest.fixture
 def weights(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("PAM_HOME", str(tmp_path))
     return random_lpips_files(tmp_path)
 
 
@@ -64,7 +64,7 @@ def test_identical_frames_score_zero(weights):
 
 
 def test_missing_weights_name_file_and_place(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAM_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("PAM_HOME", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth") as err:
         LPIPS.from_pretrained()

@@ -79,3 +79,19 @@ def test_motion_mask_finds_the_moving_part():
     mask = motion_mask(video)
     assert mask[20:36, 10:58].mean() > 0.5
     assert not mask[:, 70:].any() and not mask[45:].any()
+
+
+def test_tracks_lost_early_are_dropped():
+    gen = _tracks([(1, 0)] * 4)
+    ref = _tracks([(-1, 0)] * 4, [(0, 0)] * 4)  # a track moving the other way, and a still one lost after 1 step
+    ref_visible = np.ones((5, 2), bool)
+    ref_visible[2:, 1] = False
+    gen_still = _tracks([(0, 0)] * 4)
+    # kept, the lost track would be a perfect match for a still generated track over its one frame
+    assert motion_fidelity_from_tracks(gen_still, ref, reference_visible=ref_visible, min_visible=0.0,
+                                       direction="generated_to_reference") == pytest.approx(1.0)
+    assert motion_fidelity_from_tracks(gen_still, ref, reference_visible=ref_visible,
+                                       direction="generated_to_reference") == pytest.approx(0.0)
+    assert motion_fidelity_from_tracks(gen, ref, reference_visible=ref_visible) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="no reference track"):
+        motion_fidelity_from_tracks(gen, ref, reference_visible=np.zeros((5, 2), bool))

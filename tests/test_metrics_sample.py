@@ -1,20 +1,19 @@
 """The metrics on real footage: the DexYCB sample against altered copies of itself (skips without the sample)."""
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 
 from metrics_fixtures import dexycb_sample
 from pam.metrics.image import psnr, ssim
 from pam.metrics.motion_fidelity import motion_fidelity
-from pam.metrics.video_io import read_video
+from pam.render.video import read_video, write_video
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     video = read_video(dexycb_sample())[:40]
     path = tmp_path_factory.mktemp("sample") / "reencoded.mp4"
-    iio.imwrite(path, video, fps=15, codec="libx264", quality=5)
+    write_video(path, video, crf=28)
     shifted = np.concatenate([np.repeat(video[:, :, :1], 4, axis=2), video[:, :, :-4]], axis=2)
     return video, read_video(path), shifted
 

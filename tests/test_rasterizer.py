@@ -140,7 +140,9 @@ def test_occlusion_and_moving_camera(rasterizer):
 
 def test_render_clip_and_empty_frames(rasterizer):
     cam = posed_camera()
-    clip = rasterizer.render_clip([[sphere(cam, [0, 0, 0.5], 0.05, 4)], []], cam)
+    done = []
+    clip = rasterizer.render_clip([[sphere(cam, [0, 0, 0.5], 0.05, 4)], []], cam, on_frame=done.append)
+    assert done == [0, 1]
     assert clip.depth.shape == (2, H, W) and clip.depth.dtype == np.float32
     assert clip.ids.shape == (2, H, W) and clip.ids.dtype == np.uint16
     assert clip.normals.shape == (2, H, W, 3) and clip.normals.dtype == np.float32
@@ -156,8 +158,9 @@ def test_gl_and_ray_agree(gl):
         Mesh(to_world(cam, box.vertices + [0.0, 0.02, 0.7]), box.faces, 2),
         quad(cam, [0, 0, 1.0], [1, 0, 0.2], [0, 1, 0], 3),
     ]
-    for mode in ("smooth", "flat"):
-        a = GLRasterizer(normals=mode).render(meshes, cam) if mode == "flat" else gl.render(meshes, cam)
+    with GLRasterizer(normals="flat") as gl_flat:
+        renders = {"smooth": gl.render(meshes, cam), "flat": gl_flat.render(meshes, cam)}
+    for mode, a in renders.items():
         b = RayRasterizer(normals=mode).render(meshes, cam)
         assert (a.ids == b.ids).mean() >= 0.99
         common = (a.depth > 0) & (b.depth > 0) & (a.ids == b.ids)
@@ -218,3 +221,25 @@ def test_make_rasterizer_choice(monkeypatch):
 def test_mesh_validation(vertices, faces, instance_id, match):
     with pytest.raises(RenderError, match=match):
         Mesh(vertices, np.asarray(faces), instance_id)
+
+
+def test_gl_context_reused_across_sizes_and_rasterizers(gl):
+    """The framebuffer follows the camera size; a second context does not disturb the first."""
+    with GLRasterizer() as other:
+        for height, width in [(100, 150), (H, W), (100, 150)]:
+            cam = Camera.from_fov(50.0, height=height, width=width)
+            for rast, z in [(gl, 0.75), (other, 0.5)]:
+                out = rast.render([quad(cam, [0, 0, z], [5, 0, 0], [0, 5, 0], 9)], cam)
+                assert out.depth.shape == (height, width) and np.all(out.ids == 9)
+                np.testing.assert_allclose(out.depth, z, atol=1e-6)
+
+
+def test_degenerate_vertex_normals_fall_back_to_flat(rasterizer):
+    """A quad whose smooth vertex normals cancel (a zero-area sliver vertex) still gets unit normals."""
+    cam = posed_camera()
+    q = quad(cam, [0, 0, 0.7], [0.3, 0, 0], [0, 0.3, 0], 1)
+    # a second, back-to-back copy of the quad on the same vertices cancels every vertex normal
+    faces = np.vstack([q.faces, q.faces[:, ::-1]])
+    out = rasterizer.render([Mesh(q.vertices, faces, 1)], cam)
+    n = out.normals[out.ids == 1]
+    assert len(n) > 1000 and np.allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-4)

@@ -101,3 +101,17 @@ def test_bad_sequence_file_fails_cleanly(tmp_path):
     result = CliRunner().invoke(app, ["render", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "cond")])
     assert result.exit_code != 0 and "not a readable" in str(result.exception)
     assert not (tmp_path / "cond").exists()
+
+
+def test_condition_files_are_found_by_cue_name(rendered, tmp_path):
+    from pam.conditions import find_condition_files
+    from pam.render.video import read_frame
+
+    _, out = rendered
+    files = find_condition_files(["depth", "seg", "hand", "normal", "tracking"], out, {"seg": tmp_path / "mine.png"})
+    assert {k: p.name for k, p in files.items()} == {
+        "depth": "depth.mp4", "seg": "mine.png", "hand": "hand_keypoints.mp4", "normal": "normal.mp4"
+    }
+    np.testing.assert_array_equal(read_frame(out / "seg.mp4", 2), read_video(out / "seg.mp4")[2])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_condition_files(["depth"], tmp_path / "nowhere")

@@ -37,6 +37,46 @@ def render(
     console.print(f"wrote {len(written)} files to [bold]{out}[/]: " + ", ".join(p.name for p in written.values()))
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("pam-demo"), "--out", "-o", help="Output folder."),
+    object: str = typer.Option("mug", "--object", help="Built-in object (see `pam objects`)."),
+    frames: int = typer.Option(49, help="Frames in the clip."),
+    seed: int = typer.Option(0, help="Seed of the grasp search."),
+    backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
+) -> None:
+    """Built-in scene end to end on the CPU: Stage I trajectory, then all conditions and annotations."""
+    from pam.demo import run_demo
+    from pam.progress import console, progress_bar
+
+    console.print(f"Stage I: the open hand grasps and lifts the {object} ({frames} frames)...")
+    try:
+        with progress_bar("rendering conditions") as update:
+            written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
+    except (ValueError, KeyError) as err:  # bad options or no grasp held: the message names the reason
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+    console.print(f"wrote {len(written)} files to [bold]{out}[/]:")
+    for path in written.values():
+        console.print(f"  {path}")
+    console.print(f"look at [bold]{written['preview_png']}[/] (contact sheet) and {written['preview']} (video)")
+
+
+@app.command()
+def objects() -> None:
+    """List the built-in objects with their sizes."""
+    from rich.table import Table
+
+    from pam.objects import BUILTIN_OBJECTS, load_object
+    from pam.progress import console
+
+    table = Table("name", "size (mm)", "seg id", "description")
+    for name, obj in BUILTIN_OBJECTS.items():
+        size = " x ".join(f"{e * 1000:.0f}" for e in load_object(name).extents)
+        table.add_row(name, size, str(obj.seg_id), obj.description)
+    console.print(table)
+
+
 mano_app = typer.Typer(help="MANO model files (user-supplied, see pam.hand.mano).", no_args_is_help=True)
 app.add_typer(mano_app, name="mano")
 

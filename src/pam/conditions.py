@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -18,6 +18,38 @@ from pam.sequence import HOISequence
 
 #: Called with (frames done, frames total) while rendering.
 Progress = Callable[[int, int], None]
+
+#: File stems recognised for each cue in a conditions folder: `pam render`'s names, then the release samples'.
+CONDITION_FILE_STEMS = {
+    "depth": ("depth", "val_depth"),
+    "seg": ("seg", "seg_mask", "val_seg_mask"),
+    "hand": ("hand_keypoints", "hand", "val_hand_keypoints", "val_hand"),
+    "normal": ("normal", "val_normal"),
+}
+CONDITION_FILE_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".png", ".jpg", ".jpeg")
+
+
+def find_condition_files(
+    names: Iterable[str], directory: str | Path | None = None, explicit: Mapping[str, str | Path | None] | None = None
+) -> dict[str, Path]:
+    """Cue name -> file: those of ``names`` found in ``directory`` (e.g. a ``pam render`` folder),
+    overridden by the non-None ``explicit`` paths."""
+    found: dict[str, Path] = {}
+    if directory is not None:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"conditions folder {directory} does not exist")
+        for name in names:
+            candidates = (
+                directory / f"{stem}{suffix}"
+                for stem in CONDITION_FILE_STEMS.get(name, (name,))
+                for suffix in CONDITION_FILE_SUFFIXES
+            )
+            path = next((p for p in candidates if p.is_file()), None)
+            if path is not None:
+                found[name] = path
+    found.update({name: Path(path) for name, path in (explicit or {}).items() if path is not None})
+    return found
 
 
 @dataclass
@@ -88,7 +120,7 @@ def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[st
         "depth": encode_depth(frames.depth),
         "seg": encode_segmentation(frames.ids, labels),
         "hand_keypoints": encode_hand_keypoints(frames.joints_2d, frames.joints_cam, H, W, style=style),
-        "normal": encode_normals(frames.normals),
+        "normal": encode_normals(frames.normals, frames.ids > 0),
     }
 
 
@@ -168,14 +200,14 @@ def write_condition_set(
     from PIL import Image
 
     from pam.fileio import atomic_path
-    from pam.render import save_arrays, write_video
+    from pam.render import save_arrays, write_videos
 
     out_dir = Path(out_dir)
     frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)
     videos = encode_conditions(frames, style=style)
-    written = {name: write_video(out_dir / f"{name}.mp4", video, fps=seq.fps) for name, video in videos.items()}
-    preview = preview_grid(videos)
-    written["preview"] = write_video(out_dir / "preview.mp4", preview, fps=seq.fps)
+    files = {name: out_dir / f"{name}.mp4" for name in [*videos, "preview"]}
+    write_videos({files[name]: video for name, video in {**videos, "preview": preview_grid(videos)}.items()}, fps=seq.fps)
+    written = dict(files)
     with atomic_path(out_dir / "preview.png") as tmp:
         Image.fromarray(contact_sheet(videos)).save(tmp, format="PNG")
     written["preview_png"] = out_dir / "preview.png"

@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core import multiarray as _multiarray
 
 from pam.fileio import atomic_path
+from pam.home import pam_home
 from pam.hand import anatomy, lbs
 from pam.hand.base import HandModel, HandOutput
 from pam.hand.inputs import hand_inputs
@@ -58,12 +59,10 @@ class ManoFileError(ValueError):
 
 
 def default_mano_dir() -> Path:
-    """The MANO directory: $PAM_MANO_DIR, else $PAM_HOME/mano, else ~/.cache/pam/mano."""
+    """The MANO directory: $PAM_MANO_DIR, else ``pam_home() / "mano"`` ($PAM_HOME or ~/.cache/pam)."""
     if os.environ.get("PAM_MANO_DIR"):
         return Path(os.environ["PAM_MANO_DIR"]).expanduser()
-    if os.environ.get("PAM_HOME"):
-        return Path(os.environ["PAM_HOME"]).expanduser() / "mano"
-    return Path.home() / ".cache" / "pam" / "mano"
+    return pam_home() / "mano"
 
 
 def find_mano_file(side: str, model_path_or_dir: str | os.PathLike | None = None) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pam.metrics.evaluate import (ALL_METRICS, HIGHER_IS_BETTER, MF_DIRECTIONS, TRACKERS, EvalResult, evaluate,
                                   pair_videos, write_csv, write_json)
 from pam.metrics.report import write_report
+from pam.progress import console, progress_bar
 
 
 def results_table(result: EvalResult) -> Table:
@@ -29,7 +29,6 @@ def results_table(result: EvalResult) -> Table:
 def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: Path | None, json_path: Path | None,
              csv_path: Path | None, report: Path | None, tracker: str, mf_direction: str, fvd_frames: int,
              device: str) -> EvalResult:
-    console = Console(stderr=True)
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown:
         raise SystemExit(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
@@ -42,11 +41,9 @@ def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: P
         console.print(f"[yellow]{msg}[/yellow]")
     if not pairs:
         raise SystemExit(f"no videos with the same file name in {generated} and {reference}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task("evaluating", total=len(pairs))
+    with progress_bar(f"evaluating {len(pairs)} video pairs") as update:
         result = evaluate(pairs, metrics, tracker=tracker, mf_direction=mf_direction, fvd_frames=fvd_frames,
-                          device=device, progress=lambda name: bar.update(task, advance=1, description=name))
+                          device=device, progress=update)
     Console().print(results_table(result))
     for metric, reason in result.skipped.items():
         console.print(f"[red]{metric.upper()} skipped:[/red] {reason}")

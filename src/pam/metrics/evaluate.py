@@ -35,9 +35,10 @@ from pam.metrics.image import psnr, ssim
 from pam.metrics.lpips import LPIPS, lpips
 from pam.metrics.motion_fidelity import motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
-from pam.metrics.video_io import VIDEO_SUFFIXES, VideoReadError, read_video
 from pam.metrics.weights import MissingWeightsError
+from pam.render.video import VideoError, read_video
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd")
 TRACKERS = ("lk", "cotracker3")
@@ -149,21 +150,23 @@ class _Metrics:
 
 def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, tracker: str = "lk",
              mf_direction: str = "both", fvd_frames: int = 49, device: str = "cpu",
-             progress: Callable[[str], None] | None = None) -> EvalResult:
-    """Compute ``metrics`` over ``pairs``; ``progress(name)`` is called after each pair."""
+             progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Compute ``metrics`` over ``pairs``; ``progress(done, total)`` is called before and after each pair."""
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"metrics: unknown {sorted(unknown)}; choose from {', '.join(ALL_METRICS)}")
     result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
     models = _Metrics(result.metrics, result.skipped, tracker, device)
     gen_feats, ref_feats = [], []
-    for pair in pairs:
+    for i, pair in enumerate(pairs):
+        if progress is not None:
+            progress(i, len(pairs))
         try:
             _evaluate_pair(pair, result, models, mf_direction, fvd_frames, gen_feats, ref_feats)
-        except (VideoReadError, ValueError) as exc:
+        except (VideoError, ValueError) as exc:
             result.notes.append(f"{pair.name}: skipped: {exc}")
-        if progress is not None:
-            progress(pair.name)
+    if progress is not None:
+        progress(len(pairs), len(pairs))
     for m in result.metrics:
         values = [row[m] for row in result.per_video.values() if m in row]
         if values:

@@ -6,6 +6,10 @@ Both take two videos of equal shape (T, H, W, 3), uint8, and return one value pe
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -39,7 +43,43 @@ def psnr(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
         return 10.0 * np.log10(255.0**2 / mse)
 
 
-def ssim(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
+_KERNEL = cv2.getGaussianKernel(2 * SSIM_RADIUS + 1, SSIM_SIGMA)
+_CROP = (slice(SSIM_RADIUS, -SSIM_RADIUS),) * 2
+_buffers = threading.local()
+
+
+def _ssim_frame(g: np.ndarray, r: np.ndarray) -> float:
+    """Mean SSIM of two uint8 frames (H, W, 3), averaged over channels.
+
+    All intermediate maps live in per-thread float32 buffers reused from frame to frame:
+    allocating fresh 4 MB arrays for each step costs more than the arithmetic.
+    """
+    if getattr(_buffers, "shape", None) != g.shape:
+        _buffers.shape, _buffers.maps = g.shape, np.empty((7,) + g.shape, np.float32)
+    mx, my, e_sq, e_xy, a, b, c = _buffers.maps
+
+    def blur(src: np.ndarray, dst: np.ndarray) -> None:
+        cv2.sepFilter2D(src, cv2.CV_32F, _KERNEL, _KERNEL, dst=dst, borderType=cv2.BORDER_REFLECT)
+
+    blur(g, mx)
+    blur(r, my)
+    # blur is linear: one blur of x^2 + y^2 gives E[x^2] + E[y^2], all the denominator needs
+    cv2.multiply(g, g, dst=a, dtype=cv2.CV_32F)
+    cv2.multiply(r, r, dst=b, dtype=cv2.CV_32F)
+    blur(cv2.add(a, b, dst=c), e_sq)
+    blur(cv2.multiply(g, r, dst=a, dtype=cv2.CV_32F), e_xy)
+    cv2.multiply(mx, my, dst=a)  # mx my
+    cv2.multiply(mx, mx, dst=b)
+    cv2.add(b, cv2.multiply(my, my, dst=c), dst=b)  # mx^2 + my^2
+    cv2.addWeighted(e_xy, 2.0, a, -2.0, SSIM_C2, dst=c)  # 2 cov + C2
+    cv2.multiply(cv2.addWeighted(a, 2.0, a, 0.0, SSIM_C1, dst=a), c, dst=a)  # numerator
+    cv2.addWeighted(e_sq, 1.0, b, -1.0, SSIM_C2, dst=c)  # var_x + var_y + C2
+    cv2.multiply(cv2.add(b, SSIM_C1, dst=b), c, dst=b)  # denominator
+    cv2.divide(a, b, dst=a)
+    return float(np.mean(cv2.mean(a[_CROP])[:3]))
+
+
+def ssim(generated: np.ndarray, reference: np.ndarray, workers: int | None = None) -> np.ndarray:
     """Structural similarity per frame (Wang et al. 2004), the mean of the three RGB channels.
 
     Gaussian-weighted local statistics (sigma 1.5, 11 x 11 window), population (not sample)
@@ -47,28 +87,11 @@ def ssim(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
     image after cropping the 5-pixel border the window does not fully cover. This is what
     ``skimage.metrics.structural_similarity(g, r, channel_axis=-1, gaussian_weights=True,
     sigma=1.5, use_sample_covariance=False, data_range=255)`` computes (tests check it), done
-    with OpenCV filters in float32 for speed. Returns (T,) float64 in [-1, 1].
+    with OpenCV filters in float32 for speed, frames spread over ``workers`` threads (default:
+    up to 4, as many as CPUs; OpenCV releases the GIL). Returns (T,) float64 in [-1, 1].
     """
     check_video_pair(generated, reference)
     if min(generated.shape[1:3]) < 2 * SSIM_RADIUS + 1:
         raise ValueError(f"ssim: frames must be at least {2 * SSIM_RADIUS + 1} pixels on each side, got {generated.shape[1:3]}")
-    kernel = cv2.getGaussianKernel(2 * SSIM_RADIUS + 1, SSIM_SIGMA)
-    crop = (slice(SSIM_RADIUS, -SSIM_RADIUS or None),) * 2
-
-    def blur(img: np.ndarray) -> np.ndarray:
-        return cv2.sepFilter2D(img, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)[crop]
-
-    out = np.empty(len(generated))
-    for i, (g, r) in enumerate(zip(generated, reference)):
-        x = g.astype(np.float32)
-        y = r.astype(np.float32)
-        mx, my = blur(x), blur(y)
-        # blur is linear: one blur of x^2 + y^2 gives E[x^2] + E[y^2], all the denominator needs
-        e_sq = blur(cv2.add(cv2.multiply(x, x), cv2.multiply(y, y)))
-        e_xy = blur(cv2.multiply(x, y))
-        mxy = cv2.multiply(mx, my)
-        m_sq = cv2.add(cv2.multiply(mx, mx), cv2.multiply(my, my))
-        num = cv2.multiply(cv2.addWeighted(mxy, 2.0, mxy, 0.0, SSIM_C1), cv2.addWeighted(e_xy, 2.0, mxy, -2.0, SSIM_C2))
-        den = cv2.multiply(cv2.add(m_sq, SSIM_C1), cv2.addWeighted(e_sq, 1.0, m_sq, -1.0, SSIM_C2))
-        out[i] = np.mean(cv2.mean(cv2.divide(num, den))[:3])
-    return out
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        return np.fromiter(pool.map(_ssim_frame, generated, reference), np.float64, len(generated))

@@ -13,12 +13,19 @@ undefined for a point that does not move. Here a displacement shorter than
 ``min_displacement`` pixels (default 0.1, above the Lucas-Kanade tracker's noise on still
 points) counts as "still": still vs still scores 1 (they agree), still vs moving scores 0 (no
 direction to compare), moving vs moving is the cosine. With ``min_displacement=0`` only exact
-zeros are still and the score is the reference code's wherever that one is defined. Frames where either
-point is not visible are left out of that pair's mean (a pair with no common frame scores 0).
+zeros are still and the score is the reference code's wherever that one is defined.
+
+Visibility: frames where either point is not visible are left out of that pair's mean (a pair
+with no common frame scores 0), and tracks visible over less than ``min_visible`` of the
+frame steps are dropped first, so that a track lost early (its few frames trivially "agreeing")
+cannot be anyone's best match. The reference code has no such step: CoTracker tracks through
+occlusions, so its tracks are all kept (:class:`~pam.metrics.tracking.CoTracker3Tracker`
+reports every point visible).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -53,9 +60,19 @@ def motion_fidelity_from_tracks(generated_tracks: np.ndarray, reference_tracks: 
                                 generated_visible: np.ndarray | None = None,
                                 reference_visible: np.ndarray | None = None,
                                 direction: Literal["both", "generated_to_reference"] = "both",
-                                min_displacement: float = 0.1) -> float:
+                                min_displacement: float = 0.1, min_visible: float = 0.5) -> float:
     """MF from tracks (T, N, 2): mean of both directions (default) or the reference's one direction."""
-    sim = track_similarity(generated_tracks, reference_tracks, generated_visible, reference_visible, min_displacement)
+    kept = []
+    for name, tracks, visible in (("generated", generated_tracks, generated_visible),
+                                  ("reference", reference_tracks, reference_visible)):
+        if visible is None:
+            visible = np.ones(tracks.shape[:2], bool)
+        keep = (visible[1:] & visible[:-1]).mean(axis=0) >= min_visible
+        if not keep.any():
+            raise ValueError(f"motion fidelity: no {name} track is visible over {min_visible:.0%} of the frames")
+        kept.append((tracks[:, keep], visible[:, keep]))
+    (gen_t, gen_v), (ref_t, ref_v) = kept
+    sim = track_similarity(gen_t, ref_t, gen_v, ref_v, min_displacement)
     forward = float(sim.max(axis=1).mean())
     if direction == "generated_to_reference":
         return forward
@@ -73,12 +90,12 @@ def motion_fidelity(generated: np.ndarray, reference: np.ndarray, tracker: Point
     ``num_points`` query points are sampled on the reference's first frame inside ``mask``
     (H, W) bool, the first-frame hand/object foreground; without one, inside the reference's
     :func:`motion_mask` (what moves, for a still camera), or on texture if nothing moves. They are
-    tracked from the same positions in both videos with ``tracker`` (default:
+    tracked from the same positions in both videos, in two threads, with ``tracker`` (default:
     :class:`LucasKanadeTracker`).
     """
     check_video_pair(generated, reference)
     tracker = tracker or LucasKanadeTracker()
     points = sample_points(reference[0], num_points, motion_mask(reference) if mask is None else mask)
-    gen_tracks, gen_vis = tracker.track(generated, points)
-    ref_tracks, ref_vis = tracker.track(reference, points)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # OpenCV and torch release the GIL
+        (gen_tracks, gen_vis), (ref_tracks, ref_vis) = pool.map(lambda v: tracker.track(v, points), (generated, reference))
     return motion_fidelity_from_tracks(gen_tracks, ref_tracks, gen_vis, ref_vis, direction, min_displacement)

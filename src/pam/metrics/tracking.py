@@ -52,7 +52,7 @@ def sample_points(frame: np.ndarray, num_points: int = 100, mask: np.ndarray | N
     """Up to ``num_points`` well-spread points (N, 2) xy float32 on a uint8 frame (H, W, 3).
 
     With ``mask`` (H, W) bool, points lie inside it: Shi-Tomasi corners first, topped up with
-    a regular grid over the mask where it has too few corners. Without a mask, Shi-Tomasi
+    evenly spaced mask pixels (in raster order) where it has too few corners. Without a mask, Shi-Tomasi
     corners of the whole frame (points where there is texture to track).
     """
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -107,7 +107,9 @@ class CoTracker3Tracker:
 
     Not exercised by the test suite (no checkpoint here); the interface matches ``cotracker``'s
     ``CoTrackerPredictor(checkpoint, offline=True, window_len=60)``, called with a (1, T, 3, H, W)
-    float video in [0, 255] and (1, N, 3) queries (frame index, x, y).
+    float video in [0, 255] and (1, N, 3) queries (frame index, x, y). CoTracker estimates
+    positions through occlusions, and the Motion Fidelity reference code uses them all, so every
+    point is reported visible.
     """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
@@ -126,5 +128,6 @@ class CoTracker3Tracker:
     def track(self, video: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frames = torch.from_numpy(video).permute(0, 3, 1, 2)[None].float().to(self.device)
         queries = torch.cat([torch.zeros(len(points), 1), torch.from_numpy(points).float()], 1)[None].to(self.device)
-        tracks, visible = self.model(frames, queries=queries)
-        return tracks[0].cpu().numpy(), visible[0].cpu().numpy().astype(bool)
+        tracks, _ = self.model(frames, queries=queries)
+        tracks = tracks[0].cpu().numpy()
+        return tracks, np.ones(tracks.shape[:2], bool)

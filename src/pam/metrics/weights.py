@@ -1,7 +1,8 @@
-"""Where the metrics' pretrained files live, and the error raised when one is missing.
+"""Where the metrics' pretrained files live.
 
-Every pretrained file is found by an explicit path or under the weights directory
-``$PAM_WEIGHTS_DIR`` (default ``~/.cache/pam/weights``). Nothing is ever downloaded.
+Every pretrained file is found by an explicit path or under the engine's home directory
+(``pam.home.pam_home()``: ``$PAM_HOME``, default ``~/.cache/pam``). Nothing is ever downloaded; a
+missing file raises ``pam.home.MissingWeightsError`` naming what to get and where to put it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pam.home import MissingWeightsError, pam_home
+
 
 def weights_dir() -> Path:
-    """The directory searched for pretrained files: ``$PAM_WEIGHTS_DIR`` or ``~/.cache/pam/weights``."""
-    env = os.environ.get("PAM_WEIGHTS_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "pam" / "weights"
+    """The directory searched for pretrained files: ``pam_home()``."""
+    return pam_home()
 
 
 @dataclass(frozen=True)
 class WeightFile:
-    """A pretrained file a metric needs: its name under the weights dir and where to get it."""
+    """A pretrained file a metric needs: its path under pam_home() and where to get it."""
 
     relpath: str
     source: str
@@ -29,17 +31,14 @@ class WeightFile:
         return weights_dir() / self.relpath
 
 
-class MissingWeightsError(FileNotFoundError):
-    """A pretrained file is absent; the message says what to get and where to put it."""
-
-    def __init__(self, what: str, file: WeightFile, searched: list[Path]):
-        self.file = file
-        places = ", ".join(str(p) for p in searched)
-        super().__init__(
-            f"{what} needs the file '{Path(file.relpath).name}' (get it from {file.source}) "
-            f"and did not find it (looked in: {places}). Put it at {file.default_path} "
-            f"or pass its path explicitly."
-        )
+def missing(what: str, file: WeightFile, searched: list[Path]) -> MissingWeightsError:
+    """The error for a pretrained file found in none of ``searched``."""
+    places = ", ".join(str(p) for p in searched)
+    return MissingWeightsError(
+        f"{what} needs the file '{Path(file.relpath).name}' (get it from {file.source}) "
+        f"and did not find it (looked in: {places}). Put it at {file.default_path} "
+        f"(set PAM_HOME to change the directory) or pass its path explicitly."
+    )
 
 
 def find_weight(what: str, file: WeightFile, explicit: str | os.PathLike | None = None,
@@ -51,10 +50,10 @@ def find_weight(what: str, file: WeightFile, explicit: str | os.PathLike | None 
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise MissingWeightsError(what, file, [path])
+            raise missing(what, file, [path])
         return path
     candidates = [file.default_path] + list(extra or [])
     for path in candidates:
         if path.is_file():
             return path
-    raise MissingWeightsError(what, file, candidates)
+    raise missing(what, file, candidates)

@@ -6,7 +6,7 @@ _EXPORTS = {
     "FluxMultiConditionControlNet": "pam.models.flux_controlnet",
     "FluxReleaseControlNet": "pam.models.flux_release",
     "convert_release_controlnet": "pam.models.flux_release",
-    "MissingWeightsError": "pam.models.weights",
+    "MissingWeightsError": "pam.home",
     "CogVideoXControlNet": "pam.models.cogvideox_controlnet",
     "ControlledTransformer": "pam.models.cogvideox_control",
 }

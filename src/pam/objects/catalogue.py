@@ -73,7 +73,7 @@ def cracker_box() -> trimesh.Trimesh:
 
 
 def mug() -> trimesh.Trimesh:
-    """YCB 025 mug: 80 mm body diameter, 82 mm tall, a D-shaped handle on +x (117 mm across)."""
+    """YCB 025 mug: 80 mm body diameter, 82 mm tall, a D-shaped handle on +x (110 mm across)."""
     body = _revolve([(0.0, 0.0), (0.040, 0.0), (0.040, 0.082), (0.0365, 0.082), (0.0365, 0.006), (0.0, 0.006)])
     ring = trimesh.creation.torus(major_radius=0.026, minor_radius=0.0055, major_sections=48, minor_sections=16)
     ring.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))

@@ -42,7 +42,7 @@ from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5Tokeniz
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet, controlled_transformer_forward
 from pam.models.flux_release import FluxReleaseControlNet, load_release_controlnet
-from pam.models.weights import MissingWeightsError, locate
+from pam.home import MissingWeightsError, locate
 from pam.pipelines.inputs import ImageInput, image_to_tensor, resize_tensor
 
 logger = logging.get_logger(__name__)

@@ -6,58 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
-# File stems recognised in a conditions folder: `pam render` names first, then the release's samples.
-CUE_FILE_STEMS = {
-    "depth": ("depth", "val_depth"),
-    "seg": ("seg", "seg_mask", "val_seg_mask"),
-    "hand": ("hand_keypoints", "hand", "val_hand_keypoints", "val_hand"),
-    "normal": ("normal", "val_normal"),
-}
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def read_frame(path: str | os.PathLike, frame: int = 0) -> np.ndarray:
-    """Frame ``frame`` of a video, or the image itself, as uint8 RGB ``(H, W, 3)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"condition file {path} does not exist")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        import imageio.v2 as imageio
-
-        try:
-            with imageio.get_reader(path, "ffmpeg") as reader:
-                image = reader.get_data(frame)
-        except (IndexError, OSError, RuntimeError) as err:
-            raise ValueError(f"cannot read frame {frame} of {path}: {err}") from err
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            image = np.asarray(Image.open(path).convert("RGB"))
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"{path} is not a readable image: {err}") from err
-    return np.ascontiguousarray(image[..., :3])
-
-
-def find_cue_files(directory: str | os.PathLike, names) -> dict[str, Path]:
-    """Cue files for ``names`` in a conditions folder (e.g. ``depth.mp4``, ``seg.mp4``, ``hand_keypoints.mp4``)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"conditions folder {directory} does not exist")
-    found = {}
-    for name in names:
-        candidates = [
-            directory / f"{stem}{suffix}"
-            for stem in CUE_FILE_STEMS.get(name, (name,))
-            for suffix in VIDEO_SUFFIXES + IMAGE_SUFFIXES
-        ]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is not None:
-            found[name] = path
-    return found
+from pam.conditions import find_condition_files
+from pam.render.video import read_frame
 
 
 def generate_first_frame(
@@ -88,8 +38,7 @@ def generate_first_frame(
     from pam.pipelines.appearance import AppearancePipeline
 
     pipe = AppearancePipeline.from_pretrained_parts(flux, controlnet, torch_dtype=getattr(torch, dtype))
-    files = find_cue_files(conditions, pipe.cue_names) if conditions is not None else {}
-    files.update({name: Path(path) for name, path in (cue_files or {}).items() if path is not None})
+    files = find_condition_files(pipe.cue_names, conditions, cue_files)
     if not files:
         raise ValueError(f"no condition images given or found; this ControlNet reads {list(pipe.cue_names)}")
     cues = {name: read_frame(path, frame) for name, path in files.items()}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pam.pipelines.appearance_cli import find_cue_files
+from pam.conditions import find_condition_files
 from pam.render.video import read_video, write_video
 
 
@@ -22,8 +22,7 @@ def gather_cues(
     unknown = sorted(name for name, path in paths.items() if path is not None and name not in names)
     if unknown:
         raise ValueError(f"this ControlNet has no slot for {unknown}; its cues are {list(names)}")
-    found = find_cue_files(directory, names) if directory is not None else {}
-    found.update({name: Path(path) for name, path in paths.items() if path is not None})
+    found = find_condition_files(names, directory, paths)
     if not found:
         raise ValueError(f"no cue video given or found in {directory} (cues: {list(names)})")
     cues = {}

@@ -6,7 +6,7 @@
   Stage III transformer (``GasaiYU/PAM``: a directory of ``.safetensors`` shards or one file, converted on
   load by :mod:`pam.models.cogvideox_release`), by default ``$PAM_HOME/PAM/motion``.
 
-Paths are resolved by :func:`pam.models.weights.locate` (``$PAM_HOME``, default ``~/.cache/pam``).
+Paths are resolved by :func:`pam.home.locate` (``$PAM_HOME``, default ``~/.cache/pam``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from transformers import AutoTokenizer, T5EncoderModel
 
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
 from pam.models.cogvideox_release import load_release
-from pam.models.weights import MissingWeightsError, locate
+from pam.home import MissingWeightsError, locate
 from pam.pipelines.motion import MotionPipeline
 
 BASE_SOURCE = "https://huggingface.co/THUDM/CogVideoX-5b-I2V"

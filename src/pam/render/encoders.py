@@ -44,7 +44,7 @@ def draw_hand_skeleton(canvas: np.ndarray, joints_2d: np.ndarray, reverse: bool 
     joints_2d = np.asarray(joints_2d, dtype=np.float64)
     if joints_2d.shape != (NUM_JOINTS, 2) or not np.all(np.isfinite(joints_2d)):
         raise ValueError(f"joints_2d: expected finite ({NUM_JOINTS}, 2), got {joints_2d.shape}")
-    pts = np.rint(joints_2d).astype(np.int64)
+    pts = np.rint(np.clip(joints_2d, -1e6, 1e6)).astype(np.int64)  # far off-canvas points stay int32-safe
     for j, (x, y) in enumerate(pts):
         cv2.circle(canvas, (int(x), int(y)), JOINT_RADIUS, skeleton_color(j), thickness=-1)
     thumb_w, other_w = LIMB_HALF_WIDTHS[style]
@@ -118,13 +118,17 @@ def encode_segmentation(ids: np.ndarray, labels: Mapping[int, int], size: tuple[
         if instance == 0 or not 0 <= label < len(ADE20K_PALETTE):
             raise ValueError(f"labels: bad entry {instance} -> {label} (ids >= 1, palette index 0..150)")
         lut[instance] = label
-    present = np.unique(ids)
+    present = np.flatnonzero(np.bincount(ids.reshape(-1), minlength=len(lut)))
     unknown = present[lut[present] < 0]
     if unknown.size:
         raise ValueError(f"ids: instance ids {unknown.tolist()} have no entry in labels")
     if size is not None:
         ids = resize_nearest(ids, *size)
-    return ADE20K_PALETTE[lut[ids]]
+    colours = ADE20K_PALETTE[np.maximum(lut, 0)]
+    out = np.empty(ids.shape + (3,), np.uint8)
+    for frame, rgb in zip(ids.reshape(-1, *ids.shape[-2:]), out.reshape(-1, *out.shape[-3:])):
+        np.take(colours, frame, axis=0, out=rgb)  # per frame: much faster than one huge gather
+    return out
 
 
 def resize_nearest(labels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -137,37 +141,70 @@ def resize_nearest(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return labels[..., rows[:, None], cols[None, :]]
 
 
-def encode_depth(depth: np.ndarray, far_level: float = DEPTH_FAR_LEVEL) -> np.ndarray:
+def depth_range(depth: np.ndarray) -> tuple[float, float] | None:
+    """(nearest, farthest) positive depth of an array (a whole clip), or None when all is background."""
+    depth = np.asarray(depth, dtype=np.float32)
+    fg = depth > 0
+    if not fg.any():
+        return None
+    return float(np.min(depth, where=fg, initial=np.inf)), float(np.max(depth, where=fg, initial=0.0))
+
+
+def encode_depth(
+    depth: np.ndarray, far_level: float = DEPTH_FAR_LEVEL, near_far: tuple[float, float] | None = None
+) -> np.ndarray:
     """Inferno colour map of per-clip normalised depth: near = bright, background (depth 0) black.
 
     Args:
-        depth: (T, H, W) or (H, W) metric depth, 0 on background. The nearest and farthest
-            foreground depths of the whole clip map to colour-map positions 1 and ``far_level``.
+        depth: (T, H, W) or (H, W) metric depth, 0 on background.
+        far_level: colour-map position of the farthest depth (the nearest maps to 1).
+        near_far: the clip's (nearest, farthest) foreground depth, for encoding a clip frame by
+            frame; default ``depth_range(depth)``.
     Returns:
         (..., H, W, 3) uint8 RGB.
     """
     depth = np.asarray(depth, dtype=np.float32)
-    fg = depth > 0
     out = np.zeros(depth.shape + (3,), np.uint8)
-    if not fg.any():
+    near_far = near_far or depth_range(depth)
+    if near_far is None:
         return out
-    near, far = float(depth[fg].min()), float(depth[fg].max())
-    level = (far - depth[fg]) / max(far - near, 1e-9)  # 0 far .. 1 near
-    level = far_level + (1.0 - far_level) * level
-    out[fg] = _INFERNO[np.rint(level * 255).astype(np.int64)]
+    near, far = near_far
+    # colour-map index 255 * (far_level + (1 - far_level) * (far - d) / (far - near)), rounded and clipped
+    scale = -255.0 * (1.0 - far_level) / max(far - near, 1e-9)
+    offset = 255.0 * far_level - scale * far
+    for d, mask, rgb in _frames(depth, depth > 0, out):
+        _masked_copy(np.take(_INFERNO, cv2.convertScaleAbs(d, alpha=scale, beta=offset), axis=0), mask, rgb)
     return out
 
 
-def encode_normals(normals: np.ndarray) -> np.ndarray:
+def encode_normals(normals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Normals as RGB, matching the official sample ``dexycb/val_normal.mp4``.
 
     rgb = (1 - n) / 2 * 255 for a unit normal n in the OpenCV camera frame, i.e. red grows with
     left-facing, green with upward-facing and blue with camera-facing surfaces (a surface facing
-    the camera is (128, 128, 255)). Background (zero normals) is black.
+    the camera is (128, 128, 255)). Background is black.
 
-    normals: (..., 3) float; returns (..., 3) uint8.
+    Args:
+        normals: (..., H, W, 3) float.
+        mask: (..., H, W) bool foreground; default: where the normal is non-zero.
+    Returns:
+        (..., H, W, 3) uint8.
     """
     normals = np.asarray(normals, dtype=np.float32)
-    rgb = np.clip(np.rint((1.0 - normals) * 127.5), 0, 255).astype(np.uint8)
-    rgb[~np.any(normals != 0, axis=-1)] = 0
-    return rgb
+    if mask is None:
+        mask = np.any(normals != 0, axis=-1)
+    out = np.zeros(normals.shape, np.uint8)
+    for n, fg, rgb in _frames(normals, np.asarray(mask, dtype=bool), out):
+        _masked_copy(cv2.convertScaleAbs(n, alpha=-127.5, beta=127.5), fg, rgb)
+    return out
+
+
+def _frames(values: np.ndarray, mask: np.ndarray, out: np.ndarray):
+    """Iterate (value, mask, out) per image over the leading axes of (..., H, W[, C]) arrays."""
+    h, w = mask.shape[-2:]
+    return zip(values.reshape(-1, h, w, *values.shape[mask.ndim :]), mask.reshape(-1, h, w), out.reshape(-1, h, w, 3))
+
+
+def _masked_copy(src: np.ndarray, mask: np.ndarray, dst: np.ndarray) -> None:
+    """dst[mask] = src[mask] for (H, W, 3) uint8 images and an (H, W) bool mask, in place."""
+    cv2.copyTo(src, mask.view(np.uint8), dst)

@@ -25,9 +25,10 @@ import abc
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import scipy.sparse
 
 from pam.sequence import Camera
 
@@ -87,15 +88,44 @@ class RenderedClip:
     normals: np.ndarray
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals of a mesh (zero for unused vertices)."""
-    tri = vertices[faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 * area
-    idx = faces.reshape(-1)
-    n = np.stack(
-        [np.bincount(idx, weights=np.repeat(face_n[:, k], 3), minlength=len(vertices)) for k in range(3)], axis=1
+_INCIDENCE_CACHE: dict[int, tuple[np.ndarray, int, scipy.sparse.csr_matrix]] = {}
+
+
+def _incidence(faces: np.ndarray, num_vertices: int) -> scipy.sparse.csr_matrix:
+    """(V, F) sparse vertex-face incidence of ``faces``, cached for the face arrays seen last.
+
+    A cache entry holds its face array, so its ``id`` cannot be reused while cached; face arrays
+    must not be modified in place between calls.
+    """
+    entry = _INCIDENCE_CACHE.get(id(faces))
+    if entry is not None and entry[0] is faces and entry[1] == num_vertices:
+        return entry[2]
+    rows = faces.reshape(-1)
+    cols = np.repeat(np.arange(len(faces)), 3)
+    matrix = scipy.sparse.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(num_vertices, len(faces))
     )
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    if len(_INCIDENCE_CACHE) >= 16:
+        _INCIDENCE_CACHE.pop(next(iter(_INCIDENCE_CACHE)))
+    _INCIDENCE_CACHE[id(faces)] = (faces, num_vertices, matrix)
+    return matrix
+
+
+def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F, 3) unnormalised face normals (length = twice the triangle area, right-hand winding)."""
+    a = vertices[faces[:, 0]]
+    b, c = vertices[faces[:, 1]] - a, vertices[faces[:, 2]] - a
+    n = np.empty_like(b)  # the cross product b x c, written out: faster than np.cross
+    n[:, 0] = b[:, 1] * c[:, 2] - b[:, 2] * c[:, 1]
+    n[:, 1] = b[:, 2] * c[:, 0] - b[:, 0] * c[:, 2]
+    n[:, 2] = b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0]
+    return n
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 unit area-weighted vertex normals of a mesh (zero for unused vertices)."""
+    n = _incidence(faces, len(vertices)) @ face_normals(vertices.astype(np.float32), faces)
+    norm = np.sqrt(np.einsum("ij,ij->i", n, n))[:, None]
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
 
 
@@ -115,19 +145,34 @@ class Rasterizer(abc.ABC):
         self.normals = normals
 
     @abc.abstractmethod
+    def _render_into(self, meshes: Sequence[Mesh], camera: Camera, frame: int, out: Render) -> None:
+        """Draw into ``out`` (zero-filled arrays of the camera's size)."""
+
     def render(self, meshes: Sequence[Mesh], camera: Camera, frame: int = 0) -> Render:
         """Render ``meshes`` (world coordinates) with ``camera`` at ``frame`` (for a moving camera)."""
+        out = Render(*_zeros((), camera.height, camera.width))
+        self._render_into([m for m in meshes if len(m.faces)], camera, frame, out)
+        return out
 
-    def render_clip(self, meshes_per_frame: Iterable[Sequence[Mesh]], camera: Camera) -> RenderedClip:
-        """Render frame t with ``meshes_per_frame[t]`` and the camera pose of frame t."""
-        frames = [self.render(meshes, camera, t) for t, meshes in enumerate(meshes_per_frame)]
-        if not frames:
+    def render_clip(
+        self,
+        meshes_per_frame: Sequence[Sequence[Mesh]],
+        camera: Camera,
+        on_frame: Callable[[int], None] | None = None,
+    ) -> RenderedClip:
+        """Render frame t with ``meshes_per_frame[t]`` and the camera pose of frame t.
+
+        ``on_frame(t)`` is called after each frame (e.g. to advance a progress bar).
+        """
+        if not len(meshes_per_frame):
             raise RenderError("render_clip: no frames given")
-        return RenderedClip(
-            depth=np.stack([f.depth for f in frames]),
-            ids=np.stack([f.ids for f in frames]),
-            normals=np.stack([f.normals for f in frames]),
-        )
+        clip = RenderedClip(*_zeros((len(meshes_per_frame),), camera.height, camera.width))
+        for t, meshes in enumerate(meshes_per_frame):
+            out = Render(clip.depth[t], clip.ids[t], clip.normals[t])
+            self._render_into([m for m in meshes if len(m.faces)], camera, t, out)
+            if on_frame is not None:
+                on_frame(t)
+        return clip
 
     def close(self) -> None:
         """Release backend resources."""
@@ -139,11 +184,12 @@ class Rasterizer(abc.ABC):
         self.close()
 
 
-def _empty(height: int, width: int) -> Render:
-    return Render(
-        depth=np.zeros((height, width), np.float32),
-        ids=np.zeros((height, width), np.uint16),
-        normals=np.zeros((height, width, 3), np.float32),
+def _zeros(lead: tuple[int, ...], height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zero depth (float32), ids (uint16) and normals (float32, 3) arrays of shape lead + (H, W)."""
+    return (
+        np.zeros(lead + (height, width), np.float32),
+        np.zeros(lead + (height, width), np.uint16),
+        np.zeros(lead + (height, width, 3), np.float32),
     )
 
 
@@ -172,13 +218,16 @@ uniform bool flat_normals;
 in vec3 v_pos;
 in vec3 v_normal;
 flat in float v_id;
-layout(location = 0) out vec4 out_depth_normal;
-layout(location = 1) out float out_id;
+layout(location = 0) out float out_depth;
+layout(location = 1) out vec4 out_normal;
+layout(location = 2) out float out_id;
 void main() {
-    vec3 n = flat_normals ? cross(dFdx(v_pos), dFdy(v_pos)) : v_normal;
+    vec3 face = cross(dFdx(v_pos), dFdy(v_pos));
+    vec3 n = (flat_normals || dot(v_normal, v_normal) < 1e-12) ? face : v_normal;  // degenerate: flat
     n = normalize(n);
     if (dot(n, v_pos) > 0.0) n = -n;  // face the camera (the view ray is v_pos)
-    out_depth_normal = vec4(v_pos.z, n);
+    out_depth = v_pos.z;
+    out_normal = vec4(n, 0.0);
     out_id = v_id;
 }
 """
@@ -233,12 +282,14 @@ class GLRasterizer(Rasterizer):
             ctx = self._ctx
             self._fbo = ctx.framebuffer(
                 color_attachments=[
-                    ctx.renderbuffer((width, height), components=4, dtype="f4"),
-                    ctx.renderbuffer((width, height), components=1, dtype="f4"),
+                    ctx.renderbuffer((width, height), components=1, dtype="f4"),  # depth
+                    ctx.renderbuffer((width, height), components=4, dtype="f4"),  # normal
+                    ctx.renderbuffer((width, height), components=1, dtype="f4"),  # id
                 ],
                 depth_attachment=ctx.depth_renderbuffer((width, height)),
             )
             self._size = (height, width)
+            self._ids = np.empty((height, width), np.float32)
         return self._fbo
 
     def _upload(self, vertex_data: np.ndarray, index_data: np.ndarray) -> None:
@@ -257,23 +308,24 @@ class GLRasterizer(Rasterizer):
         self._vbo.write(vbytes)
         self._ibo.write(ibytes)
 
-    def render(self, meshes: Sequence[Mesh], camera: Camera, frame: int = 0) -> Render:
-        H, W = camera.height, camera.width
-        meshes = [m for m in meshes if len(m.faces)]
+    def _render_into(self, meshes: Sequence[Mesh], camera: Camera, frame: int, out: Render) -> None:
         if not meshes:
-            return _empty(H, W)
+            return
         cam_vertices = _to_camera(meshes, camera, frame)
-        parts, indices, offset = [], [], 0
-        for m, v in zip(meshes, cam_vertices):
-            n = vertex_normals(v, m.faces) if self.normals == "smooth" else np.zeros_like(v)
-            ids = np.full((len(v), 1), m.instance_id, np.float64)
-            parts.append(np.hstack([v, n, ids]))
-            indices.append(m.faces + offset)
-            offset += len(v)
-        vertex_data = np.concatenate(parts).astype(np.float32)
-        index_data = np.concatenate(indices).astype(np.uint32)
-        self._upload(vertex_data, index_data)
+        sizes = np.cumsum([0] + [len(v) for v in cam_vertices])
+        vertex_data = np.zeros((sizes[-1], 7), np.float32)  # position, normal, id
+        index_data = np.concatenate([m.faces + o for m, o in zip(meshes, sizes)]).astype(np.uint32)
+        for m, v, start, stop in zip(meshes, cam_vertices, sizes[:-1], sizes[1:]):
+            vertex_data[start:stop, :3] = v
+            if self.normals == "smooth":
+                vertex_data[start:stop, 3:6] = vertex_normals(v, m.faces)
+            vertex_data[start:stop, 6] = m.instance_id
+        with self._ctx:  # make this context current: other contexts may have been created since
+            self._draw(vertex_data, index_data, camera, out)
 
+    def _draw(self, vertex_data: np.ndarray, index_data: np.ndarray, camera: Camera, out: Render) -> None:
+        H, W = camera.height, camera.width
+        self._upload(vertex_data, index_data)
         fbo = self._framebuffer(H, W)
         fbo.use()
         fbo.viewport = (0, 0, W, H)
@@ -284,9 +336,10 @@ class GLRasterizer(Rasterizer):
         self._prog["flat_normals"].value = self.normals == "flat"
         self._vao.render(self._moderngl.TRIANGLES, vertices=index_data.size)
 
-        dn = np.frombuffer(fbo.read(components=4, attachment=0, dtype="f4"), np.float32).reshape(H, W, 4)
-        ids = np.frombuffer(fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(H, W)
-        return Render(depth=dn[..., 0].copy(), ids=np.rint(ids).astype(np.uint16), normals=dn[..., 1:].copy())
+        fbo.read_into(out.depth, components=1, attachment=0, dtype="f4")
+        fbo.read_into(out.normals, components=3, attachment=1, dtype="f4")
+        fbo.read_into(self._ids, components=1, attachment=2, dtype="f4")
+        out.ids[...] = self._ids
 
     def close(self) -> None:
         if getattr(self, "_ctx", None) is not None:
@@ -297,7 +350,7 @@ class GLRasterizer(Rasterizer):
 # --- ray casting fallback ----------------------------------------------------------------------
 
 
-def pixel_rays(camera: Camera, frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pixel_rays(camera: Camera) -> np.ndarray:
     """Camera-frame ray directions (H*W, 3) through the pixel centres, row-major, with z = 1."""
     H, W = camera.height, camera.width
     v, u = np.mgrid[0:H, 0:W]
@@ -318,14 +371,11 @@ class RayRasterizer(Rasterizer):
             raise RenderError(f"ray-casting fallback needs embreex: {exc}") from exc
         self._intersector_cls = RayMeshIntersector
 
-    def render(self, meshes: Sequence[Mesh], camera: Camera, frame: int = 0) -> Render:
+    def _render_into(self, meshes: Sequence[Mesh], camera: Camera, frame: int, out: Render) -> None:
         import trimesh
 
-        H, W = camera.height, camera.width
-        out = _empty(H, W)
-        meshes = [m for m in meshes if len(m.faces)]
         if not meshes:
-            return out
+            return
         cam_vertices = _to_camera(meshes, camera, frame)
         offsets = np.cumsum([0] + [len(v) for v in cam_vertices])
         vertices = np.concatenate(cam_vertices)
@@ -333,27 +383,26 @@ class RayRasterizer(Rasterizer):
         face_ids = np.concatenate([np.full(len(m.faces), m.instance_id, np.uint16) for m in meshes])
         scene = trimesh.Trimesh(vertices, faces, process=False, validate=False)
 
-        dirs = pixel_rays(camera, frame)
+        dirs = pixel_rays(camera)
         hit_pos, hit_ray, hit_tri = self._intersector_cls(scene, scale_to_box=False).intersects_location(
             np.zeros_like(dirs), dirs, multiple_hits=False
         )
         keep = hit_pos[:, 2] > 0
         hit_tri, hit_ray, hit_pos = hit_tri[keep], hit_ray[keep], hit_pos[keep]
 
+        n = face_normals(vertices, faces[hit_tri])
         if self.normals == "smooth":
             bary = trimesh.triangles.points_to_barycentric(vertices[faces[hit_tri]], hit_pos)
-            vn = vertex_normals(vertices, faces)[faces[hit_tri]]
-            n = np.einsum("nk,nkc->nc", bary, vn)
-        else:
-            tri = vertices[faces[hit_tri]]
-            n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+            vn = np.concatenate([vertex_normals(v, m.faces) for m, v in zip(meshes, cam_vertices)])[faces[hit_tri]]
+            smooth = np.einsum("nk,nkc->nc", bary, vn)
+            ok = np.einsum("nc,nc->n", smooth, smooth) >= 1e-12  # degenerate interpolation: keep flat
+            n[ok] = smooth[ok]
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
         n[np.einsum("nc,nc->n", n, hit_pos) > 0] *= -1
 
         out.depth.reshape(-1)[hit_ray] = hit_pos[:, 2]
         out.ids.reshape(-1)[hit_ray] = face_ids[hit_tri]
         out.normals.reshape(-1, 3)[hit_ray] = n
-        return out
 
 
 # --- backend choice ----------------------------------------------------------------------------

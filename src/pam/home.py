@@ -1,4 +1,4 @@
-"""Locating pretrained parts: an explicit path, or the documented cache directory.
+"""The engine's home directory: pretrained parts (an explicit path or a documented default place) and caches.
 
 Nothing is downloaded here. The cache directory is ``$PAM_HOME`` when set, else ``~/.cache/pam``;
 each pretrained part has a default place inside it (e.g. ``$PAM_HOME/FLUX.1-dev``). A part that is
@@ -19,6 +19,13 @@ class MissingWeightsError(FileNotFoundError):
 def pam_home() -> Path:
     """The cache directory for pretrained parts: ``$PAM_HOME`` or ``~/.cache/pam``."""
     return Path(os.environ.get("PAM_HOME") or Path.home() / ".cache" / "pam").expanduser()
+
+
+def cache_dir(name: str) -> Path:
+    """A folder for computed caches (e.g. convex decompositions): ``pam_home() / "cache" / name``, created."""
+    path = pam_home() / "cache" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def locate(path: str | os.PathLike | None, default_name: str, what: str, source: str) -> Path:
