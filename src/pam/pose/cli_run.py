@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
 from pam.pose.generate import PoseError
 from pam.pose.keyframes import KeyframeError
+from pam.progress import progress_bar
 from pam.sequence import SequenceError
 
 #: quality key -> column header
@@ -26,10 +26,10 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
     console = Console(stderr=True)
     try:
         paths = output_paths(out, num)
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("pose trajectories", total=num)
+        with progress_bar("pose trajectories") as update:
+            update(0, num)
             sequences = pose_sequences(object, init, target, seed, num, frames, fps,
-                                       progress=lambda i: bar.advance(task))
+                                       progress=lambda i: update(i + 1, num))
         save_all(sequences, out)
     except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
         console.print(f"[red]error:[/red] {err}")

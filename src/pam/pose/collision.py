@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import trimesh
 
 from pam.fileio import atomic_path
+from pam.home import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +37,6 @@ FAST_SETTINGS = dict(
 DEFAULT_SETTINGS = dict(threshold=0.05, seed=0)
 #: A mesh whose volume is at least this fraction of its convex hull's counts as convex.
 CONVEX_VOLUME_RATIO = 0.97
-
-
-def pam_home() -> Path:
-    """The root of pam's caches: ``$PAM_HOME`` or ``~/.cache/pam``."""
-    return Path(os.environ.get("PAM_HOME", Path.home() / ".cache" / "pam"))
-
-
-def cache_dir() -> Path:
-    """Where convex decompositions are cached."""
-    return pam_home() / "cache" / "coacd"
 
 
 def is_convex(mesh: trimesh.Trimesh) -> bool:
@@ -85,7 +74,7 @@ def convex_parts(
     if is_convex(mesh):
         return [mesh.convex_hull]
     settings = dict(FAST_SETTINGS if settings is None else settings)
-    path = cache_dir() / f"{_mesh_key(mesh, settings)}.npz"
+    path = cache_dir("coacd") / f"{_mesh_key(mesh, settings)}.npz"
     if cache and path.is_file():
         with np.load(path) as data:
             counts = data["counts"]

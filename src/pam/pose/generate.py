@@ -16,7 +16,6 @@ a warning. Nothing is written here: saving is the caller's (``HOISequence.save``
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,6 @@ from pam.pose.trajectory import (
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack
 
-log = logging.getLogger(__name__)
 
 #: Phase boundaries as fractions of the clip: reach, approach, close, transport ends.
 PHASES = (0.32, 0.48, 0.62, 0.92)
