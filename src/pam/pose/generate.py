@@ -25,7 +25,7 @@ from pam.pose import grasp as grasp_mod
 from pam.pose import physics
 from pam.pose.collision import convex_parts
 from pam.pose.hand_geometry import HandCapsules, PosedHand
-from pam.pose.keyframes import HandKeyframe, ObjectKeyframe, default_camera, hand_preset
+from pam.pose.keyframes import HandKeyframe, default_camera, hand_preset
 from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import (
     finger_closing_progress,

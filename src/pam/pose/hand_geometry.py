@@ -24,7 +24,6 @@ FINGER_BONES = [b for b in BONES if b[0] != 0]
 PALM_WEB = [(5, 9), (9, 13), (13, 17)]
 #: Fingertip joints (the last joint of each finger lies on the skin at the tip).
 TIPS = (4, 8, 12, 16, 20)
-NUM_SEGMENTS = 1 + len(FINGER_BONES)
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from pam.pose.hand_geometry import NUM_SEGMENTS, HandCapsules
+from pam.pose.hand_geometry import HandCapsules
 
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a frame.
 DEFAULTS = dict(
