@@ -2,9 +2,10 @@
 
 The palm is one rigid segment (the wrist-to-knuckle bones of all five fingers do not move
 relative to the wrist in MANO) and each of the 15 finger bones is its own segment, 16 in all.
-Each capsule's radius is measured on the model's own surface: the median distance from the
-bone to the vertices that lie closest to it, so a thick or thin hand (betas) gets thick or thin
-capsules.
+Each capsule's radius is measured on the model's own surface: the 85th percentile of the distances
+from the bone to the vertices that lie closest to it, so the capsules just enclose the skin (the
+simulated object then rests on the shown surface rather than inside it) and a thick or thin hand
+(betas) gets thick or thin capsules.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ FINGER_BONES = [b for b in BONES if b[0] != 0]
 PALM_WEB = [(5, 9), (9, 13), (13, 17)]
 #: Fingertip joints (the last joint of each finger lies on the skin at the tip).
 TIPS = (4, 8, 12, 16, 20)
+#: Capsule radius = this percentile of the distances from a bone to its nearest skin vertices.
+RADIUS_PERCENTILE = 85.0
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,7 +85,8 @@ class HandCapsules:
         dist = segment_distance(verts, a, b)
         nearest = dist.argmin(axis=1)
         radius = np.array(
-            [np.median(dist[nearest == i, i]) if np.any(nearest == i) else 0.008 for i in range(len(bones))]
+            [np.percentile(dist[nearest == i, i], RADIUS_PERCENTILE) if np.any(nearest == i) else 0.008
+             for i in range(len(bones))]
         )
         # the tip joint lies on the skin: pull the capsule's end in by its radius
         tip = np.array([c in TIPS for _, c in bones])
