@@ -236,21 +236,6 @@ def default_keyframes(mesh: str = "mug", side: str = "right") -> tuple[HandKeyfr
     return h0, ObjectKeyframe(mesh=mesh), hT
 
 
-def look_at_camera(eye: np.ndarray, target: np.ndarray, fov_y_deg: float = 50.0, height: int = 480, width: int = 720):
-    """A ``pam.sequence.Camera`` at ``eye`` looking at ``target`` with world z up (OpenCV axes)."""
-    from pam.sequence import Camera
-
-    forward = np.asarray(target, dtype=np.float64) - np.asarray(eye, dtype=np.float64)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    if np.linalg.norm(right) < 1e-6:  # looking straight down or up
-        right = np.array([1.0, 0.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    return Camera.from_fov(fov_y_deg, height=height, width=width, R=R, t=-R @ np.asarray(eye, dtype=np.float64))
-
-
 def default_camera(points: np.ndarray, fov_y_deg: float = 50.0, height: int = 480, width: int = 720):
     """A camera in front of (-y) and above the points (N, 3), framing them all."""
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -258,4 +243,7 @@ def default_camera(points: np.ndarray, fov_y_deg: float = 50.0, height: int = 48
     radius = 0.5 * float((hi - lo).max()) + 0.05  # margin for the hand's and object's size
     distance = 1.1 * radius / np.tan(np.deg2rad(fov_y_deg) / 2.0)
     direction = np.array([0.35, -0.8, 0.5])
-    return look_at_camera(centre + distance * direction / np.linalg.norm(direction), centre, fov_y_deg, height, width)
+    from pam.sequence import Camera
+
+    eye = centre + distance * direction / np.linalg.norm(direction)
+    return Camera.look_at(eye, centre, fov_y_deg=fov_y_deg, height=height, width=width)
