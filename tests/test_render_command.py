@@ -115,3 +115,14 @@ def test_condition_files_are_found_by_cue_name(rendered, tmp_path):
     np.testing.assert_array_equal(read_frame(out / "seg.mp4", 2), read_video(out / "seg.mp4")[2])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_condition_files(["depth"], tmp_path / "nowhere")
+
+
+def test_each_video_holds_its_own_condition(rendered):
+    from pam.conditions import encoded_frames, render_conditions
+
+    seq, out = rendered
+    per_frame = list(encoded_frames(render_conditions(seq)))
+    for name in ("depth", "seg", "hand_keypoints", "normal"):
+        video = read_video(out / f"{name}.mp4").astype(float)
+        errors = {other: np.abs(video - np.stack([f[other] for f in per_frame])).mean() for other in per_frame[0]}
+        assert errors[name] < 2.0 and min(errors, key=errors.get) == name  # H.264 at crf 18 is near lossless

@@ -7,9 +7,11 @@ videos, a preview and ``annotations.npz`` into a folder (each file written atomi
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -26,6 +28,8 @@ CONDITION_FILE_STEMS = {
     "hand": ("hand_keypoints", "hand", "val_hand_keypoints", "val_hand"),
     "normal": ("normal", "val_normal"),
 }
+#: Frames shown side by side in ``preview.png``.
+SHEET_COLUMNS = 5
 CONDITION_FILE_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".png", ".jpg", ".jpeg")
 
 
@@ -88,21 +92,16 @@ def render_conditions(
     scene = scene or build_scene(seq, mano_dir=mano_dir)
     cam = seq.camera
     T = seq.num_frames
-    depth = np.zeros((T, cam.height, cam.width), np.float32)
-    ids = np.zeros((T, cam.height, cam.width), np.uint16)
-    normals = np.zeros((T, cam.height, cam.width, 3), np.float32)
+    meshes = [[Mesh(m.vertices[t], m.faces, m.instance_id) for m in scene.meshes] for t in range(T)]
+    on_frame = None if progress is None else (lambda t: progress(t + 1, T))
     with make_rasterizer(backend) as rasterizer:
-        for t in range(T):
-            frame = rasterizer.render([Mesh(m.vertices[t], m.faces, m.instance_id) for m in scene.meshes], cam, t)
-            depth[t], ids[t], normals[t] = frame.depth, frame.ids, frame.normals
-            if progress:
-                progress(t + 1, T)
+        clip = rasterizer.render_clip(meshes, cam, on_frame=on_frame)
     joints_cam = np.stack([cam.world_to_camera(scene.joints[t], t) for t in range(T)])
     joints_2d = np.stack([cam.project(scene.joints[t], t) for t in range(T)])
     return ConditionFrames(
-        depth=depth,
-        ids=ids,
-        normals=normals,
+        depth=clip.depth,
+        ids=clip.ids,
+        normals=clip.normals,
         joints_cam=joints_cam,
         joints_2d=joints_2d,
         hand_ids=[m.instance_id for m in scene.meshes if m.kind == "hand"],
@@ -110,18 +109,24 @@ def render_conditions(
     )
 
 
-def encode_conditions(frames: ConditionFrames, style: str = "dexycb") -> dict[str, np.ndarray]:
-    """The PAM condition videos, each (T, H, W, 3) uint8: depth, seg, hand_keypoints, normal."""
+def encoded_frames(frames: ConditionFrames, style: str = "dexycb") -> Iterator[dict[str, np.ndarray]]:
+    """Frame by frame, the PAM condition images, each (H, W, 3) uint8: depth, seg, hand_keypoints,
+    normal. Lazy, so encoding overlaps with the video writers; depth is normalised over the clip."""
     from pam.render import HAND_LABEL, encode_depth, encode_hand_keypoints, encode_normals, encode_segmentation
+    from pam.render.encoders import depth_range
 
     T, H, W = frames.depth.shape
     labels = {**{i: HAND_LABEL for i in frames.hand_ids}, **frames.seg_ids}
-    return {
-        "depth": encode_depth(frames.depth),
-        "seg": encode_segmentation(frames.ids, labels),
-        "hand_keypoints": encode_hand_keypoints(frames.joints_2d, frames.joints_cam, H, W, style=style),
-        "normal": encode_normals(frames.normals, frames.ids > 0),
-    }
+    near_far = depth_range(frames.depth)
+    for t in range(T):
+        yield {
+            "depth": encode_depth(frames.depth[t], near_far=near_far),
+            "seg": encode_segmentation(frames.ids[t], labels),
+            "hand_keypoints": encode_hand_keypoints(
+                frames.joints_2d[t : t + 1], frames.joints_cam[t : t + 1], H, W, style=style
+            )[0],
+            "normal": encode_normals(frames.normals[t], frames.ids[t] > 0),
+        }
 
 
 def _labelled_half(frame: np.ndarray, label: str) -> np.ndarray:
@@ -132,20 +137,22 @@ def _labelled_half(frame: np.ndarray, label: str) -> np.ndarray:
     return small
 
 
-def preview_grid(videos: dict[str, np.ndarray]) -> np.ndarray:
-    """The condition videos tiled two per row at half size, each labelled: (T, H', W', 3) uint8."""
-    tiles = [np.stack([_labelled_half(f, name) for f in video]) for name, video in videos.items()]
+def preview_frame(images: dict[str, np.ndarray]) -> np.ndarray:
+    """One frame's condition images tiled two per row at half size, each labelled: (H, W, 3) uint8."""
+    tiles = [_labelled_half(image, name) for name, image in images.items()]
     if len(tiles) % 2:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[i : i + 2], axis=2) for i in range(0, len(tiles), 2)]
-    return np.concatenate(rows, axis=1)
+    return np.concatenate([np.concatenate(tiles[i : i + 2], axis=1) for i in range(0, len(tiles), 2)], axis=0)
 
 
-def contact_sheet(videos: dict[str, np.ndarray], columns: int = 5) -> np.ndarray:
-    """One row per condition, ``columns`` evenly spaced frames at half size: (rows * h, columns * w, 3)."""
-    T = len(next(iter(videos.values())))
-    picks = np.linspace(0, T - 1, min(columns, T)).round().astype(int)
-    rows = [np.concatenate([_labelled_half(video[t], f"{name} t={t}") for t in picks], axis=1) for name, video in videos.items()]
+def contact_sheet(picked: dict[int, dict[str, np.ndarray]]) -> np.ndarray:
+    """One row per condition, one column per picked frame (frame index -> condition images), at
+    half size: (rows * H / 2, columns * W / 2, 3) uint8."""
+    names = list(next(iter(picked.values())))
+    rows = [
+        np.concatenate([_labelled_half(images[name], f"{name} t={t}") for t, images in picked.items()], axis=1)
+        for name in names
+    ]
     return np.concatenate(rows, axis=0)
 
 
@@ -204,12 +211,25 @@ def write_condition_set(
 
     out_dir = Path(out_dir)
     frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)
-    videos = encode_conditions(frames, style=style)
-    files = {name: out_dir / f"{name}.mp4" for name in [*videos, "preview"]}
-    write_videos({files[name]: video for name, video in {**videos, "preview": preview_grid(videos)}.items()}, fps=seq.fps)
+    T = seq.num_frames
+    picks = set(np.linspace(0, T - 1, min(SHEET_COLUMNS, T)).round().astype(int).tolist())
+    picked: dict[int, dict[str, np.ndarray]] = {}
+
+    def keep_picks() -> Iterator[dict[str, np.ndarray]]:
+        for t, images in enumerate(encoded_frames(frames, style)):
+            if t in picks:
+                picked[t] = images
+            yield images
+
+    names = ["depth", "seg", "hand_keypoints", "normal"]
+    streams = itertools.tee(keep_picks(), len(names) + 1)
+    files = {name: out_dir / f"{name}.mp4" for name in [*names, "preview"]}
+    videos = {files[name]: map(operator.itemgetter(name), stream) for name, stream in zip(names, streams)}
+    videos[files["preview"]] = map(preview_frame, streams[-1])
+    write_videos(videos, fps=seq.fps)  # one ffmpeg per video, fed in lockstep
     written = dict(files)
     with atomic_path(out_dir / "preview.png") as tmp:
-        Image.fromarray(contact_sheet(videos)).save(tmp, format="PNG")
+        Image.fromarray(contact_sheet(dict(sorted(picked.items())))).save(tmp, format="PNG")
     written["preview_png"] = out_dir / "preview.png"
     written["annotations"] = save_arrays(out_dir / "annotations.npz", **annotation_arrays(seq, frames))
     return written
