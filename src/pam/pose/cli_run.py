@@ -24,18 +24,21 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
              fps: float, num: int, report: bool) -> int:
     """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
     console = Console(stderr=True)
+    skipped: list[int] = []
     try:
         paths = output_paths(out, num)
         with progress_bar("pose trajectories") as update:
             update(0, num)
             sequences = pose_sequences(object, init, target, seed, num, frames, fps,
-                                       progress=lambda i: update(i + 1, num))
+                                       progress=lambda i: update(i + 1, num), skipped=skipped)
         save_all(sequences, out)
     except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
         console.print(f"[red]error:[/red] {err}")
         return 1
-    for path in paths:
-        console.print(f"wrote {path}")
+    if skipped:
+        console.print(f"skipped seeds {skipped}: no grasp held the object in simulation")
+    for path, seq in zip(paths, sequences):
+        console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
     if report:
         table = Table(title="Stage I quality")
         table.add_column("file", no_wrap=True)

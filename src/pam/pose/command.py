@@ -11,10 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from pam.hand import load_hand_model
-from pam.pose.generate import generate_trajectory
+from pam.pose.generate import NoGraspHeld, generate_trajectory
 from pam.pose.keyframes import KeyframeError, default_keyframes, load_init, load_target
 from pam.pose.quality import evaluate
 from pam.sequence import HOISequence
+
+
+#: Seeds that may be skipped per requested trajectory before ``pose_sequences`` gives up.
+MAX_SKIPS_PER_TRAJECTORY = 2
 
 
 def pose_sequences(
@@ -26,17 +30,22 @@ def pose_sequences(
     frames: int = 49,
     fps: float = 15.0,
     progress=None,
+    skipped: list[int] | None = None,
 ) -> list[HOISequence]:
     """Generate ``num`` trajectories; each gets its quality measures in ``meta["pose"]["quality"]``.
 
     Args:
         object: a built-in object name or mesh path; overrides the init file's object.
         init, target: keyframe JSON files (``pam.pose.keyframes``); defaults: the built-in scene.
-        seed: the first seed; trajectory i uses ``seed + i``.
+        seed: the first seed; seeds ``seed, seed + 1, ...`` are tried in turn. A seed whose grasp
+            candidates all drop the object is skipped (listed in ``skipped``), at most
+            ``MAX_SKIPS_PER_TRAJECTORY * num`` of them.
         progress: optional callable ``progress(i)`` after each trajectory.
+        skipped: optional list that receives the skipped seeds.
 
     Raises:
         KeyframeError, PoseError, FileNotFoundError: bad inputs (nothing is produced).
+        NoGraspHeld: too many seeds failed to hold the object.
     """
     if num < 1:
         raise KeyframeError(f"num: need at least one trajectory, got {num}")
@@ -50,14 +59,24 @@ def pose_sequences(
     o0 = np.eye(4)
     o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
     hand = load_hand_model(h0.model, side=h0.side)
-    sequences = []
-    for i in range(num):
-        seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=seed + i, scale=obj.scale,
-                                  hand_model=hand)
+    sequences: list[HOISequence] = []
+    failed: list[int] = [] if skipped is None else skipped
+    next_seed = seed
+    while len(sequences) < num:
+        try:
+            seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=next_seed,
+                                      scale=obj.scale, hand_model=hand)
+        except NoGraspHeld as err:
+            failed.append(next_seed)
+            if len(failed) > MAX_SKIPS_PER_TRAJECTORY * num:
+                raise NoGraspHeld(f"{len(failed)} seeds failed ({failed}); the last: {err}") from err
+            next_seed += 1
+            continue
+        next_seed += 1
         seq.meta["pose"]["quality"] = evaluate(seq, hand_model=hand)
         sequences.append(seq)
         if progress is not None:
-            progress(i)
+            progress(len(sequences) - 1)
     return sequences
 
 

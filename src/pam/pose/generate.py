@@ -52,6 +52,10 @@ class PoseError(ValueError):
     """Stage I cannot produce a trajectory for these inputs; the message says why."""
 
 
+class NoGraspHeld(PoseError):
+    """Valid inputs, but no grasp candidate of this seed held the object in simulation."""
+
+
 @dataclass
 class Plan:
     """Hand parameters at times ``frames`` (float frame indices): global_orient (S, 3),
@@ -263,7 +267,7 @@ def generate_trajectory(
         )
     if all("into the table" in r for r in reasons):
         raise PoseError(f"unreachable target: {reasons[0].split(': ', 1)[1]}")
-    raise PoseError(f"{ref}: no grasp held the object in simulation ({'; '.join(reasons)})")
+    raise NoGraspHeld(f"{ref}: no grasp held the object in simulation ({'; '.join(reasons)}); try another seed")
 
 
 def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, attempt, hold_start, frames):
