@@ -18,6 +18,7 @@ from pam.models.flux_release import FluxReleaseControlNet
 from pam.home import MissingWeightsError
 from pam.pipelines.appearance import AppearancePipeline
 from pam.training.appearance_loss import appearance_loss
+from optim_steps import optimizer_steps
 
 HEIGHT, WIDTH = 32, 48
 PROMPT = "a hand holds the red mug"
@@ -149,13 +150,7 @@ def test_loss_decreases_and_trains_only_the_controlnet():
     def loss(**kw):
         return appearance_loss(transformer, controlnet, latents, cues, null, *text, generator=torch.Generator().manual_seed(5), **kw)
 
-    losses = []
-    for _ in range(8):
-        optimizer.zero_grad()
-        value = loss()
-        value.backward()
-        optimizer.step()
-        losses.append(value.item())
+    losses = optimizer_steps(loss, optimizer, 8)
     assert losses[-1] < 0.8 * losses[0], losses
     assert all(p.grad is None for p in transformer.parameters())
     # dropout with probability 1 equals feeding the null inputs

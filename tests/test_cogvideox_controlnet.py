@@ -20,6 +20,7 @@ from pam.models.cogvideox_release import (
 )
 from pam.training.cue_masking import mask_cues
 from pam.training.motion_loss import freeze_base, motion_loss
+from optim_steps import optimizer_steps
 
 
 def perturbed(controlnet: CogVideoXControlNet, seed: int = 0, std: float = 0.2) -> CogVideoXControlNet:
@@ -314,13 +315,7 @@ def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
     def loss():  # one fixed sample: same timestep, noise and cue masks every time
         return motion_loss(controlled, sched, video, image, cues, text, rotary(), torch.Generator().manual_seed(11))
 
-    losses = []
-    for _ in range(8):
-        optimizer.zero_grad()
-        value = loss()
-        value.backward()
-        optimizer.step()
-        losses.append(value.item())
+    losses = optimizer_steps(loss, optimizer, 8)
     with torch.no_grad():
         losses.append(loss().item())
     assert losses[-1] < 0.8 * losses[0], losses
