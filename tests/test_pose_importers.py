@@ -10,7 +10,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from pam.pose.importers import load_dexycb, load_graspxl, load_oakink2
-from pam.pose.importers.safe_pickle import UnsafePickleError
+from pam.safe_pickle import UnsafePickleError
 from pam.sequence import HOISequence
 
 RNG = np.random.default_rng(7)

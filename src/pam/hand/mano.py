@@ -23,7 +23,7 @@ keypoints are the 16 transformed joints plus the fingertip vertices 745, 317, 44
 
 from __future__ import annotations
 
-import io
+import builtins
 import os
 import pickle
 from pathlib import Path
@@ -32,11 +32,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-try:  # NumPy >= 2
-    from numpy._core import multiarray as _multiarray
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core import multiarray as _multiarray
-
+from pam import safe_pickle
 from pam.fileio import atomic_path
 from pam.home import pam_home
 from pam.hand import anatomy, lbs
@@ -105,36 +101,18 @@ def _reconstructor(cls, base, state):
     return object.__new__(cls)
 
 
-def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
-    """``_codecs.encode`` as Python 3 pickles of bytes use it (protocol < 3), limited to latin-1 text."""
-    if not isinstance(text, str) or encoding.replace("-", "") != "latin1":
-        raise pickle.UnpicklingError("refusing a non-latin-1 _codecs.encode call in a MANO file")
-    return text.encode("latin1")
-
-
-_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
-_SPARSE_MODULES = {f"scipy.sparse.{m}" for m in ("csc", "_csc", "csr", "_csr", "compressed", "_compressed")}
-
-
-class _MANOUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only array-building globals; everything else raises UnpicklingError."""
-
-    def find_class(self, module: str, name: str):
-        if module in _NUMPY_MODULES and name in ("_reconstruct", "scalar"):
-            return getattr(_multiarray, name)
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        if module.split(".")[0] == "chumpy" and name == "Ch":
-            return _ChumpyArray
-        if module in _SPARSE_MODULES and name in ("csc_matrix", "csr_matrix"):
-            return _CsrMatrix if name == "csr_matrix" else _SparseMatrix
-        if module == "_codecs" and name == "encode":
-            return _latin1_bytes
-        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return _reconstructor
-        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
-            return {"object": object, "set": set, "frozenset": frozenset}[name]
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a MANO file (only arrays are allowed)")
+#: Globals a MANO v1.2 pickle needs beyond plain arrays: stand-ins for chumpy's ``Ch`` and SciPy's
+#: sparse matrices, and the helpers Python 2 pickles use for plain objects.
+MANO_GLOBALS = {
+    **{(module, "Ch"): _ChumpyArray for module in ("chumpy", "chumpy.ch")},
+    **{
+        (f"scipy.sparse.{module}", name): _CsrMatrix if name == "csr_matrix" else _SparseMatrix
+        for module in ("csc", "_csc", "csr", "_csr", "compressed", "_compressed")
+        for name in ("csc_matrix", "csr_matrix")
+    },
+    **{(module, "_reconstructor"): _reconstructor for module in ("copy_reg", "copyreg")},
+    **{(module, name): getattr(builtins, name) for module in ("__builtin__", "builtins") for name in ("object", "set", "frozenset")},
+}
 
 
 def _plain(value):
@@ -155,7 +133,7 @@ def read_mano_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Safely read an original MANO ``.pkl`` into plain arrays (see :data:`MANO_KEYS`)."""
     data = Path(path).read_bytes()
     try:
-        content = _MANOUnpickler(io.BytesIO(data), encoding="latin1").load()
+        content = safe_pickle.loads(data, MANO_GLOBALS, what="a MANO file (only arrays are allowed)")
     except pickle.UnpicklingError as err:
         raise ManoFileError(f"{path}: {err}") from None
     except Exception as err:  # truncated or corrupt files

@@ -10,7 +10,7 @@ Each ``.npy`` holds a pickled dict (``np.load(..., allow_pickle=True).item()``):
     "right_hand": {"trans": (T, 3), "rot": (T, 3) axis-angle, "pose": (T, 45) MANO finger pose}
     "<object id>": {"trans": (T, 3), "rot": (T, 3) axis-angle, "angle": unused}
 
-It is read with the restricted unpickler (``safe_pickle``). ``trans`` is taken as MANO's
+It is read with the restricted unpickler (``dataset_pickle``). ``trans`` is taken as MANO's
 translation and the hand has the mean shape (betas 0); the frame rate is not in the file (the
 ``fps`` argument, default 30). World frame: GraspXL's (z up); the camera frames the motion
 (``keyframes.default_camera``).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pam.pose.importers.safe_pickle import load_npy_object
+from pam.pose.importers.dataset_pickle import load_npy_object
 from pam.pose.keyframes import default_camera
 from pam.rotations import axis_angle_to_matrix_np
 from pam.sequence import HandTrack, HOISequence, ObjectTrack, SequenceError

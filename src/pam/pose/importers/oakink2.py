@@ -13,7 +13,7 @@ Layout followed (oakink/OakInk2-PreviewTool: README and ``src/oakink2_toolkit/da
     <root>/object_preview/align_ds/<object id>/<one .obj or .ply>
 
 The pickles hold torch tensors. They are read with a restricted unpickler
-(``pam.pose.importers.safe_pickle``) that only builds containers, arrays and tensors; pass
+(``pam.pose.importers.dataset_pickle``) that only builds containers, arrays and tensors; pass
 ``trusted=True`` to use plain ``pickle`` on files you trust. The joint rotations are taken as
 full MANO rotations relative to the flat hand (the quaternion form has no PCA and no mean).
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pam.pose.importers import safe_pickle
+from pam.pose.importers import dataset_pickle
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack, SequenceError
 
 
@@ -70,7 +70,7 @@ def load_oakink2(
     anno_path = Path(anno_path)
     root = Path(root) if root is not None else anno_path.parent.parent
     with open(anno_path, "rb") as f:
-        anno = pickle.load(f) if trusted else safe_pickle.load(f)
+        anno = pickle.load(f) if trusted else dataset_pickle.load(f)
     for key in ("mocap_frame_id_list", "obj_list", "raw_mano", "obj_transf", "cam_intr", "cam_extr"):
         if key not in anno:
             raise SequenceError(f"{anno_path}: not an OakInk2 annotation (no {key!r})")
