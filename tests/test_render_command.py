@@ -99,7 +99,7 @@ def test_segmentation_video_colours(rendered):
 def test_bad_sequence_file_fails_cleanly(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"junk")
     result = CliRunner().invoke(app, ["render", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "cond")])
-    assert result.exit_code != 0 and "not a readable" in str(result.exception)
+    assert result.exit_code == 1 and "not a readable" in result.output
     assert not (tmp_path / "cond").exists()
 
 

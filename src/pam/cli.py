@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
 app = typer.Typer(help="PAM: hand-object interaction video synthesis.", no_args_is_help=True, add_completion=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input, missing files or weights, no grasp held: print ``error: ...`` and exit 1, no traceback.
+    The messages name the input and what to do; nothing half-written is left (outputs are atomic)."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -31,9 +43,10 @@ def render(
     from pam.progress import console, progress_bar
     from pam.sequence import HOISequence
 
-    seq = HOISequence.load(sequence)
-    with progress_bar(f"rendering {seq.num_frames} frames") as update:
-        written = write_condition_set(seq, out, style=style, backend=backend, mano_dir=mano_dir, progress=update)
+    with user_errors():
+        seq = HOISequence.load(sequence)
+        with progress_bar(f"rendering {seq.num_frames} frames") as update:
+            written = write_condition_set(seq, out, style=style, backend=backend, mano_dir=mano_dir, progress=update)
     console.print(f"wrote {len(written)} files to [bold]{out}[/]: " + ", ".join(p.name for p in written.values()))
 
 
@@ -50,12 +63,8 @@ def demo(
     from pam.progress import console, progress_bar
 
     console.print(f"Stage I: the open hand grasps and lifts the {object} ({frames} frames)...")
-    try:
-        with progress_bar("rendering conditions") as update:
-            written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
-    except (ValueError, KeyError) as err:  # bad options or no grasp held: the message names the reason
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(1) from err
+    with user_errors(), progress_bar("rendering conditions") as update:
+        written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
     console.print(f"wrote {len(written)} files to [bold]{out}[/]:")
     for path in written.values():
         console.print(f"  {path}")
@@ -87,13 +96,10 @@ def mano_convert(
     dst: Path = typer.Argument(..., help="Output .npz (plain arrays, loads without pickle or chumpy)."),
 ) -> None:
     """Convert a MANO .pkl once into a plain .npz, reading the pickle safely (arrays only)."""
-    from pam.hand.mano import ManoFileError, convert_mano_pkl
+    from pam.hand.mano import convert_mano_pkl
 
-    try:
+    with user_errors():  # ManoFileError is a ValueError
         convert_mano_pkl(src, dst)
-    except (ManoFileError, OSError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(f"wrote {dst}")
 
 
@@ -103,7 +109,7 @@ def pose(
     object: str = typer.Option(None, "--object", help="Built-in object name or mesh file (overrides --init's)."),
     init: Path = typer.Option(None, "--init", help="Initial hand and object keyframe JSON (examples/pose_init.json)."),
     target: Path = typer.Option(None, "--target", help="Target hand keyframe JSON (examples/pose_target.json)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first trajectory; the i-th uses seed + i."),
+    seed: int = typer.Option(0, "--seed", help="First seed; later trajectories use the next seeds (seeds whose grasps drop are skipped)."),
     frames: int = typer.Option(49, "--frames", help="Frames per trajectory."),
     fps: float = typer.Option(15.0, "--fps", help="Frames per second."),
     num: int = typer.Option(1, "--num", help="Number of diverse trajectories (out_000.npz, out_001.npz, ...)."),
@@ -138,14 +144,11 @@ def appearance(
     """Stage II: generate the first frame from condition images."""
     from pam.pipelines.appearance_cli import generate_first_frame
 
-    try:
+    with user_errors():
         written = generate_first_frame(
             out, prompt, conditions, dict(depth=depth, seg=seg, hand=hand, normal=normal), frame, flux, controlnet,
             height, width, steps, guidance, seed, cpu_offload, dtype,
         )
-    except (OSError, ValueError) as err:  # missing weights or files, bad inputs: the message says what to do
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
     typer.echo(f"wrote {written}")
 
 
@@ -178,13 +181,10 @@ def motion(
     from pam.pipelines.motion_cli import run_motion
 
     cue_paths = {"depth": depth, "seg": seg, "hand": hand}
-    try:
+    with user_errors():
         written = run_motion(image, output, prompt, cue_paths, cues_dir, negative_prompt, frames, height, width,
                              steps, guidance, seed, fps, base, controlnet, release, dtype, device, offload,
                              vae_tiling)  # fmt: skip
-    except (OSError, ValueError) as err:  # missing weights or files, bad inputs: the message says what to do
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from err
     typer.echo(f"wrote {written}")
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from pam.scene import SceneGeometry, build_scene
+from pam.scene import build_scene
 from pam.sequence import HOISequence
 
 #: Called with (frames done, frames total) while rendering.
@@ -84,12 +84,11 @@ def render_conditions(
     backend: str | None = None,
     mano_dir: str | None = None,
     progress: Progress | None = None,
-    scene: SceneGeometry | None = None,
 ) -> ConditionFrames:
     """Rasterize ``seq`` frame by frame with its camera."""
     from pam.render.rasterizer import Mesh, make_rasterizer
 
-    scene = scene or build_scene(seq, mano_dir=mano_dir)
+    scene = build_scene(seq, mano_dir=mano_dir)
     cam = seq.camera
     T = seq.num_frames
     meshes = [[Mesh(m.vertices[t], m.faces, m.instance_id) for m in scene.meshes] for t in range(T)]
@@ -160,19 +159,22 @@ def annotation_arrays(seq: HOISequence, frames: ConditionFrames) -> dict[str, np
     """Per-frame annotations (arrays for ``annotations.npz``; see ``write_condition_set``)."""
     cam = seq.camera
     T = seq.num_frames
-    R = cam.R if cam.is_moving else np.broadcast_to(cam.R, (T, 3, 3))
-    t = cam.t if cam.is_moving else np.broadcast_to(cam.t, (T, 3))
     world_to_cam = np.tile(np.eye(4), (T, 1, 1))
-    world_to_cam[:, :3, :3], world_to_cam[:, :3, 3] = R, t
+    for f in range(T):
+        world_to_cam[f, :3, :3], world_to_cam[f, :3, 3] = cam.extrinsics(f)
+
+    def per_hand(field: str, *shape: int) -> np.ndarray:  # (T, NH, ...) per-frame MANO parameters
+        return np.stack([getattr(h, field) for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, *shape))
+
     arrays = {
         "fps": np.float64(seq.fps),
         "image_size": np.array([cam.height, cam.width]),
         "intrinsics": cam.K,
         "world_to_camera": world_to_cam,
         "hand_sides": np.array([h.side for h in seq.hands], dtype="U5"),
-        "mano_global_orient": np.stack([h.global_orient for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
-        "mano_hand_pose": np.stack([h.hand_pose for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 45)),
-        "mano_transl": np.stack([h.transl for h in seq.hands], 1) if seq.hands else np.zeros((T, 0, 3)),
+        "mano_global_orient": per_hand("global_orient", 3),
+        "mano_hand_pose": per_hand("hand_pose", 45),
+        "mano_transl": per_hand("transl", 3),
         "mano_betas": np.stack([h.betas for h in seq.hands]) if seq.hands else np.zeros((0, 10)),
         "joints_3d_cam": frames.joints_cam,
         "joints_2d": frames.joints_2d,

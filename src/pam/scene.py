@@ -39,7 +39,6 @@ class SceneGeometry:
     meshes: list[SceneMesh]
     #: (T, H, 21, 3) world-space hand joints, H = number of hands, MANO/DexYCB order.
     joints: np.ndarray
-    hand_sides: list[str]
 
 
 def pose_hands(seq: HOISequence, mano_dir: str | None = None) -> tuple[list[SceneMesh], np.ndarray]:
@@ -80,4 +79,4 @@ def build_scene(seq: HOISequence, mano_dir: str | None = None) -> SceneGeometry:
     """All posed meshes of ``seq`` with instance ids, plus the hand joints."""
     hand_meshes, joints = pose_hands(seq, mano_dir)
     meshes = hand_meshes + pose_objects(seq, first_id=len(hand_meshes) + 1)
-    return SceneGeometry(meshes=meshes, joints=joints, hand_sides=[h.side for h in seq.hands])
+    return SceneGeometry(meshes=meshes, joints=joints)
