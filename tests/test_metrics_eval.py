@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from metrics_fixtures import moving_video, random_lpips_files, textured_frame, tiny_i3d_file
+from metrics_fixtures import moving_video, random_lpips_files, textured_frame, tiny_i3d_expected, tiny_i3d_file
 from pam.cli import app
 from pam.metrics.evaluate import evaluate, pair_videos
-from pam.render.video import write_video
+from pam.metrics.fvd import fvd
+from pam.render.video import read_video, write_video
 
 T, H, W = 12, 64, 96
 
@@ -71,7 +72,9 @@ def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
     summary = doc["summary"]
     assert 10 < summary["psnr"] < 40 and 0 < summary["ssim"] < 1 and summary["lpips"] > 0
     assert summary["mf"] > 0.5  # a 2-pixel shift keeps the motion
-    assert summary["fvd"] >= 0
+    expected_fvd = fvd(*(np.stack([tiny_i3d_expected(read_video(d / f"clip{i}.mp4"), 10) for i in range(3)])
+                         for d in (gen, ref)))
+    assert summary["fvd"] == pytest.approx(expected_fvd, rel=1e-3)
     assert summary["psnr"] == pytest.approx(np.mean([r["psnr"] for r in doc["per_video"].values()]))
     rows = list(csv.reader(open(out / "r.csv")))
     assert rows[0] == ["video", "psnr", "ssim", "lpips", "mf", "fvd"]
@@ -137,3 +140,42 @@ def test_a_corrupt_video_is_reported_and_the_rest_evaluated(folders):
     result = evaluate(pair_videos(gen, ref)[0], ["psnr"])
     assert set(result.per_video) == {"clip0", "clip2"}
     assert any(n.startswith("clip1: skipped:") and "clip1.mp4" in n for n in result.notes)
+
+
+def test_a_failed_pair_is_left_out_of_every_value(folders, monkeypatch):
+    import pam.metrics.evaluate as ev
+
+    pairs, _ = pair_videos(*folders)
+    real = ev.motion_fidelity
+
+    def fails_on_clip1(generated, reference, *args, **kwargs):
+        if np.array_equal(generated, read_video(pairs[1].generated)):
+            raise ValueError("no texture to track")
+        return real(generated, reference, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "motion_fidelity", fails_on_clip1)
+    result = evaluate(pairs, ["psnr", "mf"])
+    assert set(result.per_video) == {"clip0", "clip2"} and "clip1" not in result.thumbnails
+    assert result.summary["psnr"] == pytest.approx(np.mean([result.per_video[n]["psnr"] for n in ("clip0", "clip2")]))
+    assert any(n.startswith("clip1: skipped: no texture") for n in result.notes)
+
+
+def test_conditions_go_to_the_longest_matching_stem(tmp_path):
+    gen, ref, cond = (tmp_path / d for d in ("gen", "ref", "cond"))
+    clip = moving_video(textured_frame(16, 16), 3, (1.0, 0.0))
+    for d in (gen, ref):
+        for stem in ("val", "val_video"):
+            write_video(d / f"{stem}.mp4", clip)
+    write_video(cond / "val_video_seg_mask.mp4", clip)
+    write_video(cond / "val_seg_mask.mp4", clip)
+    pairs = {p.name: [c.name for c in p.conditions] for p in pair_videos(gen, ref, cond)[0]}
+    assert pairs == {"val": ["val_seg_mask.mp4"], "val_video": ["val_video_seg_mask.mp4"]}
+
+
+def test_malformed_mpjpe_ground_truth_is_named(folders):
+    from pam.metrics import evaluate as ev
+
+    pair = pair_videos(*folders)[0][0]
+    np.savez(pair.reference.with_name(pair.name + ".joints.npz"), joints=np.zeros((3, 21, 3)))
+    with pytest.raises(ValueError, match=r"lacks \['boxes', 'side'\]"):
+        ev._mpjpe(pair, np.zeros((3, 8, 8, 3), np.uint8), estimator=None, row={}, notes=[])

@@ -70,4 +70,6 @@ def test_detector_found_in_weights_dir(tmp_path, monkeypatch):
         load_i3d()
     assert "dropbox" in str(err.value)
     tiny_i3d_file(tmp_path / "i3d_torchscript.pt")
-    assert load_i3d() is not None
+    video = np.random.default_rng(0).integers(0, 256, (5, 8, 12, 3), dtype=np.uint8)
+    feats, _ = i3d_features([video], load_i3d(), 5)
+    np.testing.assert_allclose(feats[0], tiny_i3d_expected(video, 5), atol=1e-5)

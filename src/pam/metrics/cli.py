@@ -7,9 +7,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pam.metrics.evaluate import (ALL_METRICS, HIGHER_IS_BETTER, MF_DIRECTIONS, TRACKERS, EvalResult, evaluate,
-                                  pair_videos, write_csv, write_json)
-from pam.metrics.report import write_report
+from pam.metrics.evaluate import (HIGHER_IS_BETTER, EvalResult, check_options, evaluate, pair_videos, write_csv,
+                                  write_json)
+from pam.metrics.report import format_value, write_report
 from pam.progress import console, progress_bar
 
 
@@ -19,23 +19,19 @@ def results_table(result: EvalResult) -> Table:
     table.add_column("video")
     for m in result.metrics:
         table.add_column(f"{m.upper()} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", justify="right")
-    fmt = lambda v: "–" if v is None else f"{v:.4g}"  # noqa: E731
     for name, row in result.per_video.items():
-        table.add_row(name, *(fmt(row.get(m)) for m in result.metrics))
-    table.add_row("mean", *(fmt(result.summary.get(m)) for m in result.metrics), style="bold")
+        table.add_row(name, *(format_value(row.get(m)) for m in result.metrics))
+    table.add_row("mean", *(format_value(result.summary.get(m)) for m in result.metrics), style="bold")
     return table
 
 
 def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: Path | None, json_path: Path | None,
              csv_path: Path | None, report: Path | None, tracker: str, mf_direction: str, fvd_frames: int,
              device: str) -> EvalResult:
-    unknown = sorted(set(metrics) - set(ALL_METRICS))
-    if unknown:
-        raise SystemExit(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
-    if tracker not in TRACKERS:
-        raise SystemExit(f"--tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
-    if mf_direction not in MF_DIRECTIONS:
-        raise SystemExit(f"--mf-direction: expected one of {', '.join(MF_DIRECTIONS)}, got {mf_direction!r}")
+    try:
+        check_options(metrics, tracker, mf_direction)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     pairs, messages = pair_videos(generated, reference, conditions)
     for msg in messages:
         console.print(f"[yellow]{msg}[/yellow]")
@@ -43,7 +39,7 @@ def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: P
         raise SystemExit(f"no videos with the same file name in {generated} and {reference}")
     with progress_bar(f"evaluating {len(pairs)} video pairs") as update:
         result = evaluate(pairs, metrics, tracker=tracker, mf_direction=mf_direction, fvd_frames=fvd_frames,
-                          device=device, progress=update)
+                          device=device, progress=update, thumbnails=report is not None)
     Console().print(results_table(result))
     for metric, reason in result.skipped.items():
         console.print(f"[red]{metric.upper()} skipped:[/red] {reason}")

@@ -11,7 +11,7 @@ Optional per-video files:
   report, and a condition whose name contains ``seg`` gives the first-frame foreground mask
   (non-black pixels) on which Motion Fidelity samples its points.
 - MPJPE ground truth: ``<reference_dir>/<stem>.joints.npz`` with ``joints`` (T, 21, 3) metres,
-  ``boxes`` (T, 4) xyxy pixels of the hand in the frames, and ``side`` ('right' or 'left').
+  ``boxes`` (T, 4) xyxy pixels of the hand in the generated frames, and ``side`` ('right' or 'left').
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pam.metrics.lpips import LPIPS, lpips
 from pam.metrics.motion_fidelity import motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
 from pam.metrics.weights import MissingWeightsError
-from pam.render.video import VideoError, read_video
+from pam.render.video import VideoError, load_arrays, read_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
@@ -82,10 +82,16 @@ def pair_videos(generated_dir: str | os.PathLike, reference_dir: str | os.PathLi
     """Pair videos with the same file name; returns (pairs, messages about unpaired files)."""
     gen, ref = _videos(Path(generated_dir)), _videos(Path(reference_dir))
     cond = _videos(Path(conditions_dir)) if conditions_dir is not None else {}
+    stems = sorted(Path(name).stem for name in gen.keys() & ref.keys())
+    owner = {}  # condition file -> the longest paired stem it starts with ("val_video_seg" -> "val_video", not "val")
+    for n in cond:
+        matches = [stem for stem in stems if n.startswith(stem + "_")]
+        if matches:
+            owner[n] = max(matches, key=len)
     pairs = []
     for name in sorted(gen.keys() & ref.keys()):
         stem = Path(name).stem
-        conditions = [p for n, p in cond.items() if n.startswith(stem + "_")]
+        conditions = [cond[n] for n, o in owner.items() if o == stem]
         pairs.append(VideoPair(stem, gen[name], ref[name], conditions))
     messages = [f"generated video without a reference: {n}" for n in sorted(gen.keys() - ref.keys())]
     messages += [f"reference video without a generated one: {n}" for n in sorted(ref.keys() - gen.keys())]
@@ -122,6 +128,17 @@ def _foreground_mask(conditions: dict[str, np.ndarray], shape: tuple[int, int]) 
     return mask if mask.any() else None
 
 
+def check_options(metrics, tracker: str, mf_direction: str) -> None:
+    """Raise ValueError naming the bad option: unknown metric, tracker or Motion Fidelity direction."""
+    unknown = sorted(set(metrics) - set(ALL_METRICS))
+    if unknown:
+        raise ValueError(f"metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
+    if tracker not in TRACKERS:
+        raise ValueError(f"tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
+    if mf_direction not in MF_DIRECTIONS:
+        raise ValueError(f"mf_direction: expected one of {', '.join(MF_DIRECTIONS)}, got {mf_direction!r}")
+
+
 class _Metrics:
     """The loaded models of the requested metrics; those that cannot load go to ``skipped``."""
 
@@ -132,10 +149,8 @@ class _Metrics:
         if "fvd" in metrics:
             self.i3d = self._load("fvd", skipped, lambda: load_i3d(device=device))
         if "mf" in metrics:
-            make = dict(zip(TRACKERS, (LucasKanadeTracker, lambda: CoTracker3Tracker(device=device))))
-            if tracker not in make:
-                raise ValueError(f"tracker: expected one of {TRACKERS}, got {tracker!r}")
-            self.tracker = self._load("mf", skipped, make[tracker])
+            make = LucasKanadeTracker if tracker == "lk" else lambda: CoTracker3Tracker(device=device)
+            self.tracker = self._load("mf", skipped, make)
         if "mpjpe" in metrics:
             self.hamer = self._load("mpjpe", skipped, lambda: HaMeREstimator(device=device))
 
@@ -150,11 +165,13 @@ class _Metrics:
 
 def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, tracker: str = "lk",
              mf_direction: str = "both", fvd_frames: int = 49, device: str = "cpu",
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Compute ``metrics`` over ``pairs``; ``progress(done, total)`` is called before and after each pair."""
-    unknown = set(metrics) - set(ALL_METRICS)
-    if unknown:
-        raise ValueError(f"metrics: unknown {sorted(unknown)}; choose from {', '.join(ALL_METRICS)}")
+             progress: Callable[[int, int], None] | None = None, thumbnails: bool = True) -> EvalResult:
+    """Compute ``metrics`` over ``pairs``; ``progress(done, total)`` is called before and after each pair.
+
+    A pair that cannot be read or measured is left out of every value (per video, means and FVD) and
+    named in ``notes``. ``thumbnails`` keeps small frames of each video for the HTML report.
+    """
+    check_options(metrics, tracker, mf_direction)
     result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
     models = _Metrics(result.metrics, result.skipped, tracker, device)
     gen_feats, ref_feats = [], []
@@ -162,9 +179,17 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
         if progress is not None:
             progress(i, len(pairs))
         try:
-            _evaluate_pair(pair, result, models, mf_direction, fvd_frames, gen_feats, ref_feats)
+            row, notes, thumbs, feats = _evaluate_pair(pair, result.metrics, models, mf_direction, fvd_frames, thumbnails)
         except (VideoError, ValueError) as exc:
             result.notes.append(f"{pair.name}: skipped: {exc}")
+            continue
+        result.per_video[pair.name] = row
+        result.notes.extend(notes)
+        if thumbs:
+            result.thumbnails[pair.name] = thumbs
+        if feats is not None:
+            gen_feats.append(feats[0])
+            ref_feats.append(feats[1])
     if progress is not None:
         progress(len(pairs), len(pairs))
     for m in result.metrics:
@@ -179,26 +204,30 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
     return result
 
 
-def _evaluate_pair(pair: VideoPair, result: EvalResult, models: _Metrics, mf_direction: str, fvd_frames: int,
-                   gen_feats: list[np.ndarray], ref_feats: list[np.ndarray]) -> None:
-    """Fill ``result.per_video[pair.name]`` and the thumbnails; append the pair's I3D features."""
+def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_direction: str, fvd_frames: int,
+                   thumbnails: bool):
+    """One pair's values, notes, thumbnails and I3D features (None when left out of FVD); raises on
+    unreadable or unmeasurable input, so nothing of a failed pair is kept."""
     generated, reference = read_video(pair.generated), read_video(pair.reference)
-    conditions = {cond.stem[len(pair.name) + 1:]: read_video(cond) for cond in pair.conditions}
-    result.thumbnails[pair.name] = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
-    result.thumbnails[pair.name].update({kind: _thumbs(video) for kind, video in conditions.items()})
+    kinds = {cond.stem[len(pair.name) + 1:]: cond for cond in pair.conditions}
+    conditions = {kind: read_video(path) for kind, path in kinds.items() if thumbnails or "seg" in kind}
+    thumbs = {}
+    if thumbnails:
+        thumbs = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
+        thumbs.update({kind: _thumbs(video) for kind, video in conditions.items()})
+    notes, feats = [], None
     if models.i3d is not None:
         g, short_g = i3d_features([generated], models.i3d, fvd_frames)
         r, short_r = i3d_features([reference], models.i3d, fvd_frames)
         if short_g or short_r:
-            result.notes.append(f"{pair.name}: left out of FVD, fewer than {fvd_frames} frames")
+            notes.append(f"{pair.name}: left out of FVD, fewer than {fvd_frames} frames")
         else:
-            gen_feats.append(g)
-            ref_feats.append(r)
-    generated, reference = _conform(pair.name, generated, reference, result.notes)
-    row = result.per_video.setdefault(pair.name, {})
-    if "psnr" in result.metrics:
+            feats = (g, r)
+    generated, reference = _conform(pair.name, generated, reference, notes)
+    row = {}
+    if "psnr" in metrics:
         row["psnr"] = float(np.mean(psnr(generated, reference)))
-    if "ssim" in result.metrics:
+    if "ssim" in metrics:
         row["ssim"] = float(np.mean(ssim(generated, reference)))
     if models.lpips is not None:
         row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
@@ -206,7 +235,8 @@ def _evaluate_pair(pair: VideoPair, result: EvalResult, models: _Metrics, mf_dir
         mask = _foreground_mask(conditions, generated.shape[1:3])
         row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
     if models.hamer is not None:
-        _mpjpe(pair, generated, models.hamer, row, result.notes)
+        _mpjpe(pair, generated, models.hamer, row, notes)
+    return row, notes, thumbs, feats
 
 
 def _mpjpe(pair: VideoPair, generated: np.ndarray, estimator, row: dict, notes: list[str]) -> None:
@@ -214,9 +244,12 @@ def _mpjpe(pair: VideoPair, generated: np.ndarray, estimator, row: dict, notes: 
     if not gt_file.is_file():
         notes.append(f"{pair.name}: no MPJPE ground truth ({gt_file} with joints, boxes, side)")
         return
-    with np.load(gt_file) as gt:
-        joints, boxes, side = gt["joints"], gt["boxes"], str(gt["side"])
-    t = min(len(generated), len(joints))
+    gt = load_arrays(gt_file)
+    missing = {"joints", "boxes", "side"} - gt.keys()
+    if missing:
+        raise ValueError(f"{gt_file}: MPJPE ground truth lacks {sorted(missing)} (needs joints, boxes, side)")
+    joints, boxes, side = gt["joints"], gt["boxes"], str(gt["side"])
+    t = min(len(generated), len(joints), len(boxes))
     row["mpjpe"] = mpjpe(estimator.estimate(generated[:t], boxes[:t], side), joints[:t])
 
 

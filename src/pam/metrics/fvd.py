@@ -28,7 +28,7 @@ DETECTOR_KWARGS = dict(rescale=True, resize=True, return_features=True)
 
 
 def load_i3d(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> torch.jit.ScriptModule:
-    """Load the I3D TorchScript detector from ``path`` or ``<weights_dir>/i3d_torchscript.pt``."""
+    """Load the I3D TorchScript detector from ``path`` or ``$PAM_HOME/i3d_torchscript.pt``."""
     file = find_weight("FVD (I3D detector)", I3D_FILE, path)
     return torch.jit.load(str(file), map_location=device).eval()
 

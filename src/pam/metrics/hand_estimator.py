@@ -46,7 +46,7 @@ def boxes_from_keypoints(keypoints_2d: np.ndarray, margin: float = 0.1) -> np.nd
 
 
 class HaMeREstimator:
-    """HaMeR from a local checkpoint (``<weights_dir>/hamer/checkpoints/hamer.ckpt`` or an explicit path).
+    """HaMeR from a local checkpoint (``$PAM_HOME/hamer/checkpoints/hamer.ckpt`` or an explicit path).
 
     Not exercised by the test suite (no checkpoint here): it follows HaMeR's demo, one
     ``ViTDetDataset`` crop per frame (BGR image, box, right flag) and ``pred_keypoints_3d``.

@@ -80,9 +80,8 @@ class LPIPS(nn.Module):
     def from_pretrained(cls, alexnet_path: str | os.PathLike | None = None,
                         linear_path: str | os.PathLike | None = None) -> "LPIPS":
         """Load the two standard weight files (see the module docstring for where they are searched)."""
-        torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
-        alex = find_weight("LPIPS (AlexNet backbone)", ALEXNET_FILE, alexnet_path,
-                           [torch_home / "hub" / "checkpoints" / Path(ALEXNET_FILE.relpath).name])
+        torchvision_cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(ALEXNET_FILE.relpath).name
+        alex = find_weight("LPIPS (AlexNet backbone)", ALEXNET_FILE, alexnet_path, [torchvision_cache])
         spec = find_spec("lpips")
         pkg = [Path(spec.origin).parent / "weights" / "v0.1" / "alex.pth"] if spec and spec.origin else []
         lin = find_weight("LPIPS (v0.1 linear layers)", LINEAR_FILE, linear_path, pkg)

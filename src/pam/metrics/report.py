@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 
 import cv2
@@ -28,10 +27,9 @@ img{display:block;border:1px solid #bbb}
 """
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "&ndash;"
-    return str(value) if not math.isfinite(value) else f"{value:.4g}"
+def format_value(value: float | None, missing: str = "–") -> str:
+    """A metric value for tables: 4 significant digits ("inf" and "nan" as such), ``missing`` for None."""
+    return missing if value is None else f"{value:.4g}"
 
 
 def _jpeg(image: np.ndarray) -> str:
@@ -47,10 +45,10 @@ def render_html(result: EvalResult, title: str = "pam eval") -> str:
     arrows = {m: (" &uarr;" if HIGHER_IS_BETTER[m] else " &darr;") for m in cols}
     head = "".join(f"<th>{m.upper()}{arrows[m]}</th>" for m in cols)
     rows = [
-        f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{_fmt(row.get(m))}</td>" for m in cols) + "</tr>"
+        f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{format_value(row.get(m), '&ndash;')}</td>" for m in cols) + "</tr>"
         for n, row in result.per_video.items()
     ]
-    rows.append('<tr class="mean"><td>mean</td>' + "".join(f"<td>{_fmt(result.summary.get(m))}</td>" for m in cols) + "</tr>")
+    rows.append('<tr class="mean"><td>mean</td>' + "".join(f"<td>{format_value(result.summary.get(m), '&ndash;')}</td>" for m in cols) + "</tr>")
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<table><tr><th>video</th>{head}</tr>{''.join(rows)}</table>"]

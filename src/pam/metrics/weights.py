@@ -14,11 +14,6 @@ from pathlib import Path
 from pam.home import MissingWeightsError, pam_home
 
 
-def weights_dir() -> Path:
-    """The directory searched for pretrained files: ``pam_home()``."""
-    return pam_home()
-
-
 @dataclass(frozen=True)
 class WeightFile:
     """A pretrained file a metric needs: its path under pam_home() and where to get it."""
@@ -28,7 +23,7 @@ class WeightFile:
 
     @property
     def default_path(self) -> Path:
-        return weights_dir() / self.relpath
+        return pam_home() / self.relpath
 
 
 def missing(what: str, file: WeightFile, searched: list[Path]) -> MissingWeightsError:
@@ -43,7 +38,7 @@ def missing(what: str, file: WeightFile, searched: list[Path]) -> MissingWeights
 
 def find_weight(what: str, file: WeightFile, explicit: str | os.PathLike | None = None,
                 extra: list[Path] | None = None) -> Path:
-    """Return the first existing path among ``explicit``, ``<weights_dir>/<relpath>`` and ``extra``.
+    """Return the first existing path among ``explicit``, ``pam_home() / relpath`` and ``extra``.
 
     An explicit path that does not exist is an error in itself (no fallback to the cache).
     """
