@@ -5,7 +5,8 @@ from typer.testing import CliRunner
 
 from pam import HOISequence
 from pam.cli import app
-from pam.render import load_arrays, read_video
+from pam.fileio import load_arrays
+from pam.render import read_video
 
 
 def test_demo_writes_a_lifted_object_clip_with_its_conditions(tmp_path):

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from pam.cli import app
 from pam.hand import ManoHand, OpenHand, load_hand_model
 from pam.hand.anatomy import KEYPOINT_ORDER, PARENTS
-from pam.hand.mano import TIP_VERTICES, ManoFileError, load_mano_arrays
+from pam.hand.mano import TIP_VERTICES, ManoFileError, find_mano_file, load_mano_arrays
+from pam.home import MissingWeightsError
 
 NUM_VERTS = 778
 
@@ -295,7 +296,7 @@ def test_left_is_the_mirror_of_right_with_the_v12_shapedirs_bug_fixed(synthetic,
 
 def test_missing_model_explains_where_to_get_and_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PAM_MANO_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(MissingWeightsError) as err:  # a FileNotFoundError, as for every missing pretrained part
         ManoHand(side="left")
     message = str(err.value)
     assert "https://mano.is.tue.mpg.de" in message and str(tmp_path / "nowhere") in message
@@ -313,3 +314,11 @@ def test_default_directory_and_factory(synthetic, monkeypatch, tmp_path):
     assert isinstance(open_left, OpenHand) and open_left.side == "left"
     with pytest.raises(ValueError, match="'open' or 'mano'"):
         load_hand_model("smplx")
+
+
+def test_a_file_of_the_other_side_is_refused(tmp_path):
+    right = tmp_path / "MANO_RIGHT.npz"
+    right.write_bytes(b"")
+    assert find_mano_file("right", right) == right
+    with pytest.raises(ManoFileError, match="right hand's model; the left hand needs MANO_LEFT"):
+        find_mano_file("left", right)

@@ -193,6 +193,8 @@ def test_global_orient_rotates_about_the_wrist_and_transl_shifts(right):
     _, j0 = _forward(right, np.zeros(45))
     _, j1 = _forward(right, np.zeros(45), orient=np.array([[0.3, -1.2, 0.7]]), transl=torch.tensor([[0.1, 0.2, 0.3]]))
     np.testing.assert_allclose(j1[0, 0], j0[0, 0] + [0.1, 0.2, 0.3], atol=1e-12)
+    rotation = Rotation.from_rotvec([0.3, -1.2, 0.7]).as_matrix()
+    np.testing.assert_allclose(j1[0] - j1[0, 0], (j0[0] - j0[0, 0]) @ rotation.T, atol=1e-12)
 
 
 def test_bad_inputs_name_the_input(right):

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from pam import Camera, HandTrack, HOISequence, ObjectTrack
 from pam.cli import app
 from pam.hand import OpenHand
-from pam.render import ADE20K_PALETTE, load_arrays, read_video
+from pam.fileio import load_arrays
+from pam.render import ADE20K_PALETTE, read_video
 
 BALL_CENTRE = np.array([-0.16, 0.0, 0.0])
 BALL_RADIUS = 0.0325  # the built-in tennis ball

@@ -12,11 +12,12 @@ class Exploit:
         return (os.system, ("echo pwned",))
 
 
-@pytest.mark.parametrize("protocol", [0, 2, 4])
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_arrays_round_trip(protocol):
-    data = {"a": np.arange(6.0).reshape(2, 3), "b": [np.int32(3), "text"]}
+    data = {"a": np.arange(6.0).reshape(2, 3), "b": [np.int32(3), "text"], "f": np.asfortranarray(np.eye(3)[:, :2])}
     back = safe_pickle.loads(pickle.dumps(data, protocol=protocol))
     np.testing.assert_array_equal(back["a"], data["a"])
+    np.testing.assert_array_equal(back["f"], data["f"])
     assert back["b"] == [3, "text"] and back["b"][0].dtype == np.int32
 
 

@@ -124,6 +124,27 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_objects_with_the_same_name_are_checked_separately():
+    seq = make_sequence(T=5)
+    rot = np.tile(np.eye(3), (3, 1, 1))
+    with pytest.raises(SequenceError, match="frame counts differ"):
+        # the short one first: keyed by name, the 5-frame one would hide it
+        short = ObjectTrack(mesh="mug", rotation=rot, translation=np.zeros((3, 3)))
+        HOISequence(hands=seq.hands, objects=[short, seq.objects[0]], camera=seq.camera)
+
+
+def test_sidecar_failure_leaves_neither_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def boom(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", boom)
+    with pytest.raises(OSError, match="disk full"):
+        make_sequence().save(tmp_path / "seq.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_load_rejects_foreign_files(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(SequenceError, match="not a pam sequence"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pam.render.video import VideoError, VideoWriter, probe_video, read_video, write_video, write_videos
-from pam.render.video import load_arrays, save_arrays
+from pam.fileio import load_arrays, save_arrays
 
 
 def smooth_frames(t: int = 6, h: int = 64, w: int = 96) -> np.ndarray:

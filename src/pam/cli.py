@@ -15,10 +15,12 @@ app = typer.Typer(help="PAM: hand-object interaction video synthesis.", no_args_
 def user_errors() -> Iterator[None]:
     """Bad input, missing files or weights, no grasp held: print ``error: ...`` and exit 1, no traceback.
     The messages name the input and what to do; nothing half-written is left (outputs are atomic)."""
+    from pam.render.rasterizer import RenderError  # e.g. --backend gl without an EGL context
+
     try:
         yield
-    except (OSError, ValueError, KeyError) as err:
-        typer.echo(f"error: {err}", err=True)
+    except (OSError, ValueError, KeyError, RenderError) as err:
+        typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) else err}", err=True)
         raise typer.Exit(1) from err
 
 

@@ -96,7 +96,8 @@ def render_conditions(
     with make_rasterizer(backend) as rasterizer:
         clip = rasterizer.render_clip(meshes, cam, on_frame=on_frame)
     joints_cam = np.stack([cam.world_to_camera(scene.joints[t], t) for t in range(T)])
-    joints_2d = np.stack([cam.project(scene.joints[t], t) for t in range(T)])
+    uvw = joints_cam @ cam.K.T
+    joints_2d = uvw[..., :2] / uvw[..., 2:3]
     return ConditionFrames(
         depth=clip.depth,
         ids=clip.ids,
@@ -209,7 +210,8 @@ def write_condition_set(
     from PIL import Image
 
     from pam.fileio import atomic_path
-    from pam.render import save_arrays, write_videos
+    from pam.fileio import save_arrays
+    from pam.render import write_videos
 
     out_dir = Path(out_dir)
     frames = render_conditions(seq, backend=backend, mano_dir=mano_dir, progress=progress)

@@ -1,18 +1,16 @@
-"""Crash-safe file writing: write to a temporary name beside the target, then rename."""
+"""Crash-safe file writing (write to a temporary name beside the target, then rename) and lossless
+array files."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -20,20 +18,51 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
 
     The temporary file keeps the target's suffix (or ``suffix``) so writers that pick a format
-    from the extension (imageio, numpy) behave as for the final name. On any exception the
-    temporary file is removed and nothing is left at ``path``.
+    from the extension (imageio, numpy) behave as for the final name, and is created with the
+    usual permissions (0666 less the umask). On any exception it is removed and ``path`` is left
+    as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the final file the usual mode
+    while True:
+        tmp_path = path.parent / f".{path.stem}.{secrets.token_hex(4)}{suffix if suffix is not None else path.suffix}"
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def save_arrays(path: str | os.PathLike, compresslevel: int = 1, **arrays: np.ndarray) -> Path:
+    """Write named arrays losslessly to a deflate-compressed ``.npz`` (readable by ``np.load``).
+
+    ``compresslevel`` 1 is much faster than ``np.savez_compressed``'s default for depth maps and
+    compresses their empty background almost as well.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: lossless arrays are saved as .npz")
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+            for name, value in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asarray(value), allow_pickle=False)
+    return path
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` (no pickles); ``ValueError`` naming the file if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable .npz ({exc})") from exc

@@ -16,8 +16,10 @@ import numpy as np
 
 try:  # NumPy >= 2
     from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
 except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core import multiarray as _multiarray
+    from numpy.core import numeric as _numeric
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -35,6 +37,7 @@ def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
 ARRAY_GLOBALS: dict[tuple[str, str], Any] = {
     **{(module, name): getattr(_multiarray, name)
        for module in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")},
+    **{(module, "_frombuffer"): _numeric._frombuffer for module in ("numpy.core.numeric", "numpy._core.numeric")},
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_bytes,

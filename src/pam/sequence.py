@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pam.fileio import atomic_path
+from pam.fileio import atomic_path, load_arrays
 
 FORMAT_VERSION = 1
 HAND_SIDES = ("right", "left")
@@ -265,7 +265,7 @@ class HOISequence:
         if len(set(sides)) != len(sides):
             raise SequenceError(f"sequence: two hands with the same side {sides}")
         counts = {f"{h.side} hand": h.num_frames for h in self.hands}
-        counts.update({f"object {o.name}": o.num_frames for o in self.objects})
+        counts.update({f"object {i} ({o.name})": o.num_frames for i, o in enumerate(self.objects)})
         if self.camera.is_moving:
             counts["camera"] = len(self.camera.R)
         if len(set(counts.values())) != 1:
@@ -317,11 +317,11 @@ class HOISequence:
         self.validate()
         meta = self._meta()
         arrays = self._arrays()
-        with atomic_path(path) as tmp:
-            np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
         readable = dict(meta, arrays={k: v.tolist() for k, v in arrays.items()})
-        with atomic_path(path.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(readable, indent=1))
+        # both files are renamed into place only once both were written
+        with atomic_path(path) as tmp, atomic_path(path.with_suffix(".json")) as tmp_json:
+            np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
+            tmp_json.write_text(json.dumps(readable, indent=1))
         return path
 
     @classmethod
@@ -331,10 +331,9 @@ class HOISequence:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such sequence file")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except Exception as exc:  # zip or npy format errors
-            raise SequenceError(f"{path}: not a readable .npz sequence ({exc})") from exc
+            arrays = load_arrays(path)
+        except ValueError as exc:
+            raise SequenceError(f"{path}: not a readable .npz sequence ({exc.__cause__})") from exc
         if "__meta__" not in arrays:
             raise SequenceError(f"{path}: not a pam sequence (no __meta__ entry)")
         meta = json.loads(str(arrays.pop("__meta__")))

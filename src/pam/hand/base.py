@@ -40,10 +40,6 @@ class HandModel(torch.nn.Module, abc.ABC):
     #: (F, 3) int64 triangle indices, counter-clockwise seen from outside.
     faces: np.ndarray
 
-    @property
-    def num_vertices(self) -> int:
-        return int(self.v_template.shape[0])
-
     @abc.abstractmethod
     def forward(
         self,

@@ -33,8 +33,8 @@ import scipy.sparse
 import torch
 
 from pam import safe_pickle
-from pam.fileio import atomic_path
-from pam.home import pam_home
+from pam.fileio import load_arrays, save_arrays
+from pam.home import MissingWeightsError, pam_home
 from pam.hand import anatomy, lbs
 from pam.hand.base import HandModel, HandOutput
 from pam.hand.inputs import hand_inputs
@@ -64,14 +64,17 @@ def default_mano_dir() -> Path:
 def find_mano_file(side: str, model_path_or_dir: str | os.PathLike | None = None) -> Path:
     """Locate ``MANO_<SIDE>.npz`` or ``.pkl`` (see the module docstring); raise a helpful error if absent."""
     location = Path(model_path_or_dir).expanduser() if model_path_or_dir is not None else default_mano_dir()
-    if location.is_file():
-        return location
     stem = f"MANO_{side.upper()}"
+    if location.is_file():
+        other = "LEFT" if side == "right" else "RIGHT"
+        if f"MANO_{other}" in location.name.upper():
+            raise ManoFileError(f"{location} is the {other.lower()} hand's model; the {side} hand needs {stem}")
+        return location
     for folder in (location, location / "mano", location / "models"):
         for suffix in (".npz", ".pkl"):
             if (folder / f"{stem}{suffix}").is_file():
                 return folder / f"{stem}{suffix}"
-    raise FileNotFoundError(f"No {stem}.pkl or {stem}.npz found in {location}. " + OBTAIN_MANO.format(where=location))
+    raise MissingWeightsError(f"No {stem}.pkl or {stem}.npz found in {location}. " + OBTAIN_MANO.format(where=location))
 
 
 class _ChumpyArray:
@@ -176,10 +179,9 @@ def load_mano_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.suffix != ".npz":
         return read_mano_pickle(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise ManoFileError(f"{path}: not a readable MANO .npz ({err})") from None
+        arrays = load_arrays(path)
+    except ValueError as err:
+        raise ManoFileError(f"{path}: not a readable MANO .npz ({err.__cause__})") from None
     return _checked(arrays, path)
 
 
@@ -189,10 +191,7 @@ def convert_mano_pkl(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     dst = Path(dst)
     if dst.suffix != ".npz":
         raise ManoFileError(f"destination {dst} must end in .npz")
-    with atomic_path(dst) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    return dst
+    return save_arrays(dst, compresslevel=9, **arrays)
 
 
 def _fix_left_shapedirs(left: dict[str, np.ndarray], left_path: Path) -> None:

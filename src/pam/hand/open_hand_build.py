@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from pam.fileio import atomic_path
+from pam.fileio import save_arrays
 from pam.hand import anatomy
 from pam.hand.open_hand import ASSET_PATH
 VOXEL_MM = 1.25
@@ -154,11 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     """Write the asset to ``argv[0]`` (default: the packaged asset) and print what was built."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]) if args else ASSET_PATH
-    out.parent.mkdir(parents=True, exist_ok=True)
     asset = build()
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **asset)
+    save_arrays(out, compresslevel=9, **asset)
     print(f"wrote {out}: {len(asset['vertices'])} vertices, {len(asset['faces'])} faces")
 
 

@@ -36,7 +36,8 @@ from pam.metrics.lpips import LPIPS, lpips
 from pam.metrics.motion_fidelity import motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
 from pam.metrics.weights import MissingWeightsError
-from pam.render.video import VideoError, load_arrays, read_video
+from pam.fileio import load_arrays
+from pam.render.video import VideoError, read_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")

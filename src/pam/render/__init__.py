@@ -24,10 +24,8 @@ from pam.render.video import (
     VideoError,
     VideoInfo,
     VideoWriter,
-    load_arrays,
     probe_video,
     read_video,
-    save_arrays,
     write_video,
     write_videos,
 )
@@ -52,12 +50,10 @@ __all__ = [
     "encode_hand_keypoints",
     "encode_normals",
     "encode_segmentation",
-    "load_arrays",
     "make_rasterizer",
     "probe_video",
     "read_video",
     "resize_nearest",
-    "save_arrays",
     "write_video",
     "write_videos",
 ]

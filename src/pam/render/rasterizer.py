@@ -129,11 +129,6 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
 
 
-def _to_camera(meshes: Sequence[Mesh], camera: Camera, frame: int) -> list[np.ndarray]:
-    R, t = camera.extrinsics(frame)
-    return [m.vertices @ R.T + t for m in meshes]
-
-
 class Rasterizer(abc.ABC):
     """Renders lists of meshes; ``render`` for one frame, ``render_clip`` for many."""
 
@@ -311,7 +306,7 @@ class GLRasterizer(Rasterizer):
     def _render_into(self, meshes: Sequence[Mesh], camera: Camera, frame: int, out: Render) -> None:
         if not meshes:
             return
-        cam_vertices = _to_camera(meshes, camera, frame)
+        cam_vertices = [camera.world_to_camera(m.vertices, frame) for m in meshes]
         sizes = np.cumsum([0] + [len(v) for v in cam_vertices])
         vertex_data = np.zeros((sizes[-1], 7), np.float32)  # position, normal, id
         index_data = np.concatenate([m.faces + o for m, o in zip(meshes, sizes)]).astype(np.uint32)
@@ -376,7 +371,7 @@ class RayRasterizer(Rasterizer):
 
         if not meshes:
             return
-        cam_vertices = _to_camera(meshes, camera, frame)
+        cam_vertices = [camera.world_to_camera(m.vertices, frame) for m in meshes]
         offsets = np.cumsum([0] + [len(v) for v in cam_vertices])
         vertices = np.concatenate(cam_vertices)
         faces = np.concatenate([m.faces + o for m, o in zip(meshes, offsets)])
@@ -387,8 +382,6 @@ class RayRasterizer(Rasterizer):
         hit_pos, hit_ray, hit_tri = self._intersector_cls(scene, scale_to_box=False).intersects_location(
             np.zeros_like(dirs), dirs, multiple_hits=False
         )
-        keep = hit_pos[:, 2] > 0
-        hit_tri, hit_ray, hit_pos = hit_tri[keep], hit_ray[keep], hit_pos[keep]
 
         n = face_normals(vertices, faces[hit_tri])
         if self.normals == "smooth":

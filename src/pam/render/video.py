@@ -1,9 +1,7 @@
-"""Video and lossless frame-array I/O.
+"""Video I/O: H.264 (libx264) in .mp4, yuv420p, through the ffmpeg bundled with imageio-ffmpeg.
 
-- Videos: H.264 (libx264) in .mp4, yuv420p, through the ffmpeg bundled with imageio-ffmpeg.
-  yuv420p needs even sizes: odd heights or widths are padded by repeating the last row or column.
-- Lossless arrays (metric depth, instance ids): a zip-deflated ``.npz`` holding the arrays as they
-  are (float32 depth in metres, uint16 ids), so they round-trip bit for bit.
+yuv420p needs even sizes: odd heights or widths are padded by repeating the last row or column.
+Lossless arrays (metric depth, instance ids) go to ``.npz`` through ``pam.fileio.save_arrays``.
 
 Every file is written through ``pam.fileio.atomic_path``: a crash leaves no partial file.
 """
@@ -11,7 +9,6 @@ Every file is written through ``pam.fileio.atomic_path``: a crash leaves no part
 from __future__ import annotations
 
 import contextlib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -201,32 +198,3 @@ def read_frame(path: str | Path, index: int = 0) -> np.ndarray:
     if len(frames) <= index:
         raise VideoError(f"{path}: has {len(frames)} frames, frame {index} asked for")
     return frames[index]
-
-
-def save_arrays(path: str | Path, compresslevel: int = 1, **arrays: np.ndarray) -> Path:
-    """Write named arrays losslessly to a deflate-compressed ``.npz`` (readable by ``np.load``).
-
-    ``compresslevel`` 1 is much faster than ``np.savez_compressed``'s default for depth maps and
-    compresses their empty background almost as well.
-    """
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"{path}: lossless arrays are saved as .npz")
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
-            for name, value in arrays.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.asarray(value), allow_pickle=False)
-    return path
-
-
-def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` written by ``save_arrays`` (or ``np.savez``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable .npz ({exc})") from exc
