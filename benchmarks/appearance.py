@@ -4,7 +4,7 @@ FLUX.1-dev-sized transformer (19 double / 38 single blocks), T5-XXL and CLIP-L t
 Flux VAE and the ControlNet, all with random weights (same compute as the real ones), 480 x 720,
 28 steps, bf16; once with everything on the GPU and once with model CPU offload (and, with
 ``--offload sequential``, diffusers' sequential offload). Paper: 36.1 s and 41.4 GB on an H20;
-goal: peak <= 24 GB with offload.
+goal: peak <= 24 GB with offload. This script reports GiB (2**30 bytes).
 
     python benchmarks/appearance.py                       # CUDA machine, full size
     python benchmarks/appearance.py --tiny                # tiny configs on the CPU (a smoke run)
@@ -102,10 +102,10 @@ def build_pipeline(cfg: dict, controlnet: str, device: str, dtype: torch.dtype) 
     return pipe
 
 
-def peak_memory_gb(device: str) -> float:
+def peak_memory_gib(device: str) -> float:
     if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 1e9
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: KiB -> GB (process peak RSS)
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB -> GiB (process peak RSS)
 
 
 def run(pipe: AppearancePipeline, args, device: str, cfg: dict) -> tuple[float, float]:
@@ -123,7 +123,7 @@ def run(pipe: AppearancePipeline, args, device: str, cfg: dict) -> tuple[float, 
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return float(np.median(times)), peak_memory_gb(device)
+    return float(np.median(times)), peak_memory_gib(device)
 
 
 def main() -> None:
@@ -157,7 +157,7 @@ def main() -> None:
             torch.cuda.empty_cache()
         seconds, peak = run(pipe, args, device, cfg)
         label = "GPU peak allocated" if device == "cuda" else "process peak RSS"  # allocated: excludes allocator cache
-        print(f"offload={mode:<10s} {seconds:8.2f} s/image   {label} {peak:6.2f} GB")
+        print(f"offload={mode:<10s} {seconds:8.2f} s/image   {label} {peak:6.2f} GiB")
 
 
 if __name__ == "__main__":

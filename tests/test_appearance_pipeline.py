@@ -70,6 +70,17 @@ def test_cues_steer_the_image_and_a_dropped_cue_is_the_null_input(pipe):
     assert not torch.allclose(half, full, atol=1e-5) and not torch.allclose(half, dropped, atol=1e-5)
 
 
+def test_zero_initialised_controlnet_without_cues_matches_diffusers_flux():
+    parts = tiny_pipeline_parts()
+    controlnet = FluxMultiConditionControlNet.from_transformer(parts["transformer"])
+    ours, reference = AppearancePipeline(controlnet=controlnet, **parts), FluxPipeline(**parts)
+    for p in (ours, reference):
+        p.set_progress_bar_config(disable=True)
+    call = dict(CALL, guidance_scale=4.0, output_type="latent")
+    a = ours(PROMPT, generator=torch.Generator().manual_seed(0), **call).images
+    b = reference(PROMPT, generator=torch.Generator().manual_seed(0), **call).images
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
 def test_prompt_embeddings_match_prompt(pipe):
     embeds, pooled, _ = pipe.encode_prompt(PROMPT, None, max_sequence_length=16)
     a = pipe(PROMPT, random_cues(), seed=1, output_type="latent", **CALL).images

@@ -86,7 +86,7 @@ def test_each_cue_changes_output_and_masked_cue_equals_zero_latent(base):
             assert torch.equal(out_masked, run(base, controlnet, zeroed))
 
 
-def test_conditioning_scale_zero_and_residual_placement(base):
+def test_conditioning_scale_zero_and_hooks_removed(base):
     controlnet = perturbed(CogVideoXControlNet.from_transformer(base, num_layers=1))
     x = inputs()
     with torch.no_grad():
@@ -236,7 +236,7 @@ def test_full_size_parameter_counts_on_meta_device():
     assert math.isclose(count(release) / 1e9, 1.75, abs_tol=0.01)  # "about 1.75 B" trainable in the release
 
 
-def test_gradient_checkpointing_keeps_output_and_gradients(base):
+def test_gradient_checkpointing_keeps_output_and_gradients():
     x = inputs()
 
     def grads(checkpointing: bool):

@@ -6,9 +6,9 @@ unchanged and attach the control branch with PyTorch forward hooks (:class:`Cont
 
 - a hook on ``patch_embed`` takes the embedded noisy tokens, embeds every cue latent with the same
   (frozen) patch embedding and asks the ControlNet for the control branch's input state;
-- a hook on main block i (i < N) runs copy block i on that state, with the main stream's text tokens,
-  time embedding and rotary embedding exactly as main block i received them, and adds the projected
-  output to the block's video tokens.
+- a hook on main block i (i < N) runs copy block i on that state, with the text tokens main block i
+  returned and the time and rotary embeddings it received, and adds the projected output to the
+  block's video tokens.
 
 So the base model's own code path (and any future fix to it) is the one that runs; gradient checkpointing
 of the base stays valid (the hooks stay attached through the backward pass and keep one input per copy

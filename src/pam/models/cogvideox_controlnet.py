@@ -19,12 +19,12 @@ from typing import Any, Sequence
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.controlnets.controlnet import zero_module
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
 from torch import nn
 
-DEFAULT_CUES = ("depth", "seg", "hand")
-"""The paper's cues, in slot order."""
+from pam.models.flux_controlnet import DEFAULT_CUES
 
 RELEASE_CUES = ("tracking", "normal", "depth", "seg", "hand")
 """Slot order of the official release's checkpoint (tracking and normal are fed as zero latents there)."""
@@ -40,13 +40,6 @@ BLOCK_CONFIG_KEYS = (
     "norm_eps",
 )
 """Base-model config entries a copied CogVideoXBlock is built from."""
-
-
-def _zero_linear(in_features: int, out_features: int) -> nn.Linear:
-    linear = nn.Linear(in_features, out_features)
-    nn.init.zeros_(linear.weight)
-    nn.init.zeros_(linear.bias)
-    return linear
 
 
 class CogVideoXControlNet(ModelMixin, ConfigMixin):
@@ -97,8 +90,10 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
                 for _ in range(num_layers)
             ]
         )
-        self.cue_combine = _zero_linear(len(cues) * inner_dim, inner_dim)
-        self.controlnet_blocks = nn.ModuleList([_zero_linear(inner_dim, inner_dim) for _ in range(num_layers)])
+        self.cue_combine = zero_module(nn.Linear(len(cues) * inner_dim, inner_dim))
+        self.controlnet_blocks = nn.ModuleList(
+            [zero_module(nn.Linear(inner_dim, inner_dim)) for _ in range(num_layers)]
+        )
         self.gradient_checkpointing = False
 
     @property

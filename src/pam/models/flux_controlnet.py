@@ -30,6 +30,7 @@ from diffusers.models.controlnets.controlnet import zero_module
 from torch import nn
 
 DEFAULT_CUES = ("depth", "seg", "hand")
+"""The paper's cues, in slot order (Stage II and Stage III)."""
 RESIDUAL_MAPPINGS = ("repeat", "interval")
 # Config keys shared with the base transformer that a ControlNet built from it must copy.
 TRANSFORMER_KEYS = (

@@ -43,10 +43,9 @@ from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5Tokeniz
 from pam.models.flux_controlnet import FluxMultiConditionControlNet, controlled_transformer_forward
 from pam.models.flux_release import FluxReleaseControlNet, load_release_controlnet
 from pam.home import MissingWeightsError, locate
-from pam.pipelines.inputs import ImageInput, image_to_tensor, resize_tensor
+from pam.pipelines.inputs import LABEL_CUES, ImageInput, image_to_tensor, resize_tensor
 
 logger = logging.get_logger(__name__)
-NEAREST_CUES = frozenset({"seg"})  # label images: resized without blending colours
 FLUX_SOURCE = "https://huggingface.co/black-forest-labs/FLUX.1-dev (the whole diffusers-format repository)"
 RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the appearance ControlNet `controlnet.bin`)"
 DEFAULT_SIZE = {"latent": (480, 720), "pixel": (480, 640)}  # paper design / release weights
@@ -176,7 +175,7 @@ class AppearancePipeline(DiffusionPipeline):
             h, w = tensor.shape[-2:]
             if abs((w / h) / (width / height) - 1) > 0.1:
                 logger.warning(f"cue {name!r} is {h} x {w} (H x W); it is stretched to {height} x {width}")
-        return {name: resize_tensor(t, height, width, nearest=name in NEAREST_CUES) for name, t in tensors.items()}
+        return {name: resize_tensor(t, height, width, nearest=name in LABEL_CUES) for name, t in tensors.items()}
 
     def encode_cue_latents(self, images: torch.Tensor) -> torch.Tensor:
         """VAE-encode ``(B, 3, H, W)`` in [-1, 1] to normalised latents ``(B, 16, H/8, W/8)`` (posterior mean)."""

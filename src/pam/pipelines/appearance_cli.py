@@ -32,10 +32,10 @@ def generate_first_frame(
     ``FileNotFoundError`` for bad inputs; nothing is written then.
     """
     import torch
-    from rich.progress import Progress
 
     from pam.fileio import atomic_path
     from pam.pipelines.appearance import AppearancePipeline
+    from pam.progress import progress_bar
 
     pipe = AppearancePipeline.from_pretrained_parts(flux, controlnet, torch_dtype=getattr(torch, dtype))
     files = find_condition_files(pipe.cue_names, conditions, cue_files)
@@ -48,11 +48,10 @@ def generate_first_frame(
         pipe.to("cuda")
     pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
-    with Progress() as progress:
-        task = progress.add_task(f"Stage II ({', '.join(sorted(cues))})", total=steps)
+    with progress_bar(f"Stage II ({', '.join(sorted(cues))})") as update:
 
         def advance(pipeline, step, timestep, kwargs):
-            progress.advance(task)
+            update(step + 1, steps)
             return {}
 
         image = pipe(

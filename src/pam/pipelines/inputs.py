@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 ImageInput = Image.Image | np.ndarray | torch.Tensor
+LABEL_CUES = frozenset({"seg"})
+"""Cues whose colours are labels (resized with nearest neighbour, REFERENCE.md)."""
 
 
 def image_to_tensor(image: ImageInput, name: str = "image") -> torch.Tensor:

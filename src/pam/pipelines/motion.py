@@ -27,7 +27,7 @@ from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
 from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
-from pam.pipelines.inputs import ImageInput, image_to_tensor, resize_tensor
+from pam.pipelines.inputs import LABEL_CUES, ImageInput, image_to_tensor, resize_tensor
 
 DEFAULT_NEGATIVE_PROMPT = (
     "The video is not of a high quality, it has a low resolution. Watermark present in each frame. "
@@ -35,8 +35,6 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 """The fixed negative prompt of the official release's Stage III inference."""
 
-LABEL_CUES = ("seg",)
-"""Cues whose colours are labels (resized with nearest neighbour, REFERENCE.md)."""
 
 VideoInput = np.ndarray | torch.Tensor
 

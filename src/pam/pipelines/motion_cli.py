@@ -27,7 +27,7 @@ def gather_cues(
         raise ValueError(f"no cue video given or found in {directory} (cues: {list(names)})")
     cues = {}
     for name, path in found.items():
-        video = read_video(path)
+        video = read_video(path, max_frames=num_frames)
         if len(video) < num_frames:
             raise ValueError(f"{path}: has {len(video)} frames, {num_frames} needed")
         cues[name] = video[:num_frames]

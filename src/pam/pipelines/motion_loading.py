@@ -40,6 +40,9 @@ def load_motion_pipeline(
         base: CogVideoX-5b-I2V directory (default ``$PAM_HOME/CogVideoX-5b-I2V``).
         controlnet: our ControlNet directory; if None, ``release`` is used.
         release: the release's Stage III transformer (default ``$PAM_HOME/PAM/motion``).
+
+    Known cost: on the release path the base transformer is read from ``base`` and then overwritten by the
+    checkpoint's base entries, so those weights are read twice and briefly held twice in memory.
     """
     base_dir = locate(base, "CogVideoX-5b-I2V", "CogVideoX-5b-I2V (diffusers format)", BASE_SOURCE)
     for sub in BASE_SUBFOLDERS:

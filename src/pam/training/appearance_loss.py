@@ -41,7 +41,7 @@ def drop_cues(
     out = {}
     for name, cue in cues.items():
         p = probabilities.get(name, 0.0)
-        draw = torch.rand(cue.shape[0], generator=generator, device=cue.device)
+        draw = torch.rand(cue.shape[0], generator=generator).to(cue.device)
         keep = (draw >= p).view(-1, *([1] * (cue.ndim - 1)))
         out[name] = torch.where(keep, cue, null_cues[name].to(cue))
     return out
@@ -69,16 +69,16 @@ def appearance_loss(
         null_cues: ``{name: null input}`` for every cue the ControlNet reads (batch 1 or B).
         prompt_embeds / pooled_prompt_embeds: T5 ``(B, L, D)`` and CLIP pooled ``(B, P)`` embeddings.
         cue_dropout: False (none), True (release probabilities) or ``{name: probability}``.
-        generator: makes t, the noise and the dropout reproducible.
+        generator: a CPU generator; makes t, the noise and the dropout reproducible.
     Returns:
         the scalar loss.
     """
     b, c, h, w = latents.shape
     device = latents.device
     x = FluxPipeline._pack_latents(latents, b, c, h, w)
-    t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (b,), generator=generator, device=device) / (NUM_TRAIN_TIMESTEPS - 1)
-    t = t.to(x.dtype)
-    eps = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
+    t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (b,), generator=generator) / (NUM_TRAIN_TIMESTEPS - 1)
+    t = t.to(device, x.dtype)
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(device)
     x_t = (1 - t[:, None, None]) * x + t[:, None, None] * eps
 
     inputs = {name: cues.get(name, null_cues[name]) for name in controlnet.cue_names}
