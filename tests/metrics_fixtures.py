@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -12,16 +11,13 @@ import torch
 from torch import nn
 
 from pam.metrics.lpips import CHANNELS, alexnet_features
+from samples import SAMPLES
 
-
-def shared_dir() -> Path:
-    """The shared folder: ``$PAM_SHARED_DIR``, default ``<repo>/../shared`` (the repo is cloned beside it)."""
-    return Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared"))
 
 
 def dexycb_sample(name: str = "val_video.mp4") -> Path:
     """A file of the official DexYCB sample; skips the test when the shared folder is absent."""
-    path = shared_dir() / "data" / "official-samples" / "dexycb" / name
+    path = SAMPLES / "dexycb" / name
     if not path.is_file():
         pytest.skip(f"sample {path} absent (set PAM_SHARED_DIR)")
     return path

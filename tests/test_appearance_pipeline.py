@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from pam.home import MissingWeightsError
 from pam.pipelines.appearance import AppearancePipeline
 from pam.training.appearance_loss import appearance_loss
 from optim_steps import optimizer_steps
+from samples import SAMPLES as OFFICIAL_SAMPLES
 
 HEIGHT, WIDTH = 32, 48
 PROMPT = "a hand holds the red mug"
@@ -195,8 +194,7 @@ def test_cli_writes_first_frame_from_a_render_folder(tmp_path, monkeypatch):
     assert Image.open(tmp_path / "frame.png").size == (48, 32)
 
 
-# The shared folder: $PAM_SHARED_DIR, default <repo>/../shared (the repository cloned beside it).
-SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data" / "official-samples" / "dexycb"
+SAMPLES = OFFICIAL_SAMPLES / "dexycb"
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not present")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -19,9 +17,8 @@ from pam.render.encoders import (
     resize_nearest,
 )
 from pam.render.palette import ADE20K_PALETTE, HAND_LABEL, skeleton_color
+from samples import SAMPLES
 
-#: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.
-SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared")) / "data" / "official-samples"
 H, W = 400, 600
 
 

@@ -3,7 +3,6 @@ image-to-video pipeline when the ControlNet is zero, input errors, loading from 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -18,6 +17,7 @@ from pam.models.cogvideox_release import join_release_state_dict
 from pam.pipelines.motion import MotionPipeline
 from pam.render.video import read_video, write_video
 from pam.pipelines.motion_loading import load_motion_pipeline
+from samples import SAMPLES as OFFICIAL_SAMPLES
 
 PROMPT = "a hand holds the red mug"
 SMALL = dict(height=HEIGHT, width=WIDTH, num_inference_steps=3, negative_prompt="blurry")
@@ -183,10 +183,7 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
     assert not (tmp_path / "bad.mp4").exists()
 
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = next(  # ../shared beside the main checkout, ../../shared beside a worktree
-    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared"
-) / "data" / "official-samples" / "dexycb"
+SAMPLES = OFFICIAL_SAMPLES / "dexycb"
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="official samples not available")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pam.render.video import VideoError, VideoWriter, probe_video, read_video, write_video, write_videos
 from pam.fileio import load_arrays, save_arrays
+from samples import SAMPLES
 
 
 def smooth_frames(t: int = 6, h: int = 64, w: int = 96) -> np.ndarray:
@@ -128,8 +127,6 @@ def test_write_videos_in_parallel_all_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "g.mp4"]
 
 
-#: The release samples: ``$PAM_SHARED_DIR`` (default ``<repo>/../shared``) / data / official-samples.
-SAMPLES = Path(os.environ.get("PAM_SHARED_DIR", Path(__file__).parents[2] / "shared")) / "data" / "official-samples"
 
 
 @pytest.mark.skipif(not (SAMPLES / "dexycb").is_dir(), reason="official samples absent (set PAM_SHARED_DIR)")
