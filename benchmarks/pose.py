@@ -62,7 +62,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    os.environ["PAM_HOME"] = tempfile.mkdtemp(prefix="pam_bench_")  # cold decomposition cache
+    with tempfile.TemporaryDirectory(prefix="pam_bench_") as home:
+        os.environ["PAM_HOME"] = home  # cold decomposition cache
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     hand = OpenHand("right")
     print("| object | convex parts | decomposition s (cold) |")
     print("|---|---|---|")

@@ -62,9 +62,13 @@ def test_dexycb_sequence_round_trip(tmp_path):
     seq.save(tmp_path / "dex.npz")
     again = HOISequence.load(tmp_path / "dex.npz")
     np.testing.assert_array_equal(again.hands[0].hand_pose, hand.hand_pose)
+    os.remove(seq_dir / serial / "labels_000001.npz")
     with pytest.raises(FileNotFoundError, match="labels_000001"):
-        os.remove(seq_dir / serial / "labels_000001.npz")
         load_dexycb(seq_dir, serial, pca=(comps, mean))
+
+
+def _rigid(rotation, translation):
+    return np.block([[rotation, translation[:, None]], [np.zeros((1, 3)), np.ones((1, 1))]])
 
 
 def _oakink2_anno(T=4):
@@ -81,17 +85,18 @@ def _oakink2_anno(T=4):
             raw[f][f"{s}__tsl"] = torch.tensor(RNG.normal(size=(1, 3)), dtype=torch.float32)
             raw[f][f"{s}__betas"] = torch.zeros(1, 10)
     obj_rot = Rotation.from_rotvec(_rotvecs(T)).as_matrix()
-    transf = {"O02@0039@00002": {f: np.block([[obj_rot[i], RNG.normal(size=(3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]])
-                                 for i, f in enumerate(frames)}}
-    extr = {f: np.eye(4) for f in frames}
+    obj_t = RNG.normal(size=(T, 3))
+    transf = {"O02@0039@00002": {f: _rigid(obj_rot[i], obj_t[i]) for i, f in enumerate(frames)}}
+    cam_rot, cam_t = Rotation.from_rotvec(_rotvecs(T)).as_matrix(), RNG.normal(size=(T, 3))
+    extr = {f: _rigid(cam_rot[i], cam_t[i]) for i, f in enumerate(frames)}
     anno = {"mocap_frame_id_list": frames, "obj_list": ["O02@0039@00002"], "raw_mano": raw, "obj_transf": transf,
             "cam_intr": {"egocentric": {f: np.array([[600.0, 0, 424], [0, 600, 240], [0, 0, 1]]) for f in frames}},
             "cam_extr": {"egocentric": extr}, "cam_def": {"egocentric": "ego"}}
-    return anno, go, fingers, obj_rot
+    return anno, go, fingers, (obj_rot, obj_t), (cam_rot, cam_t)
 
 
 def test_oakink2_pickle_round_trip_both_hands(tmp_path):
-    anno, go, fingers, obj_rot = _oakink2_anno()
+    anno, go, fingers, (obj_rot, obj_t), (cam_rot, cam_t) = _oakink2_anno()
     (tmp_path / "anno_preview").mkdir()
     path = tmp_path / "anno_preview" / "scene_01__A001++seq__2024.pkl"
     with open(path, "wb") as f:
@@ -105,6 +110,10 @@ def test_oakink2_pickle_round_trip_both_hands(tmp_path):
         np.testing.assert_allclose(Rotation.from_rotvec(hand.global_orient).as_matrix(),
                                    Rotation.from_rotvec(go[s][1:3]).as_matrix(), atol=1e-6)
     np.testing.assert_allclose(seq.objects[0].rotation, obj_rot[1:3], atol=1e-9)
+    np.testing.assert_allclose(seq.objects[0].translation, obj_t[1:3], atol=1e-9)
+    # cam_extr is world-to-camera, as Camera.R / Camera.t
+    np.testing.assert_allclose(seq.camera.R, cam_rot[1:3], atol=1e-9)
+    np.testing.assert_allclose(seq.camera.t, cam_t[1:3], atol=1e-9)
     assert seq.camera.is_moving and (seq.camera.height, seq.camera.width) == (480, 848)
     assert seq.meta["oakink2"]["frame_ids"] == [102, 104]
 
@@ -130,6 +139,8 @@ def test_graspxl_motion_round_trip(tmp_path):
     seq = load_graspxl(motion, object_root=tmp_path / "object_dataset")
     np.testing.assert_allclose(seq.hands[0].hand_pose, hand["pose"])
     np.testing.assert_allclose(seq.hands[0].transl, hand["trans"])
+    np.testing.assert_allclose(seq.hands[0].global_orient, hand["rot"])
+    np.testing.assert_allclose(seq.objects[0].translation, obj["trans"])
     np.testing.assert_allclose(seq.objects[0].rotation, Rotation.from_rotvec(obj["rot"]).as_matrix(), atol=1e-12)
     assert seq.objects[0].mesh == str(tmp_path / "object_dataset" / "small" / "0a1b2c" / "0a1b2c.obj")
     np.save(tmp_path / "plain.npy", np.zeros(3))

@@ -70,6 +70,8 @@ def test_relative_mesh_path_is_resolved_beside_the_file(tmp_path):
         ({"global_orient": [[1, 0, 0], [0, 1, 0], [0, 0, 2]], "transl": [0, 0, 0]}, "not a rotation"),
         ({"global_orient": [0, 0, 0], "transl": [0, 0, 0], "side": "middle"}, "side"),
         ({"global_orient": [0, 0, 0], "transl": [0, 0, 0], "hand_pose": [0.0] * 44}, "hand_pose: expected 45"),
+        ({"global_orient": [[1, 0, 0], [0, 1]], "transl": [0, 0, 0]}, "global_orient: expected"),
+        ({"global_orient": "up", "transl": [0, 0, 0]}, "global_orient: expected"),
     ],
 )
 def test_bad_hand_fields_name_the_file_and_field(tmp_path, hand, match):
@@ -104,3 +106,14 @@ def test_default_camera_sees_the_points():
     # world up (+z) points up in the image (-v)
     up = cam.project(np.array([[0.0, 0.0, 0.05]]))[0] - cam.project(np.array([[0.0, 0.0, 0.0]]))[0]
     assert up[1] < 0
+
+
+@pytest.mark.parametrize("obj, match", [
+    ({"mesh": "mug", "scale": "big"}, r"object\.scale: expected a number"),
+    ({"mesh": "mug", "rotation": [[1, 0], [0, 1, 0]]}, r"object\.rotation: expected"),
+])
+def test_bad_object_fields_name_the_file_and_field(tmp_path, obj, match):
+    path = _write(tmp_path / "init.json", {"hand": {"global_orient": [0, 0, 0], "transl": [0, 0, 0]}, "object": obj})
+    with pytest.raises(KeyframeError, match=match) as info:
+        load_init(path)
+    assert "init.json" in str(info.value)

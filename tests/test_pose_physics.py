@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from pam.pose.collision import convex_parts, is_convex
+from pam.pose.collision import closed_mesh, convex_parts, is_convex
 from pam.pose.hand_geometry import HandCapsules, minimal_rotation
 from pam.pose.physics import simulate
+from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import phase_progress
 
 FRAMES, SUB = 31, 4
@@ -102,6 +103,17 @@ def test_mesh_with_unfillable_holes_falls_back_to_its_hull():
     with pytest.warns(UserWarning, match="convex hull"):
         parts = convex_parts(bowl, name="cut sphere")
     assert len(parts) == 1 and parts[0].is_watertight
+
+
+def test_closed_mesh_keeps_overlapping_parts_inside():
+    a = trimesh.creation.box([0.1, 0.02, 0.02])
+    b = trimesh.creation.box([0.02, 0.1, 0.02])
+    b.apply_translation([0.04, 0.04, 0.0])
+    ell = trimesh.boolean.union([a, b], engine="manifold")
+    with pytest.warns(UserWarning, match="filling its holes"):
+        closed = closed_mesh(trimesh.Trimesh(ell.vertices, ell.faces[:-1]), name="open ell")
+    assert closed.is_watertight
+    assert ObjectSDF(closed)(np.array([[0.04, 0.0, 0.0]]))[0] == pytest.approx(-0.01, abs=1e-4)
 
 
 def test_capsules_follow_the_posed_bones():

@@ -1,9 +1,13 @@
 """`pose_sequences` skips seeds whose grasps all drop the object, within a bound; bad input fails at once."""
 
+import json
+
+import numpy as np
 import pytest
 
 from pam.pose import command
 from pam.pose.generate import NoGraspHeld, PoseError
+from pam.pose.keyframes import hand_preset
 
 
 class FakeSequence:
@@ -11,9 +15,11 @@ class FakeSequence:
         self.meta = {"pose": {"seed": seed}}
 
 
-def fake_generator(failing_seeds, calls):
+def fake_generator(failing_seeds, calls, targets=None):
     def generate(h0, mesh, o0, hT, frames, fps, seed, scale, hand_model):
         calls.append(seed)
+        if targets is not None:
+            targets.append(hT)
         if seed in failing_seeds:
             raise NoGraspHeld(f"seed {seed}: dropped")
         return FakeSequence(seed)
@@ -23,7 +29,7 @@ def fake_generator(failing_seeds, calls):
 
 @pytest.fixture
 def no_quality(monkeypatch):
-    monkeypatch.setattr(command, "evaluate", lambda seq, hand_model: {"success": True})
+    monkeypatch.setattr(command, "evaluate", lambda seq, mesh, hand_model: {"success": True})
 
 
 def test_failing_seeds_are_skipped_and_reported(monkeypatch, no_quality):
@@ -54,3 +60,16 @@ def test_bad_input_is_not_retried(monkeypatch, no_quality):
     with pytest.raises(PoseError, match="inside"):
         command.pose_sequences("ball", num=3)
     assert calls == [1]
+
+
+def test_left_init_without_target_gets_a_left_target(monkeypatch, no_quality, tmp_path):
+    init = tmp_path / "init.json"
+    init.write_text(json.dumps({
+        "hand": {"side": "left", "global_orient": [0.0, 0.0, 0.0], "transl": [0.0, -0.3, 0.12]},
+        "object": {"mesh": "ball"},
+    }))
+    targets = []
+    monkeypatch.setattr(command, "generate_trajectory", fake_generator(set(), [], targets))
+    command.pose_sequences(init=init)
+    assert targets[0].side == "left"
+    np.testing.assert_array_equal(targets[0].hand_pose, hand_preset("power_grasp", "left"))

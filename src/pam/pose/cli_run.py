@@ -10,7 +10,7 @@ from rich.table import Table
 from pam.pose.command import output_paths, pose_sequences, save_all
 from pam.pose.generate import PoseError
 from pam.pose.keyframes import KeyframeError
-from pam.progress import progress_bar
+from pam.progress import console, progress_bar
 from pam.sequence import SequenceError
 
 #: quality key -> column header
@@ -23,7 +23,6 @@ REPORT_COLUMNS = {
 def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
              fps: float, num: int, report: bool) -> int:
     """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
-    console = Console(stderr=True)
     skipped: list[int] = []
     try:
         paths = output_paths(out, num)
@@ -33,7 +32,8 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
                                        progress=lambda i: update(i + 1, num), skipped=skipped)
         save_all(sequences, out)
     except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
-        console.print(f"[red]error:[/red] {err}")
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err  # str(KeyError) adds quotes
+        console.print(f"[red]error:[/red] {message}")
         return 1
     if skipped:
         console.print(f"skipped seeds {skipped}: no grasp held the object in simulation")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pam.hand import load_hand_model
+from pam.objects import load_object
 from pam.pose.generate import NoGraspHeld, generate_trajectory
 from pam.pose.keyframes import KeyframeError, default_keyframes, load_init, load_target
 from pam.pose.quality import evaluate
@@ -54,11 +55,14 @@ def pose_sequences(
         h0, obj = load_init(init)
         if object is not None:
             obj.mesh = object
-    if target is not None:
+    if target is None:
+        hT = default_keyframes(obj.mesh, side=h0.side)[2]
+    else:
         hT = load_target(target, initial=h0)
     o0 = np.eye(4)
     o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
     hand = load_hand_model(h0.model, side=h0.side)
+    mesh = load_object(obj.mesh, scale=obj.scale)
     sequences: list[HOISequence] = []
     failed: list[int] = [] if skipped is None else skipped
     next_seed = seed
@@ -73,7 +77,7 @@ def pose_sequences(
             next_seed += 1
             continue
         next_seed += 1
-        seq.meta["pose"]["quality"] = evaluate(seq, hand_model=hand)
+        seq.meta["pose"]["quality"] = evaluate(seq, mesh=mesh, hand_model=hand)
         sequences.append(seq)
         if progress is not None:
             progress(len(sequences) - 1)

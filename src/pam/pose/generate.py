@@ -23,9 +23,10 @@ import trimesh
 
 from pam.pose import grasp as grasp_mod
 from pam.pose import physics
-from pam.pose.collision import convex_parts
+from pam.pose.collision import closed_mesh, convex_parts
 from pam.pose.hand_geometry import HandCapsules, PosedHand
 from pam.pose.keyframes import HandKeyframe, default_camera, hand_preset
+from pam.pose.quality import CONTACT_DISTANCE, penetration_depths
 from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import (
     finger_closing_progress,
@@ -45,7 +46,6 @@ APPROACH_DISTANCE = 0.08  # m from pre-grasp to grasp
 MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
-CONTACT_DISTANCE = 0.005  # m: the shown hand must end this close to the object (as quality.evaluate)
 
 
 class PoseError(ValueError):
@@ -132,8 +132,8 @@ def _path_collides(hand: PosedHand, plan: Plan, sdf: ObjectSDF, idx: np.ndarray,
 def _final_gap(hand: PosedHand, plan: Plan, result: physics.SimResult, mesh: trimesh.Trimesh) -> float:
     """Distance (m) from the shown hand's last pose to the simulated object's last pose."""
     verts, _ = hand(plan.global_orient[-1:], plan.hand_pose[-1:], plan.transl[-1:])
-    local = (verts[0] - result.translation[-1]) @ result.rotation[-1]  # R^T (v - t)
-    return float(max(ObjectSDF(mesh)(local).min(), 0.0))
+    _, nearest = penetration_depths(verts, mesh, result.rotation[-1:], result.translation[-1:])
+    return float(max(nearest[0], 0.0))
 
 
 def generate_trajectory(
@@ -184,11 +184,10 @@ def generate_trajectory(
         raise PoseError(f"o0: expected a finite 4x4 transform, got shape {o0.shape}")
     model = load_hand_model(h0.model, side=h0.side) if hand_model is None else hand_model
     hand = PosedHand(model, h0.betas)
-    parts = convex_parts(local, name=ref)  # warns for meshes with holes
+    local = closed_mesh(local, name=ref)  # warns for meshes with holes
+    parts = convex_parts(local, name=ref)
     world = local.copy()
     world.apply_transform(o0)
-    if not world.is_watertight:
-        world = trimesh.util.concatenate([p.copy().apply_transform(o0) for p in parts])
     _check_inputs(hand, h0, world, frames, fps)
     table = float(world.vertices[:, 2].min())
     sdf = ObjectSDF(world)
@@ -259,7 +258,7 @@ def generate_trajectory(
             reasons.append(f"candidate {attempt}: dropped at frame {result.drop_frame}")
             continue
         gap = _final_gap(hand, plan, result, local)
-        if gap > CONTACT_DISTANCE:
+        if gap > CONTACT_DISTANCE:  # the shown hand must end touching the object (as quality.evaluate)
             reasons.append(f"candidate {attempt}: the object ends {gap * 1000:.0f} mm away from the shown hand")
             continue
         return _sequence(

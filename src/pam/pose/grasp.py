@@ -49,7 +49,7 @@ class Grasp:
     """A hand pose holding the object (world frame, object at its initial pose).
 
     Attributes:
-        rotation: (3, 3) wrist rotation; global_orient: (3,) the same as an axis-angle.
+        rotation: (3, 3) wrist rotation.
         transl: (3,) MANO translation.
         hand_pose: (45,) contact pose (fingers on the surface).
         squeeze_pose: (45,) the simulator's finger targets, slightly inside the object.
@@ -58,7 +58,6 @@ class Grasp:
         finger_contact: (5,) which fingers (thumb .. little) touch the object; palm_contact: bool.
         balance: |sum of unit contact normals| / number of contacts (0 = perfectly opposed).
         score: ranking score (higher is better).
-        penetration: deepest hand vertex inside the object (m, >= 0).
     """
 
     rotation: np.ndarray
@@ -71,11 +70,6 @@ class Grasp:
     palm_contact: bool
     balance: float
     score: float
-    penetration: float = 0.0
-
-    @property
-    def global_orient(self) -> np.ndarray:
-        return matrix_to_axis_angle_np(self.rotation)
 
     @property
     def num_contacts(self) -> int:
@@ -328,7 +322,7 @@ def synthesize_grasps(
             rotation=R[i], transl=transl[i], hand_pose=finger_pose(preshape, direction, closure[j]),
             squeeze_pose=finger_pose(preshape, direction, np.maximum(squeeze[j], closure[j])), preshape=preshape,
             approach=a[i], finger_contact=contact[i], palm_contact=bool(palm_contact[i]),
-            balance=float(balance[i]), score=float(score[i]), penetration=float(depth[j].max()),
+            balance=float(balance[i]), score=float(score[i]),
         )
         for j, i in enumerate(order)
     ]

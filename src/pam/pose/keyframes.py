@@ -121,7 +121,10 @@ def _vector(where: str, value: Any, n: int) -> np.ndarray:
 
 def _rotation(where: str, value: Any) -> np.ndarray:
     """Axis-angle (3,) or matrix (3, 3) -> (3, 3) rotation matrix."""
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise KeyframeError(f"{where}: expected an axis-angle (3 numbers) or a 3x3 matrix, got {value!r}") from exc
     if arr.shape == (3,):
         return axis_angle_to_matrix_np(_vector(where, arr, 3))
     if arr.shape != (3, 3) or not np.all(np.isfinite(arr)):
@@ -170,7 +173,10 @@ def parse_object(data: dict, where: str, base: Path | None = None) -> ObjectKeyf
     mesh = data.get("mesh", data.get("name"))
     if base is not None and Path(mesh).suffix and not Path(mesh).is_absolute():
         mesh = str(base / mesh)
-    scale = float(data.get("scale", 1.0))
+    try:
+        scale = float(data.get("scale", 1.0))
+    except (TypeError, ValueError) as exc:
+        raise KeyframeError(f"{where}.scale: expected a number, got {data['scale']!r}") from exc
     if not np.isfinite(scale) or scale <= 0:
         raise KeyframeError(f"{where}.scale: must be positive, got {scale}")
     return ObjectKeyframe(

@@ -25,6 +25,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from pam.pose.hand_geometry import HandCapsules
+from pam.pose.quality import DROP_DISTANCE
 
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a frame.
 DEFAULTS = dict(
@@ -35,7 +36,7 @@ DEFAULTS = dict(
     contact_solimp=(0.95, 0.99, 0.001, 0.5, 2.0),
     weld_solref=(0.004, 1.0),  # time constant (s) and damping ratio of the segment-to-target welds
     segment_mass=0.03,
-    drop_distance=0.025,  # object centre moved this far (m) in the palm frame while holding = dropped
+    drop_distance=DROP_DISTANCE,  # object centre moved this far (m) in the palm frame while holding = dropped
 )
 
 

@@ -6,12 +6,12 @@ parameters and the object mesh at its per-frame pose.
 - penetration: depth of the deepest hand vertex inside the object per frame (libigl signed
   distance); reported as the maximum and the mean over frames, in mm.
 - contact ratio: fraction of holding frames where the hand is within ``contact_distance`` of the
-  object.
+  object (``CONTACT_DISTANCE``, 5 mm).
 - slip: displacement of the object's centre (its bounding box centre) in the wrist frame since the
   first holding frame, maximum over holding frames, in mm.
 - hand jerk: mean magnitude of the wrist's third time derivative (finite differences), m/s^3.
 - success: the hand still touches the object at the last frame and the object has not slipped by
-  more than ``drop_distance`` (25 mm, the simulator's drop threshold).
+  more than ``drop_distance`` (``DROP_DISTANCE``, 25 mm, also the simulator's drop threshold).
 
 Holding frames: from ``seq.meta["pose"]["hold_start"]`` (written by ``pam.pose.generate``) to the
 end; for other sequences (importers) the frames from the first contact on.
@@ -22,8 +22,14 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from pam.pose.hand_geometry import PosedHand
 from pam.pose.sdf import ObjectSDF
 from pam.rotations import axis_angle_to_matrix_np
+
+#: m: a hand vertex this close to the object touches it.
+CONTACT_DISTANCE = 0.005
+#: m: the object's centre moved this far in the wrist (palm) frame while holding = dropped.
+DROP_DISTANCE = 0.025
 
 
 def penetration_depths(
@@ -67,28 +73,20 @@ def hand_jerk(wrist: np.ndarray, fps: float) -> float:
     return float(np.linalg.norm(np.diff(wrist, n=3, axis=0), axis=1).mean() * fps**3)
 
 
-def evaluate(seq, mesh: trimesh.Trimesh | None = None, hand_model=None, contact_distance: float = 0.005,
-             drop_distance: float = 0.025) -> dict:
+def evaluate(seq, mesh: trimesh.Trimesh | None = None, hand_model=None, contact_distance: float = CONTACT_DISTANCE,
+             drop_distance: float = DROP_DISTANCE) -> dict:
     """All measures for the first hand and first object of a ``HOISequence``.
 
     ``mesh`` and ``hand_model`` default to the sequence's own (``pam.objects.load_object``,
     ``pam.hand.load_hand_model``).
     """
-    import torch
-
     from pam.hand import load_hand_model
     from pam.objects import load_object
 
     hand, obj = seq.hands[0], seq.objects[0]
     mesh = load_object(obj.mesh, scale=obj.scale) if mesh is None else mesh
     model = load_hand_model(hand.model, side=hand.side) if hand_model is None else hand_model
-    model = model.to(torch.float64)
-    with torch.no_grad():
-        out = model(
-            torch.from_numpy(hand.global_orient), torch.from_numpy(hand.hand_pose),
-            torch.from_numpy(hand.betas), torch.from_numpy(hand.transl),
-        )
-    verts, joints = out.vertices.numpy(), out.joints.numpy()
+    verts, joints = PosedHand(model, hand.betas)(hand.global_orient, hand.hand_pose, hand.transl)
     depth, nearest = penetration_depths(verts, mesh, obj.rotation, obj.translation)
     touching = nearest <= contact_distance
     hold_start = seq.meta.get("pose", {}).get("hold_start")
