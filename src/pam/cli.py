@@ -211,5 +211,10 @@ def eval_(
              json_path, csv_path, report, tracker, mf_direction, fvd_frames, device)
 
 
+
+from pam.data.cli import dataset_app  # noqa: E402  (the `pam dataset` sub-commands)
+
+app.add_typer(dataset_app, name="dataset")
+
 if __name__ == "__main__":
     app()
