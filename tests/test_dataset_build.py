@@ -90,3 +90,30 @@ def test_build_errors_name_the_input(dataset, tmp_path):
                                       "--split", "all", "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "error: --source must be dexycb or oakink2" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_oakink2_clips_follow_the_moving_camera(tmp_path):
+    from dataset_fixtures import make_oakink2
+
+    from pam.data import make_reader
+    from pam.data.build import BuildOptions, build_dataset
+    from pam.scene import build_scene
+
+    write_mano_files(tmp_path / "mano")
+    truth = make_oakink2(tmp_path / "OakInk2", num_images=8, image_hw=(120, 212))
+    options = BuildOptions(source="oakink2", root=tmp_path / "OakInk2", split="all", out=tmp_path / "clips",
+                           num_frames=4, height=64, width=96, mano_dir=tmp_path / "mano", shard=(1, 2))
+    report = build_dataset(options)
+    # clips: (top, 0), (top, 4), (ego, 0), (ego, 4); shard 1/2 takes the second and the fourth
+    assert not report.failed and [c.split("__")[-2:] for c in report.built] == [["allocentric_top", "000004-004"],
+                                                                                ["egocentric", "000004-004"]]
+    clip = ClipFolder.open(tmp_path / "clips" / report.built[1])
+    assert clip.prompt == "a hand grasps a teapot and an O01@0001@00001"
+    assert read_video(clip.video_path).shape == (4, 64, 96, 3)
+    native = make_reader("oakink2", tmp_path / "OakInk2", num_frames=4, mano_dir=tmp_path / "mano").sequence(
+        ClipRef.from_clip_id(report.built[1]))
+    scene = build_scene(native, mano_dir=tmp_path / "mano")
+    want = np.stack([native.camera.project(scene.joints[t], t) for t in range(4)])  # (T, hands, 21, 2) at 212 x 120
+    want = (want + 0.5) * [96 / 212, 64 / 120] - 0.5
+    np.testing.assert_allclose(clip.annotations()["joints_2d"], want, atol=1e-3)
+    assert clip.sequence().camera.is_moving

@@ -54,8 +54,13 @@ class BuildOptions:
     width: int = 720
     mano_dir: Path | None = None
     backend: str | None = None
+    #: (k, n): build only clips k, k + n, k + 2n, ... of the split, so n processes share a split.
+    shard: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
+        k, n = self.shard
+        if not 0 <= k < n:
+            raise DatasetError(f"shard {k}/{n}: need 0 <= k < n")
         if self.height < 2 or self.width < 2 or self.num_frames < 1:
             raise DatasetError(f"clip size must be at least 1 frame of 2 x 2 px, got {self.num_frames} x "
                                f"{self.height} x {self.width}")
@@ -190,7 +195,8 @@ def build_dataset(
     progress: Callable[[int, int], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
 ) -> BuildReport:
-    """Build every clip of ``options.split`` (the first ``limit``) into ``options.out``.
+    """Build every clip of ``options.split`` (the first ``limit``, then this process's ``shard``)
+    into ``options.out``.
 
     Folders that already validate are skipped (a rerun resumes); a clip that fails is reported
     through ``on_failure(clip_id, error)`` and left out, and the build goes on.
@@ -202,6 +208,8 @@ def build_dataset(
     refs = list(itertools.islice(reader.clips(options.split), options.limit))
     if not refs:
         raise DatasetError(f"{options.root}: split {options.split!r} has no clips of {options.num_frames} frames")
+    k, n = options.shard
+    refs = refs[k::n]
     captions = load_captions(options.captions) if options.captions is not None else {}
     options.out.mkdir(parents=True, exist_ok=True)
     report = BuildReport()

@@ -28,6 +28,13 @@ def run_build(options: BuildOptions) -> BuildReport:
     return report
 
 
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 0/4")
+    return int(k), int(n)
+
+
 @dataset_app.command("build")
 def build(
     root: Path = typer.Argument(..., help="The dataset root (DexYCB: holds calibration/ and the subjects; "
@@ -45,6 +52,8 @@ def build(
     width: int = typer.Option(720, help="Clip width in pixels."),
     mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/LEFT (default: $PAM_MANO_DIR or $PAM_HOME/mano)."),
     backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
+    shard: str = typer.Option("0/1", help="K/N: build clips K, K+N, K+2N, ... of the split (run N processes "
+                                          "with K = 0..N-1 into the same --out to share the work)."),
 ) -> None:
     """Dataset clips -> clip folders: RGB video at the clip size, conditions rendered from the annotations,
     sequence, annotations, prompt and provenance. Complete folders are skipped, so a rerun resumes;
@@ -57,6 +66,6 @@ def build(
     with user_errors():
         report = run_build(BuildOptions(source=source, root=root, split=split, out=out, captions=captions, limit=limit,
                                         num_frames=frames, height=height, width=width, mano_dir=mano_dir,
-                                        backend=backend))
+                                        backend=backend, shard=_shard(shard)))
     if report.failed:
         raise typer.Exit(1)
