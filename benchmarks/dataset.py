@@ -32,7 +32,8 @@ def _cpu_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=2, help=f"clips to build (at most {len(SERIALS)}: one sequence's cameras)")
+    parser.add_argument("--clips", type=int, default=2,
+                        help=f"clips to build (at most {len(SERIALS)}: one sequence's cameras)")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)

@@ -121,7 +121,8 @@ def make_dexycb(root: Path, mano_dir: Path, num_frames: int = 5, sequences: int 
             for serial in SERIALS:
                 (seq_dir / serial).mkdir()
                 for f in range(T):
-                    np.savez(seq_dir / serial / f"labels_{f:06d}.npz", seg=np.zeros((480, 640), np.uint8), pose_y=pose_y[f], pose_m=pose_m[f : f + 1],
+                    np.savez(seq_dir / serial / f"labels_{f:06d}.npz", seg=np.zeros((480, 640), np.uint8),
+                             pose_y=pose_y[f], pose_m=pose_m[f : f + 1],
                              joint_3d=joint_3d[f : f + 1].astype(np.float32),
                              joint_2d=joint_2d[f : f + 1].astype(np.float32))
                     _write_jpg(seq_dir / serial / f"color_{f:06d}.jpg", _rgb(480, 640, f))
@@ -162,9 +163,9 @@ def make_oakink2(root: Path, num_images: int = 10, image_hw=(120, 212), seed: in
         K = np.array([[150.0, 0, 97.0], [0, 150.0, 55.0], [0, 0, 1]])  # principal point off-centre
         cam_intr[name] = {f: K for f in image_ids}
         base = _rigid(Rotation.from_rotvec([2.2, 0.0, 0.0]).as_matrix(), np.array([0.0, 0.1, 0.9]))
-        cam_extr[name] = {f: base if name != "egocentric" else
-                          _rigid(Rotation.from_rotvec([2.2, 0.01 * i, 0.0]).as_matrix(), np.array([0.0, 0.1, 0.9 + 0.01 * i]))
-                          for i, f in enumerate(image_ids)}
+        moving = [_rigid(Rotation.from_rotvec([2.2, 0.01 * i, 0.0]).as_matrix(), np.array([0.0, 0.1, 0.9 + 0.01 * i]))
+                  for i in range(len(image_ids))]
+        cam_extr[name] = {f: moving[i] if name == "egocentric" else base for i, f in enumerate(image_ids)}
         if with_images:
             for i, f in enumerate(image_ids):
                 _write_jpg(root / "data" / token / serial / f"{f}.jpg", _rgb(*image_hw, i))

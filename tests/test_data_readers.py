@@ -11,7 +11,7 @@ import torch
 from dataset_fixtures import SERIALS, make_dexycb, make_graspxl, make_oakink2, write_mano_files
 from scipy.spatial.transform import Rotation
 
-from pam.data import ClipRef, DatasetError, make_reader
+from pam.data import ClipRef, DatasetError, Reader, make_reader
 from pam.data.dexycb import SUBJECTS
 from pam.hand import ManoHand
 from pam.safe_pickle import UnsafePickleError
@@ -43,6 +43,7 @@ def _posed(hand_track, mano_dir):
 def test_dexycb_poses_reproduce_the_datasets_joint_labels(dexycb, mano):
     root, truth = dexycb
     reader = make_reader("dexycb", root, num_frames=5, mano_dir=mano[0])
+    assert isinstance(reader, Reader)
     ref = ClipRef("dexycb", truth["sequence"], SERIALS[1], 0, 5)
     seq = reader.sequence(ref)
     hand = seq.hands[0]
@@ -143,7 +144,8 @@ def test_oakink2_indexes_images_by_frame_id_and_reads_tsl_as_the_wrist(tmp_path,
         transf = np.stack([truth["obj_transf"][obj_id][f] for f in ids])
         np.testing.assert_allclose(obj.rotation, transf[:, :3, :3], atol=1e-9)
         np.testing.assert_allclose(obj.translation, transf[:, :3, 3], atol=1e-9)
-    assert "object_repair/align_ds" in seq.objects[0].mesh and seq.objects[1].mesh.endswith("object_raw/align_ds/O01@0001@00001/O01@0001@00001.ply")
+    assert "object_repair/align_ds" in seq.objects[0].mesh
+    assert seq.objects[1].mesh.endswith("object_raw/align_ds/O01@0001@00001/O01@0001@00001.ply")
     assert seq.meta["source"]["objects"] == ["teapot", "O01@0001@00001"]
     extr = np.stack([truth["cam_extr"]["egocentric"][f] for f in ids])  # world-to-camera, per image frame
     np.testing.assert_allclose(seq.camera.R, extr[:, :3, :3], atol=1e-9)

@@ -90,6 +90,10 @@ def test_build_errors_name_the_input(dataset, tmp_path):
                                       "--split", "all", "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "error: --source must be dexycb or oakink2" in result.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "no-mano").mkdir()
+    result = _build(base, tmp_path / "o", "--mano-dir", str(tmp_path / "no-mano"))
+    assert result.exit_code == 1 and "error: No MANO_RIGHT.pkl or MANO_RIGHT.npz found" in result.output
+    assert not list((tmp_path / "o").iterdir())
 
 
 def test_oakink2_clips_follow_the_moving_camera(tmp_path):

@@ -177,7 +177,8 @@ def build_clip(reader: DatasetReader, ref: ClipRef, options: BuildOptions, capti
         written = write_condition_set(seq, tmp, style=KEYPOINT_STYLE.get(ref.dataset, "dexycb"),
                                       backend=options.backend, mano_dir=options.mano_dir)
         files = {path.name: path for path in written.values()}
-        files["video.mp4"] = write_video(tmp / "video.mp4", resize_frames(frames, options.height, options.width), fps=seq.fps)
+        rgb = resize_frames(frames, options.height, options.width)
+        files["video.mp4"] = write_video(tmp / "video.mp4", rgb, fps=seq.fps)
         files["sequence.npz"] = seq.save(tmp / "sequence.npz")
         meta = {
             "source": seq.meta["source"],
@@ -199,9 +200,11 @@ def build_dataset(
     into ``options.out``.
 
     Folders that already validate are skipped (a rerun resumes); a clip that fails is reported
-    through ``on_failure(clip_id, error)`` and left out, and the build goes on.
+    through ``on_failure(clip_id, error)`` and left out, and the build goes on. Missing MANO files
+    (``MissingWeightsError``) stop the build: every clip needs them.
     """
     from pam.data.clip_folder import is_complete
+    from pam.home import MissingWeightsError
 
     started = time.perf_counter()
     reader = make_reader(options.source, options.root, num_frames=options.num_frames, mano_dir=options.mano_dir)
@@ -220,6 +223,8 @@ def build_dataset(
             try:
                 build_clip(reader, ref, options, captions)
                 report.built.append(ref.clip_id)
+            except MissingWeightsError:
+                raise  # no MANO files: every clip would fail alike
             except Exception as exc:  # one bad clip must not stop a long build: report it and go on
                 error = f"{type(exc).__name__}: {exc}"
                 report.failed.append((ref.clip_id, error))

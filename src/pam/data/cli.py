@@ -50,7 +50,8 @@ def build(
     frames: int = typer.Option(49, help="Frames per clip."),
     height: int = typer.Option(480, help="Clip height in pixels (frames are stretched, intrinsics follow)."),
     width: int = typer.Option(720, help="Clip width in pixels."),
-    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/LEFT (default: $PAM_MANO_DIR or $PAM_HOME/mano)."),
+    mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT/LEFT "
+                                                       "(default: $PAM_MANO_DIR or $PAM_HOME/mano)."),
     backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
     shard: str = typer.Option("0/1", help="K/N: build clips K, K+N, K+2N, ... of the split (run N processes "
                                           "with K = 0..N-1 into the same --out to share the work)."),

@@ -73,4 +73,5 @@ class ClipRef:
             start, num_frames = window.split("-")
             return cls(dataset, sequence.replace("+", "/"), camera, int(start), int(num_frames), prompt)
         except (ValueError, ClipRefError) as exc:
-            raise ClipRefError(f"{clip_id!r} is not a clip id (<dataset>__<sequence>__<camera>__<start>-<frames>): {exc}") from None
+            raise ClipRefError(f"{clip_id!r} is not a clip id "
+                               f"(<dataset>__<sequence>__<camera>__<start>-<frames>): {exc}") from None
