@@ -15,7 +15,7 @@ from pam.data import ClipRef, DatasetError, Reader, make_reader
 from pam.data.dexycb import SUBJECTS
 from pam.hand import ManoHand
 from pam.safe_pickle import UnsafePickleError
-from pam.sequence import HOISequence
+from pam.sequence import HOISequence, SequenceError
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_dexycb_s0_splits_follow_the_toolkit(dexycb, tmp_path):
 def test_dexycb_missing_files_are_named(dexycb, mano, tmp_path):
     root, truth = dexycb
     reader = make_reader("dexycb", root, num_frames=5, mano_dir=mano[0])
-    with pytest.raises(Exception, match="frames 0..9 outside the sequence's 5 frames"):
+    with pytest.raises(SequenceError, match="frames 0..9 outside the sequence's 5 frames"):
         reader.sequence(ClipRef("dexycb", truth["sequence"], SERIALS[0], 0, 9))
     mesh = root / "models" / "025_mug" / "textured_simple.obj"
     mesh.rename(mesh.with_suffix(".bak"))
@@ -153,7 +153,7 @@ def test_oakink2_indexes_images_by_frame_id_and_reads_tsl_as_the_wrist(tmp_path,
     assert (seq.camera.height, seq.camera.width) == truth["image_hw"]  # read, not 2 x the principal point
     frames = reader.frames(ref)
     assert frames.shape == (4, *truth["image_hw"], 3)
-    with pytest.raises(Exception, match="frames 8..12 outside the sequence's 10 image frames"):
+    with pytest.raises(SequenceError, match="frames 8..12 outside the sequence's 10 image frames"):
         reader.sequence(ClipRef("oakink2", ref.sequence, "egocentric", 8, 4))
 
 
