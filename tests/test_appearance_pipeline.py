@@ -186,10 +186,10 @@ def test_cli_writes_first_frame_from_a_render_folder(tmp_path, monkeypatch):
     hand = tmp_path / "hand.png"
     Image.fromarray(np.full((64, 96, 3), 200, np.uint8)).save(hand)
     args = ["appearance", str(conditions), "-p", PROMPT, "--hand", str(hand), "--height", "32", "--width", "48",
-            "--steps", "2", "--dtype", "float32", "--controlnet", str(tmp_path / "controlnet")]
+            "--steps", "2", "--dtype", "fp32", "--controlnet", str(tmp_path / "controlnet")]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 1 and "FLUX.1-dev" in result.output and not (tmp_path / "frame.png").exists()
-    result = CliRunner().invoke(app, [*args, "--flux", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
+    result = CliRunner().invoke(app, [*args, "--base", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "frame.png").size == (48, 32)
 

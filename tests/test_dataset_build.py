@@ -88,7 +88,7 @@ def test_build_errors_name_the_input(dataset, tmp_path):
     assert result.exit_code == 1 and "error: unknown dexycb split 's9-train'" in result.output
     result = CliRunner().invoke(app, ["dataset", "build", str(base / "dex-ycb"), "--source", "graspxl",
                                       "--split", "all", "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1 and "error: --source must be dexycb or oakink2" in result.output
+    assert result.exit_code == 1 and "error: --source must be one of dexycb, oakink2" in result.output
     assert not (tmp_path / "o").exists()
     (tmp_path / "no-mano").mkdir()
     result = _build(base, tmp_path / "o", "--mano-dir", str(tmp_path / "no-mano"))

@@ -16,7 +16,6 @@ from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet
 from pam.models.cogvideox_release import join_release_state_dict
 from pam.pipelines.motion import MotionPipeline
 from pam.render.video import read_video, write_video
-from pam.pipelines.motion_loading import load_motion_pipeline
 from samples import SAMPLES as OFFICIAL_SAMPLES
 
 PROMPT = "a hand holds the red mug"
@@ -125,7 +124,7 @@ def model_dirs(parts, pipe, tmp_path_factory):
 
 
 def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
-    loaded = load_motion_pipeline(model_dirs / "base", controlnet=model_dirs / "controlnet", torch_dtype=torch.float32)
+    loaded = MotionPipeline.from_pretrained_parts(model_dirs / "base", controlnet=model_dirs / "controlnet", torch_dtype=torch.float32)
     assert loaded.scheduler.config.timestep_spacing == "trailing"
     cues = {"depth": random_video(1)}
     run = dict(generator=torch.Generator().manual_seed(1), **SMALL)
@@ -141,18 +140,18 @@ def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
     monkeypatch.setenv("PAM_HOME", str(model_dirs))
     (model_dirs / "PAM").mkdir(exist_ok=True)
     (model_dirs / "PAM" / "motion").symlink_to(model_dirs / "release")
-    release = load_motion_pipeline(model_dirs / "base", torch_dtype=torch.float32)
-    assert release.controlnet.cues == RELEASE_CUES
+    release = MotionPipeline.from_pretrained_parts(model_dirs / "base", torch_dtype=torch.float32)
+    assert release.controlnet.cue_names == RELEASE_CUES
     release(frame0(), cues, PROMPT, **dict(run, num_inference_steps=1))
 
     monkeypatch.setenv("PAM_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="THUDM/CogVideoX-5b-I2V"):
-        load_motion_pipeline()
+        MotionPipeline.from_pretrained_parts()
     with pytest.raises(FileNotFoundError, match="GasaiYU/PAM"):
-        load_motion_pipeline(model_dirs / "base")
+        MotionPipeline.from_pretrained_parts(model_dirs / "base")
     (tmp_path / "partial").mkdir()
     with pytest.raises(FileNotFoundError, match="no tokenizer/ folder"):
-        load_motion_pipeline(tmp_path / "partial")
+        MotionPipeline.from_pretrained_parts(tmp_path / "partial")
 
 
 def test_cli_writes_a_video(model_dirs, tmp_path):
@@ -171,9 +170,9 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
         "--controlnet", str(model_dirs / "controlnet"),
     ]  # fmt: skip
     def invoke(output, *extra):
-        return CliRunner().invoke(app, ["motion", common[0], str(tmp_path / output), *common[1:], *extra])
+        return CliRunner().invoke(app, ["motion", common[0], *common[1:], "-o", str(tmp_path / output), *extra])
 
-    result = invoke("out.mp4", "--cues-dir", str(cues))
+    result = invoke("out.mp4", str(cues))
     assert result.exit_code == 0, result.output
     video = read_video(tmp_path / "out.mp4")
     assert video.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3)

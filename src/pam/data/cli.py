@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from pam.cli_options import OutOpt, check_choice, user_errors
 from pam.data.build import BuildOptions, BuildReport, build_dataset
 
 dataset_app = typer.Typer(help="Real datasets (DexYCB, OakInk2) as clip folders for training.", no_args_is_help=True)
@@ -42,7 +43,7 @@ def build(
     source: str = typer.Option(..., "--source", help="Dataset: dexycb or oakink2."),
     split: str = typer.Option(..., "--split", help="DexYCB: s0-train, s0-val, s0-test, s0-eval or all; "
                                                    "OakInk2: all; or a .txt file of clip ids."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: one clip folder per clip."),
+    out: OutOpt = ...,
     captions: Optional[Path] = typer.Option(None, help="Prompts: a JSON object or tab-separated lines, "
                                                        "clip id or sequence -> text (default: the dataset's "
                                                        "description, else 'a hand grasps a <object>')."),
@@ -56,15 +57,12 @@ def build(
     shard: str = typer.Option("0/1", help="K/N: build clips K, K+N, K+2N, ... of the split (run N processes "
                                           "with K = 0..N-1 into the same --out to share the work)."),
 ) -> None:
-    """Dataset clips -> clip folders: RGB video at the clip size, conditions rendered from the annotations,
-    sequence, annotations, prompt and provenance. Complete folders are skipped, so a rerun resumes;
-    a failed clip is reported and the build goes on (exit status 1 if any failed)."""
-    from pam.cli import user_errors
-
-    if source not in ("dexycb", "oakink2"):
-        typer.echo(f"error: --source must be dexycb or oakink2, got {source!r}", err=True)
-        raise typer.Exit(1)
+    """Dataset clips -> clip folders in --out (one per clip): RGB video at the clip size, conditions
+    rendered from the annotations, sequence, annotations, prompt and provenance. Complete folders are
+    skipped, so a rerun resumes; a failed clip is reported and the build goes on (exit status 1 if any
+    failed)."""
     with user_errors():
+        check_choice(source, ("dexycb", "oakink2"), "--source")
         report = run_build(BuildOptions(source=source, root=root, split=split, out=out, captions=captions, limit=limit,
                                         num_frames=frames, height=height, width=width, mano_dir=mano_dir,
                                         backend=backend, shard=_shard(shard)))

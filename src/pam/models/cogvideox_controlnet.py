@@ -97,7 +97,7 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
         self.gradient_checkpointing = False
 
     @property
-    def cues(self) -> tuple[str, ...]:
+    def cue_names(self) -> tuple[str, ...]:
         return tuple(self.config.cues)
 
     @classmethod
@@ -140,14 +140,14 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
 
         Args:
             hidden_states: (B, N, D) patch-embedded noisy input (video tokens only).
-            cue_states: (B, K, N, D) patch-embedded cue latents, K = len(self.cues), in slot order.
+            cue_states: (B, K, N, D) patch-embedded cue latents, K = len(self.cue_names), in slot order.
         Returns:
             (B, N, D) ``cue_combine(concat_k(hidden_states + cue_states[:, k]))``.
         """
         batch, slots, tokens, dim = cue_states.shape
-        if slots != len(self.cues) or hidden_states.shape != (batch, tokens, dim):
+        if slots != len(self.cue_names) or hidden_states.shape != (batch, tokens, dim):
             raise ValueError(
-                f"expected hidden_states (B, N, D) and cue_states (B, {len(self.cues)}, N, D); got "
+                f"expected hidden_states (B, N, D) and cue_states (B, {len(self.cue_names)}, N, D); got "
                 f"{tuple(hidden_states.shape)} and {tuple(cue_states.shape)}"
             )
         combined = (hidden_states.unsqueeze(1) + cue_states).permute(0, 2, 1, 3).reshape(batch, tokens, slots * dim)
