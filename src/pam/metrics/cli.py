@@ -26,10 +26,10 @@ def results_table(result: EvalResult) -> Table:
 
 
 def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: Path | None, json_path: Path | None,
-             csv_path: Path | None, report: Path | None, tracker: str, mf_direction: str, fvd_frames: int,
+             csv_path: Path | None, report: Path | None, tracker: str, mf_mode: str, fvd_frames: int,
              device: str) -> EvalResult:
     try:
-        check_options(metrics, tracker, mf_direction)
+        check_options(metrics, tracker, mf_mode)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     pairs, messages = pair_videos(generated, reference, conditions)
@@ -38,7 +38,7 @@ def run_eval(generated: Path, reference: Path, metrics: list[str], conditions: P
     if not pairs:
         raise SystemExit(f"no videos with the same file name in {generated} and {reference}")
     with progress_bar(f"evaluating {len(pairs)} video pairs") as update:
-        result = evaluate(pairs, metrics, tracker=tracker, mf_direction=mf_direction, fvd_frames=fvd_frames,
+        result = evaluate(pairs, metrics, tracker=tracker, mf_mode=mf_mode, fvd_frames=fvd_frames,
                           device=device, progress=update, thumbnails=report is not None)
     Console().print(results_table(result))
     for metric, reason in result.skipped.items():

@@ -33,7 +33,7 @@ from pam.metrics.hand_estimator import HaMeREstimator
 from pam.metrics.hand_pose import mpjpe
 from pam.metrics.image import psnr, ssim
 from pam.metrics.lpips import LPIPS, lpips
-from pam.metrics.motion_fidelity import motion_fidelity
+from pam.metrics.motion_fidelity import MF_MODES, motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
 from pam.metrics.weights import MissingWeightsError
 from pam.fileio import load_arrays
@@ -43,7 +43,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd")
 TRACKERS = ("lk", "cotracker3")
-MF_DIRECTIONS = ("both", "generated_to_reference")
 #: Direction of "better" per metric, shown in tables.
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "mf": True, "fvd": False, "mpjpe": False}
 THUMB_HEIGHT = 120
@@ -129,15 +128,15 @@ def _foreground_mask(conditions: dict[str, np.ndarray], shape: tuple[int, int]) 
     return mask if mask.any() else None
 
 
-def check_options(metrics, tracker: str, mf_direction: str) -> None:
+def check_options(metrics, tracker: str, mf_mode: str) -> None:
     """Raise ValueError naming the bad option: unknown metric, tracker or Motion Fidelity direction."""
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown:
         raise ValueError(f"metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
     if tracker not in TRACKERS:
         raise ValueError(f"tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
-    if mf_direction not in MF_DIRECTIONS:
-        raise ValueError(f"mf_direction: expected one of {', '.join(MF_DIRECTIONS)}, got {mf_direction!r}")
+    if mf_mode not in MF_MODES:
+        raise ValueError(f"mf_mode: expected one of {', '.join(MF_MODES)}, got {mf_mode!r}")
 
 
 class _Metrics:
@@ -165,14 +164,14 @@ class _Metrics:
 
 
 def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, tracker: str = "lk",
-             mf_direction: str = "both", fvd_frames: int = 49, device: str = "cpu",
+             mf_mode: str = "both", fvd_frames: int = 49, device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, thumbnails: bool = True) -> EvalResult:
     """Compute ``metrics`` over ``pairs``; ``progress(done, total)`` is called before and after each pair.
 
     A pair that cannot be read or measured is left out of every value (per video, means and FVD) and
     named in ``notes``. ``thumbnails`` keeps small frames of each video for the HTML report.
     """
-    check_options(metrics, tracker, mf_direction)
+    check_options(metrics, tracker, mf_mode)
     result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
     models = _Metrics(result.metrics, result.skipped, tracker, device)
     gen_feats, ref_feats = [], []
@@ -180,7 +179,7 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
         if progress is not None:
             progress(i, len(pairs))
         try:
-            row, notes, thumbs, feats = _evaluate_pair(pair, result.metrics, models, mf_direction, fvd_frames, thumbnails)
+            row, notes, thumbs, feats = _evaluate_pair(pair, result.metrics, models, mf_mode, fvd_frames, thumbnails)
         except (VideoError, ValueError) as exc:
             result.notes.append(f"{pair.name}: skipped: {exc}")
             continue
@@ -205,7 +204,7 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
     return result
 
 
-def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_direction: str, fvd_frames: int,
+def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_mode: str, fvd_frames: int,
                    thumbnails: bool):
     """One pair's values, notes, thumbnails and I3D features (None when left out of FVD); raises on
     unreadable or unmeasurable input, so nothing of a failed pair is kept."""
@@ -234,7 +233,7 @@ def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_dir
         row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
     if models.tracker is not None:
         mask = _foreground_mask(conditions, generated.shape[1:3])
-        row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
+        row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, mode=mf_mode)
     if models.hamer is not None:
         _mpjpe(pair, generated, models.hamer, row, notes)
     return row, notes, thumbs, feats
