@@ -143,16 +143,17 @@ def test_report_renders_in_headless_chromium(folders, tmp_path):
     (["--mf-mode", "reference"], "mf_mode: expected one of both, generated_to_reference, published"),
     (["--tracker", "raft"], "tracker: expected one of lk, cotracker3"),
 ])
-def test_cli_rejects_bad_options(folders, tmp_path, args, message):
-    gen, ref, _ = folders
-    res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref),
+def test_cli_rejects_bad_options(tmp_path, args, message):
+    res = CliRunner().invoke(app, ["eval", "--generated", str(tmp_path), "--reference", str(tmp_path),
                                    "--json", str(tmp_path / "r.json"), *args])
     assert res.exit_code == 1 and f"error: {message}" in res.output
     assert not (tmp_path / "r.json").exists()
 
 
-def test_cli_missing_folder_and_no_pairs_are_errors(folders, tmp_path):
-    gen, ref, _ = folders
+def test_cli_missing_folder_and_no_pairs_are_errors(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    write_video(ref / "clip.mp4", moving_video(textured_frame(16, 16), 3, (1.0, 0.0)))
     res = CliRunner().invoke(app, ["eval", "--generated", str(tmp_path / "nope"), "--reference", str(ref)])
     assert res.exit_code == 1 and f"error: {tmp_path / 'nope'}: not a directory" in res.output
     empty = tmp_path / "empty"

@@ -183,7 +183,7 @@ def check_options(metrics, tracker: str, mf_mode: str, fvd_frames: int = 49) -> 
         raise ValueError(f"tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
     if mf_mode not in MF_MODES:
         raise ValueError(f"mf_mode: expected one of {', '.join(MF_MODES)}, got {mf_mode!r}")
-    if isinstance(fvd_frames, bool) or not isinstance(fvd_frames, int) or fvd_frames < 1:
+    if isinstance(fvd_frames, bool) or not isinstance(fvd_frames, (int, np.integer)) or fvd_frames < 1:
         raise ValueError(f"fvd_frames: expected a whole number of frames >= 1, got {fvd_frames!r}")
 
 

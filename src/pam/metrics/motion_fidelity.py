@@ -14,9 +14,9 @@ by PAM (REFERENCE.md, "Evaluation"), in three modes (docs/metrics.md explains th
 
   * a displacement shorter than ``min_displacement`` pixels (default 0.5, above the trackers'
     noise on still points of a re-encoded video, whose random directions would otherwise count)
-    is *still*; moving vs moving scores the cosine, still vs
-    moving 0 (no agreement), and frames where both are still carry no direction and are left
-    out: ``corr(a, b)`` is the mean over frames where ``a`` or ``b`` moves;
+    is *still*; moving vs moving scores the cosine, still vs moving 0 (no agreement), and frames
+    where both are still carry no direction and are left out: ``corr(a, b)`` is the mean over
+    the frames where ``a`` or ``b`` moves;
   * each track's best-match ``corr`` is weighted by the number of frames it moves (a track that
     never moves has nothing to match); the directional score X -> Y is the weighted mean over X's
     tracks, ``both`` pools the tracks of both videos (the weighted mean of both directions).
@@ -119,7 +119,7 @@ def motion_fidelity_from_tracks(generated_tracks: np.ndarray, reference_tracks: 
         if not keep.any():
             raise ValueError(f"motion fidelity: no {name} track is visible over {min_visible:.0%} of the frames")
         tracks, valid = tracks[:, keep], valid[:, keep]
-        moving = np.linalg.norm(np.diff(tracks.astype(np.float64), axis=0), axis=-1) >= min_displacement
+        moving = _displacements(tracks)[1] >= min_displacement
         weight = (moving & valid).sum(axis=0)  # frames each track moves: its motion evidence
         kept.append((tracks, None if visible is None else visible[:, keep], weight))
     (gen_t, gen_v, gen_w), (ref_t, ref_v, ref_w) = kept
