@@ -233,3 +233,23 @@ def test_malformed_mpjpe_ground_truth_is_named(folders):
     np.savez(pair.reference.with_name(pair.name + ".joints.npz"), joints=np.zeros((3, 21, 3)))
     with pytest.raises(ValueError, match=r"lacks \['boxes', 'side'\]"):
         ev._mpjpe(pair, np.zeros((3, 8, 8, 3), np.uint8), estimator=None, row={}, notes=[])
+
+
+def test_mf_mode_and_segmentation_mask_reach_motion_fidelity(folders, monkeypatch):
+    import pam.metrics.evaluate as ev
+
+    calls = {}
+
+    def record(generated, reference, tracker, mask=None, mode="both"):
+        calls[len(calls)] = (mask, mode)
+        return 0.5
+
+    monkeypatch.setattr(ev, "motion_fidelity", record)
+    pairs, _ = pair_videos(*folders)
+    result = evaluate(pairs, ["mf"], mf_mode="published")
+    assert result.per_video["clip0"]["mf"] == 0.5 and result.settings["mf_mode"] == "published"
+    (mask0, mode0), (mask1, mode1) = calls[0], calls[1]
+    assert mode0 == mode1 == "published"
+    assert mask1 is None  # clip1 has no segmentation condition
+    rows, cols = np.nonzero(mask0)  # the seg video's rectangle, rows 16..47, columns 24..71
+    assert abs(rows.min() - 16) <= 1 and abs(rows.max() - 47) <= 1 and abs(cols.min() - 24) <= 1 and abs(cols.max() - 71) <= 1
