@@ -200,7 +200,7 @@ def eval_(
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV."),
     report: Optional[Path] = typer.Option(None, help="Write a self-contained HTML report."),
     tracker: str = typer.Option("lk", help="Motion Fidelity tracker: lk (offline) or cotracker3."),
-    mf_mode: str = typer.Option("both", help="MF: both, generated_to_reference, or published (the paper's script)."),
+    mf_mode: str = typer.Option("both", help="MF: both, generated_to_reference, or published (motion_fidelity_score.py exactly)."),
     fvd_frames: int = typer.Option(49, help="Clip length: FVD uses this many frames; shorter clips are flagged."),
     device: str = typer.Option("cpu", help="Torch device for LPIPS, FVD and learned trackers."),
 ) -> None:
