@@ -102,7 +102,9 @@ def test_eval_positional_folders_and_old_options(calls, tmp_path):
                  "--device", "cpu")
     assert new.exit_code == 0 and old.exit_code == 0, (new.output, old.output)
     assert DEPRECATED not in new.output and "--generated is deprecated" in old.output
-    assert calls[0][1] == calls[1][1] and calls[0][1][:3] == (tmp_path / "gen", tmp_path / "ref", ["psnr"])
+    (options,) = calls[0][1]
+    assert calls[0][1] == calls[1][1] and (options.generated, options.reference, options.metrics) == (
+        tmp_path / "gen", tmp_path / "ref", ("psnr",))
     missing = invoke("eval", tmp_path / "gen")
     assert missing.exit_code == 1 and "error:" in missing.output and "REFERENCE" in missing.output
 

@@ -246,22 +246,23 @@ def eval_(
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the results as CSV."),
     report: Optional[Path] = typer.Option(None, help="Write a self-contained HTML report."),
     tracker: str = typer.Option("lk", help="Motion Fidelity tracker: lk (offline) or cotracker3."),
-    mf_direction: str = typer.Option("both", help="MF: both (mean of directions) or generated_to_reference."),
-    fvd_frames: int = typer.Option(49, help="FVD clip length; shorter videos are discarded."),
+    mf_mode: str = typer.Option("both", help="MF: both, generated_to_reference, or published (motion_fidelity_score.py exactly)."),
+    fvd_frames: int = typer.Option(49, help="Clip length: FVD uses this many frames; shorter clips are flagged."),
     device: DeviceOpt = None,
     generated_opt: Optional[Path] = typer.Option(None, "--generated", hidden=True, help="Deprecated: GENERATED."),
     reference_opt: Optional[Path] = typer.Option(None, "--reference", hidden=True, help="Deprecated: REFERENCE."),
 ) -> None:
     """Compare generated videos with reference videos: PSNR, SSIM, LPIPS, Motion Fidelity, FVD, MPJPE."""
-    from pam.metrics.cli import run_eval
+    from pam.metrics.cli import EvalOptions, run_eval
 
     with user_errors():
         generated = deprecated(generated, generated_opt, "--generated", "the GENERATED argument")
         reference = deprecated(reference, reference_opt, "--reference", "the REFERENCE argument")
         if generated is None or reference is None:
             raise ValueError("give the GENERATED and REFERENCE folders: pam eval GENERATED REFERENCE")
-        run_eval(generated, reference, [m.strip() for m in metrics.split(",") if m.strip()], conditions,
-                 json_path, csv_path, report, tracker, mf_direction, fvd_frames, resolve_device(device))
+        run_eval(EvalOptions(generated, reference, tuple(m.strip() for m in metrics.split(",") if m.strip()),
+                             conditions, json_path, csv_path, report, tracker=tracker, mf_mode=mf_mode,
+                             fvd_frames=fvd_frames, device=resolve_device(device)))
 
 
 
