@@ -263,21 +263,25 @@ def test_shift_rules_closed_form():
 
 
 def test_release_weights_sample_on_the_release_schedule():
-    """28 steps at 480 x 640 (the release's setting): the scheduler's sigmas are x-flux's, to float precision;
-    the paper's net keeps FluxPipeline's schedule, which differs by up to ~0.05 there."""
+    """28 steps at 480 x 640 (the release's setting): the release's sigmas are x-flux's, to float precision;
+    the paper's net keeps FluxPipeline's schedule, which differs by up to ~0.05 there. A tiny run checks
+    that sampling uses this schedule (at 32 x 48 the two rules still differ by ~2e-4)."""
     parts = tiny_pipeline_parts()
-    size = dict(height=480, width=640, num_inference_steps=28, max_sequence_length=16, output_type="latent")
-    cues = {name: np.zeros((480, 640, 3), np.uint8) for name in ("depth", "seg", "hand")}
     release = AppearancePipeline(controlnet=FluxReleaseControlNet.from_transformer(parts["transformer"]), **parts)
-    release.set_progress_bar_config(disable=True)
-    release(PROMPT, cues, seed=0, **size)
-    expected = xflux_release_sigmas(28, 480, 640)
-    np.testing.assert_allclose(release.scheduler.sigmas.numpy(), expected, rtol=0, atol=1e-6)
     paper = AppearancePipeline(controlnet=FluxMultiConditionControlNet.from_transformer(parts["transformer"]), **parts)
-    paper.set_progress_bar_config(disable=True)
-    paper(PROMPT, seed=0, **size)
+    expected = xflux_release_sigmas(28, 480, 640)
+    release.set_timesteps(28, 480, 640)
+    np.testing.assert_allclose(release.scheduler.sigmas.numpy(), expected, rtol=0, atol=1e-6)
+    paper.set_timesteps(28, 480, 640)
     gap = np.abs(paper.scheduler.sigmas.numpy() - expected).max()
     assert 0.04 < gap < 0.06, gap
+
+    release.set_progress_bar_config(disable=True)
+    release(PROMPT, random_cues(), seed=0, output_type="latent", **CALL)
+    tiny = xflux_release_sigmas(CALL["num_inference_steps"], HEIGHT, WIDTH)
+    np.testing.assert_allclose(release.scheduler.sigmas.numpy(), tiny, rtol=0, atol=1e-6)
+    paper.set_timesteps(CALL["num_inference_steps"], HEIGHT, WIDTH)
+    assert np.abs(paper.scheduler.sigmas.numpy() - tiny).max() > 1e-4
 
 
 def test_cli_feeds_the_release_its_trained_cues_only(tmp_path, monkeypatch):

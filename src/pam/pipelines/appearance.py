@@ -265,6 +265,14 @@ class AppearancePipeline(DiffusionPipeline):
         return self.controlnet.pack_condition(inputs)
 
     # ------------------------------------------------------------------------------------------ sampling
+    def set_timesteps(self, num_inference_steps: int, height: int, width: int, device=None) -> torch.Tensor:
+        """Set the scheduler's shifted schedule for this size (rule of the ControlNet, see :func:`shift_mu`);
+        returns the timesteps (sigma x 1000). ``self.scheduler.sigmas`` then ends with the terminal 0."""
+        sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
+        mu = shift_mu(height, width, self.controlnet.shift_rule, self.scheduler.config, self.vae_scale_factor)
+        timesteps, _ = retrieve_timesteps(self.scheduler, num_inference_steps, device, sigmas=sigmas, mu=mu)
+        return timesteps
+
     @torch.no_grad()
     def __call__(
         self,
@@ -330,11 +338,7 @@ class AppearancePipeline(DiffusionPipeline):
         latents, latent_image_ids = self.prepare_latents(
             total, num_channels_latents, height, width, prompt_embeds.dtype, device, generator, latents
         )
-        sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
-        mu = shift_mu(height, width, self.controlnet.shift_rule, self.scheduler.config, self.vae_scale_factor)
-        timesteps, num_inference_steps = retrieve_timesteps(
-            self.scheduler, num_inference_steps, device, sigmas=sigmas, mu=mu
-        )
+        timesteps = self.set_timesteps(num_inference_steps, height, width, device)
         guidance = (
             torch.full((total,), guidance_scale, device=device, dtype=torch.float32)
             if self.transformer.config.guidance_embeds
