@@ -136,7 +136,7 @@ def appearance(
     depth: Optional[Path] = typer.Option(None, help="Depth condition image or video (overrides the folder's)."),
     seg: Optional[Path] = typer.Option(None, help="Segmentation condition image or video."),
     hand: Optional[Path] = typer.Option(None, help="Hand keypoint condition image or video."),
-    normal: Optional[Path] = typer.Option(None, help="Normal condition image or video (release ControlNet only)."),
+    normal: Optional[Path] = typer.Option(None, help="Normal condition image or video (only with --cues naming normal)."),
     cues: Optional[str] = typer.Option(None, help=CUE_HELP),
     frame: int = typer.Option(0, help="Frame of condition videos to use."),
     base: Optional[str] = typer.Option(
