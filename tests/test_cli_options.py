@@ -136,3 +136,11 @@ def test_parse_dtype():
     assert [parse_dtype(n) for n in ("bf16", "fp16", "fp32")] == [torch.bfloat16, torch.float16, torch.float32]
     with pytest.raises(ValueError, match="dtype must be one of bf16, fp16, fp32; got 'bfloat16'"):
         parse_dtype("bfloat16")
+
+
+def test_offload_needs_an_accelerator():
+    from pam.pipelines.loading import place
+
+    for mode in ("model", "sequential"):
+        with pytest.raises(ValueError, match=f"--offload {mode} moves models to an accelerator, but the device is cpu"):
+            place(None, mode, "cpu")

@@ -186,6 +186,7 @@ def test_release_converter_round_trip_and_semantics(base, tmp_path):
 
     controlnet, _ = controlnet_from_release(state, dict(base.config))
     assert controlnet.cue_names == RELEASE_CUES and controlnet.config.num_layers == 2
+    assert controlnet.trained_cue_names == ("depth", "seg", "hand")  # the release's used_conditions
     exported = join_release_state_dict(base_part, controlnet.state_dict())
     assert all(torch.equal(exported[k], state[k]) for k in state)
 

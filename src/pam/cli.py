@@ -41,7 +41,7 @@ def render(
     backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
     mano_dir: Optional[Path] = typer.Option(None, help="Folder with MANO_RIGHT.pkl / MANO_LEFT.pkl for MANO hands."),
 ) -> None:
-    """Render a sequence's conditions (depth, seg, hand keypoints, normals, preview, annotations) into the folder --out."""
+    """Render a sequence's conditions (depth, seg, keypoints, normals, preview, annotations) into folder --out."""
     from pam.conditions import write_condition_set
     from pam.progress import console, progress_bar
     from pam.sequence import HOISequence
@@ -124,22 +124,27 @@ def pose(
     raise typer.Exit(run_pose(out, object, init, target, seed, frames, fps, num, report))
 
 
+CONDITIONS_HELP = "Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."
 CUE_HELP = "Comma-separated cues to feed, e.g. depth,seg,hand (default: those the checkpoint was trained with)."
 
 
 @app.command()
 def appearance(
-    conditions: Optional[Path] = typer.Argument(None, help="Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."),
+    conditions: Optional[Path] = typer.Argument(None, help=CONDITIONS_HELP),
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text describing the scene."),
     out: OutOpt = Path("first_frame.png"),
     depth: Optional[Path] = typer.Option(None, help="Depth condition image or video (overrides the folder's)."),
     seg: Optional[Path] = typer.Option(None, help="Segmentation condition image or video."),
     hand: Optional[Path] = typer.Option(None, help="Hand keypoint condition image or video."),
-    normal: Optional[Path] = typer.Option(None, help="Normal condition image or video (release ControlNet only)."),
+    normal: Optional[Path] = typer.Option(None, help="Normal condition image or video (only with --cues naming normal)."),
     cues: Optional[str] = typer.Option(None, help=CUE_HELP),
     frame: int = typer.Option(0, help="Frame of condition videos to use."),
-    base: Optional[str] = typer.Option(None, help="FLUX.1-dev folder (diffusers format) or hub id (default: $PAM_HOME/FLUX.1-dev)."),
-    controlnet: Optional[Path] = typer.Option(None, help="ControlNet folder or release controlnet.bin (default: $PAM_HOME/PAM/controlnet.bin)."),
+    base: Optional[str] = typer.Option(
+        None, help="FLUX.1-dev folder (diffusers format) or hub id (default: $PAM_HOME/FLUX.1-dev)."
+    ),
+    controlnet: Optional[Path] = typer.Option(
+        None, help="ControlNet folder or release controlnet.bin (default: $PAM_HOME/PAM/controlnet.bin)."
+    ),
     height: Optional[int] = typer.Option(None, help="Output height (default: 480)."),
     width: Optional[int] = typer.Option(None, help="Output width (default: 720; 640 for the release ControlNet)."),
     steps: int = typer.Option(28, help="Sampling steps."),
@@ -178,7 +183,7 @@ def appearance(
 @app.command()
 def motion(
     image: Path = typer.Argument(..., help="First frame (Stage II output or any image)."),
-    conditions: Optional[Path] = typer.Argument(None, help="Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."),
+    conditions: Optional[Path] = typer.Argument(None, help=CONDITIONS_HELP),
     prompt: str = typer.Option(..., "--prompt", "-p", help="Text describing the scene."),
     out: OutOpt = Path("video.mp4"),
     depth: Optional[Path] = typer.Option(None, help="Depth cue video (overrides the folder's)."),
@@ -202,7 +207,7 @@ def motion(
     device: DeviceOpt = None,
     offload: OffloadOpt = "none",
     vae_tiling: bool = typer.Option(True, help="VAE tiling and slicing."),
-    cues_dir: Optional[Path] = typer.Option(None, "--cues-dir", hidden=True, help="Deprecated: the CONDITIONS argument."),
+    cues_dir: Optional[Path] = typer.Option(None, "--cues-dir", hidden=True, help="Deprecated: CONDITIONS."),
     release: Optional[Path] = typer.Option(None, "--release", hidden=True, help="Deprecated: --controlnet."),
 ) -> None:
     """Stage III: animate a first frame along cue videos (CogVideoX-5b-I2V + ControlNet) into an mp4 (--out)."""

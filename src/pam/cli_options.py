@@ -33,7 +33,7 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output file or folder
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (default 0 in every command).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="Weights dtype: bf16, fp16 or fp32.")]
 OffloadOpt = Annotated[
-    str, typer.Option("--offload", help="CPU offload: none, model (whole models, moved when used) or sequential (layers).")
+    str, typer.Option("--offload", help="CPU offload: none, model (whole models moved when used) or sequential.")
 ]
 DeviceOpt = Annotated[
     Optional[str], typer.Option("--device", help="Torch device, e.g. cuda, cuda:1, cpu (default: cuda if available).")

@@ -17,6 +17,26 @@ from pam.pipelines.options import AppearanceOptions, MotionOptions
 CueFiles = Mapping[str, "str | os.PathLike | None"]
 
 
+def fed_cues(asked: Sequence[str] | None, slots: Sequence[str], trained: Sequence[str]) -> tuple[str, ...]:
+    """The cues to feed: ``asked`` (``--cues``) or, by default, those the checkpoint was trained with.
+
+    Prints which cues are fed and which slots get the null input, and flags asked cues outside training.
+    """
+    from pam.progress import console
+
+    unknown = sorted(set(asked or ()) - set(slots))
+    if unknown:
+        raise ValueError(f"--cues names {unknown}; this ControlNet's cues are {list(slots)}")
+    names = tuple(asked) if asked else tuple(trained)
+    rest = [name for name in slots if name not in names]
+    source = "as asked (--cues)" if asked else "the cues this checkpoint was trained with"
+    console.print(f"cues fed: {', '.join(names)} ({source})" + (f"; null input for {', '.join(rest)}" if rest else ""))
+    untrained = [name for name in names if name not in trained]
+    if untrained:
+        console.print(f"[yellow]note:[/yellow] {', '.join(untrained)} never given in this checkpoint's training")
+    return names
+
+
 def cue_files_for(
     names: Sequence[str], conditions: str | os.PathLike | None, cue_files: CueFiles | None, slots: Sequence[str]
 ) -> dict[str, Path]:
@@ -54,7 +74,7 @@ def run_appearance(
     from pam.render.video import read_frame
 
     pipe = load_appearance_pipeline(options)
-    names = options.cues or pipe.cue_names
+    names = fed_cues(options.cues, pipe.cue_names, pipe.trained_cue_names)
     files = cue_files_for(names, conditions, cue_files, pipe.cue_names)
     cues = {name: read_frame(path, options.frame) for name, path in files.items()}
     pipe.set_progress_bar_config(disable=True)
@@ -107,7 +127,7 @@ def run_motion(
     first_frame = PIL.Image.open(image).convert("RGB")
     with console.status("loading CogVideoX-5b-I2V and the ControlNet"):
         pipe = load_motion_pipeline(options)
-    names = options.cues or pipe.cue_names
+    names = fed_cues(options.cues, pipe.cue_names, pipe.trained_cue_names)
     cues = read_cue_videos(cue_files_for(names, conditions, cue_files, pipe.cue_names), options.frames)
     pipe.set_progress_bar_config(disable=True)
     with progress_bar(f"Stage III ({', '.join(sorted(cues))})") as update:

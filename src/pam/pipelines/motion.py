@@ -4,6 +4,11 @@
 latents, rotary embeddings and decoding it reuses) plus a :class:`~pam.models.CogVideoXControlNet` and the
 cue inputs. Defaults follow REFERENCE.md: 49 frames at 480 x 720, 50 steps of CogVideoXDPMScheduler with
 trailing timesteps, dynamic classifier-free guidance with scale 6 and the release's fixed negative prompt.
+Another scheduler (CogVideoX-5b-I2V ships a DDIM one, which ``from_pretrained`` passes) is replaced by a
+CogVideoXDPMScheduler built from its config, the way diffusers pipelines swap compatible schedulers.
+
+Each ControlNet records the cues it was trained with (:attr:`MotionPipeline.trained_cue_names`; the release's:
+depth, seg, hand, its tracking and normal slots having always been zero); giving another cue is logged.
 
 Memory switches are the usual diffusers ones: load in bf16 (``torch_dtype``), ``enable_model_cpu_offload()``
 (the ControlNet, called every step, stays on the GPU once loaded, as diffusers does for its ControlNets),
@@ -26,6 +31,7 @@ from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import (
     retrieve_timesteps,
 )
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
+from diffusers.utils import logging
 from transformers import AutoTokenizer, T5EncoderModel
 
 from pam.home import MissingWeightsError, locate
@@ -39,6 +45,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "The background is solid. Strange body and strange trajectory. Distortion."
 )
 """The fixed negative prompt of the official release's Stage III inference."""
+logger = logging.get_logger(__name__)
 BASE_SOURCE = "https://huggingface.co/THUDM/CogVideoX-5b-I2V"
 RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the Stage III transformer)"
 BASE_SUBFOLDERS = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
@@ -91,7 +98,8 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         scheduler: CogVideoXDPMScheduler,
     ):
         if not isinstance(scheduler, CogVideoXDPMScheduler):
-            raise TypeError(f"scheduler must be a CogVideoXDPMScheduler, got {type(scheduler).__name__}")
+            logger.info(f"using CogVideoXDPMScheduler with the config of the given {type(scheduler).__name__}")
+            scheduler = CogVideoXDPMScheduler.from_config(scheduler.config)
         super().__init__(tokenizer, text_encoder, vae, transformer, scheduler)
         controlnet.check_base(transformer)
         self.register_modules(controlnet=controlnet)
@@ -146,6 +154,11 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         """The ControlNet's cue slots, in order."""
         return self.controlnet.cue_names
 
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues the ControlNet was trained with (the other slots were always zero)."""
+        return self.controlnet.trained_cue_names
+
     def check_motion_inputs(self, cues: Mapping[str, VideoInput], num_frames: int, height: int, width: int) -> None:
         """Clear errors for frame counts, sizes and cue names the model cannot take."""
         if num_frames < 1 or (num_frames - 1) % self.vae_scale_factor_temporal != 0:
@@ -161,9 +174,15 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             size = (config.sample_height * scale, config.sample_width * scale)
             if (height, width) != size:
                 raise ValueError(f"this model only generates {size[0]} x {size[1]} videos, got {height} x {width}")
-        unknown = sorted(set(cues) - set(self.controlnet.cue_names))
+        unknown = sorted(set(cues) - set(self.cue_names))
         if unknown:
-            raise ValueError(f"unknown cues {unknown}; this ControlNet takes {list(self.controlnet.cue_names)}")
+            raise ValueError(f"unknown cues {unknown}; this ControlNet takes {list(self.cue_names)}")
+        untrained = sorted(set(cues) - set(self.trained_cue_names))
+        if untrained:
+            logger.warning(
+                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
+                f"{list(self.trained_cue_names)}): the result is out of distribution"
+            )
 
     def encode_frames(self, video: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(1, 3, T, H, W) in [-1, 1] -> VAE latents x scaling factor, (1, F, C, h, w)."""
