@@ -259,11 +259,11 @@ def run_case(case: Case, frames: int = 49) -> dict:
     record = {"name": case.name, "group": case.group, "object": case.object, "status": "error", "reason": "",
               "first_candidate": False, "attempt": None, "seconds": None, "cpu_seconds": None, "quality_seconds": None,
               "quality": None}
-    hand = _hand_model("right")
     try:
         extra = _feature_kwargs(case)
     except Unsupported as err:
         return {**record, "status": "unsupported", "reason": str(err), "first_candidate": None}
+    hand = _hand_model("right")
     mesh = object_mesh(case.object)
     o0 = object_pose(case)
     centre = trimesh.transform_points(mesh.bounding_box.centroid[None], o0)[0]
