@@ -30,16 +30,17 @@ def min_jerk(start: int, end: int, distance: float) -> np.ndarray:
     return distance * (10 * s**3 - 15 * s**4 + 6 * s**5)
 
 
-def lowest_vertex() -> np.ndarray:
+def lowest_vertex(model=HAND) -> np.ndarray:
     with torch.no_grad():
-        v = HAND(torch.tensor(PALM_DOWN[None], dtype=torch.float32), torch.zeros(1, 45)).vertices[0].double().numpy()
+        v = model(torch.tensor(PALM_DOWN[None], dtype=torch.float32), torch.zeros(1, 45)).vertices[0].double().numpy()
     return v[np.argmin(v[:, 2])]
 
 
-def scene(hand_offset, object_offset, object_rotation=None, gap=GAP, meta=None) -> HOISequence:
+def scene(hand_offset, object_offset, object_rotation=None, gap=GAP, meta=None, model=HAND) -> HOISequence:
     """Hand and ball paths as per-frame offsets (T, 3) from the touching pose (ball ``gap`` under the hand)."""
-    centre = lowest_vertex() - [0.0, 0.0, RADIUS + gap]
-    hand = HandTrack(global_orient=np.tile(PALM_DOWN, (T, 1)), hand_pose=np.zeros((T, 45)), transl=hand_offset)
+    centre = lowest_vertex(model) - [0.0, 0.0, RADIUS + gap]
+    hand = HandTrack(global_orient=np.tile(PALM_DOWN, (T, 1)), hand_pose=np.zeros((T, 45)), transl=hand_offset,
+                     side=model.side)
     rot = np.tile(np.eye(3), (T, 1, 1)) if object_rotation is None else object_rotation
     ball = ObjectTrack(mesh="ball", rotation=rot, translation=centre + object_offset)
     return HOISequence(hands=[hand], objects=[ball], camera=Camera.from_fov(), fps=FPS, meta={"pose": meta or {}})
@@ -169,3 +170,16 @@ def test_hand_jerk_of_a_cubic_path_is_its_constant_third_derivative():
 def test_thresholds_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         THRESHOLDS.slip_mm = 50.0
+
+
+def test_two_hands_each_graded_with_its_own_object_and_the_worst_reported():
+    left = OpenHand("left")
+    held = scene(APPROACH + LIFT, LIFT)
+    far = np.array([0.3, 0.0, 0.0])  # a left hand and ball 30 cm away: the hand comes down but never lifts
+    idle = scene(APPROACH + far, np.tile(far, (T, 1)), model=left)
+    seq = HOISequence(hands=[held.hands[0], idle.hands[0]], objects=[idle.objects[0], held.objects[0]],
+                      camera=held.camera, fps=FPS)
+    q = evaluate(seq, meshes=[BALL, BALL], hand_models=[HAND, left])
+    assert [p["hand"] for p in q.pairs] == [1, 0]  # each ball goes to the hand that touches it
+    assert q.pairs[1]["hold_frames"] > 0 and q.pairs[0]["hold_frames"] == 0
+    assert q.hold_frames == 0 and q.failed == ("hold",)
