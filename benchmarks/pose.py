@@ -1,7 +1,7 @@
 """Stage I benchmark graded only by the independent quality check (``pam.pose.quality``).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/pose.py [--cases N | --quick] [--workers 1]
-        [--json bench.json] [--markdown bench.md]
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/pose.py [--cases N | --quick] [--group G]
+        [--workers 1] [--json bench.json] [--markdown bench.md]
 
 124 cases (deterministic): the 9 built-in objects and 13 shapes made here (boxes of several
 aspects, cylinders, a torus, a short pipe, thin plates, a capsule, a cone, irregular convex
@@ -110,12 +110,12 @@ def make_cases() -> list[Case]:
                               offset=offset if target == "aside" else (0.0, 0.0, 0.15), **placed(name)))
     requests = [
         ("soup_can", {"approach": "top"}), ("soup_can", {"approach": "side"}), ("cracker_box", {"approach": "front"}),
-        ("bottle", {"approach": "side"}), ("bottle", {"approach": "top", "family": "pinch"}),
+        ("bottle", {"approach": "side"}), ("bottle", {"approach": "top", "family": "precision"}),
         ("mug", {"region": "handle", "family": "hook"}), ("mug", {"region": "handle"}), ("mug", {"approach": "top"}),
         ("drill", {"region": "handle"}), ("foam_brick", {"approach": "top", "roll": np.pi / 4}),
         ("box_cube", {"approach": "side", "roll": -np.pi / 4}), ("cylinder_tall", {"approach": "side", "family": "power"}),
-        ("banana", {"approach": "top", "family": "pinch"}), ("ball", {"approach": "front"}),
-        ("box_flat", {"approach": [0.0, -0.5, 0.866]}), ("torus", {"region": [0.04, 0.0, 0.012], "family": "pinch"}),
+        ("banana", {"approach": "top", "family": "precision"}), ("ball", {"approach": "front"}),
+        ("box_flat", {"approach": (0.0, -0.5, 0.866)}), ("torus", {"region": (0.04, 0.0, 0.012), "family": "precision"}),
     ]
     for name, request in requests:
         cases.append(Case(name=f"{name}/request{len(cases)}", group="request", seed=len(cases), request=request, **placed(name)))
@@ -215,25 +215,77 @@ def target_hand(case: Case, h0, centre: np.ndarray, hand_model):
     return HandKeyframe(hand_pose=style, side=h0.side, global_orient=h0.global_orient.copy(), transl=wrist - j0)
 
 
-def _feature_kwargs(case: Case) -> dict:
-    """Extra ``generate_trajectory`` keywords of a request or goal case; ``Unsupported`` if the
-    installed API lacks them."""
-    from pam.pose import grasp
-    from pam.pose.generate import generate_trajectory
+def _object_goal(case: Case, o0: np.ndarray):
+    """The case's goal as ``pam.pose.keyframes.ObjectGoal``: place = turned by ``yaw`` and moved by
+    ``offset`` on the table; tilt = turned by ``angle`` about the world x axis."""
+    from pam.pose.keyframes import ObjectGoal
+    from pam.rotations import axis_angle_to_matrix_np
 
-    params = inspect.signature(generate_trajectory).parameters
-    if case.second is not None:
-        raise Unsupported("two-hand sequences: no two-hand API in pam.pose.generate")
+    if case.goal["kind"] == "place":
+        turn = axis_angle_to_matrix_np(np.array([0.0, 0.0, case.goal["yaw"]]))
+        return ObjectGoal(kind="place", rotation=turn @ o0[:3, :3],
+                          translation=o0[:3, 3] + [*case.goal["offset"], 0.0])
+    return ObjectGoal(kind="tilt", axis=np.array([1.0, 0.0, 0.0]), angle=case.goal["angle"])
+
+
+def _check_api(case: Case) -> None:
+    """Raise ``Unsupported`` if the installed ``pam.pose`` lacks the case's feature."""
+    from pam.pose import generate, grasp, keyframes
+
+    params = inspect.signature(generate.generate_trajectory).parameters
+    if case.request is not None and not (hasattr(grasp, "GraspRequest") and "request" in params):
+        raise Unsupported("grasp requests: no pam.pose.grasp.GraspRequest / generate_trajectory(request=)")
+    if case.goal is not None and not (hasattr(keyframes, "ObjectGoal") and "goal" in params):
+        raise Unsupported(f"{case.goal['kind']} goals: no pam.pose.keyframes.ObjectGoal / generate_trajectory(goal=)")
+    if case.second is not None and not all(hasattr(generate, n) for n in ("generate_scene", "HandTask", "SceneObject")):
+        raise Unsupported("two-hand sequences: no pam.pose.generate.generate_scene / HandTask / SceneObject")
+
+
+def prepare(case: Case):
+    """The case as a call of the installed API: (generate() -> HOISequence, meshes, hand models).
+
+    Raises ``Unsupported`` (before anything is timed) if the API lacks the case's feature.
+    """
+    from pam.pose import generate, grasp
+
+    _check_api(case)
+    right = _hand_model("right")
+    mesh = object_mesh(case.object)
+    shift = (0.12, 0.0) if case.second else (0.0, 0.0)  # two hands: the right hand's object to the right
+    o0 = object_pose(case, at=(case.xy[0] + shift[0], case.xy[1]))
+    centre = trimesh.transform_points(mesh.bounding_box.centroid[None], o0)[0]
+    h0 = start_hand(case, centre, right)
+    hT = target_hand(case, h0, centre, right)
+    kwargs = {}
     if case.request is not None:
-        if not hasattr(grasp, "GraspRequest") or "request" not in params:
-            raise Unsupported("grasp requests: no pam.pose.grasp.GraspRequest / generate_trajectory(request=)")
-        request = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in case.request.items()}
-        return {"request": grasp.GraspRequest(**request)}
+        kwargs["request"] = grasp.GraspRequest(**{k: tuple(v) if isinstance(v, list) else v for k, v in case.request.items()})
     if case.goal is not None:
-        if "goal" not in params:
-            raise Unsupported(f"{case.goal['kind']} goals: no generate_trajectory(goal=)")
-        return {"goal": dict(case.goal)}
-    return {}
+        kwargs["goal"] = _object_goal(case, o0)
+    if case.second is None:
+        def run():
+            return generate.generate_trajectory(h0, _ref(case.object), o0, hT, frames=FRAMES, seed=case.seed,
+                                                hand_model=right, **kwargs)
+        return run, [mesh], [right]
+    left = _hand_model("left")
+    mesh2 = object_mesh(case.second)
+    mirrored = Case(name=case.name, group=case.group, object=case.second, seed=case.seed, yaw=case.yaw + 1.0,
+                    start=(-case.start[0], *case.start[1:]), target=case.target, offset=case.offset)
+    o1 = object_pose(mirrored, at=(case.xy[0] - 0.12, case.xy[1]))
+    centre1 = trimesh.transform_points(mesh2.bounding_box.centroid[None], o1)[0]
+    h1 = start_hand(mirrored, centre1, left, side="left")
+    tasks = [generate.HandTask(h0, hT, 0), generate.HandTask(h1, target_hand(mirrored, h1, centre1, left), 1)]
+    objects = [generate.SceneObject(case.object, mesh, o0), generate.SceneObject(case.second, mesh2, o1)]
+
+    def run():
+        return generate.generate_scene(tasks, objects, frames=FRAMES, seed=case.seed, hand_models=[right, left])
+    return run, [mesh, mesh2], [right, left]
+
+
+def _ref(name: str) -> str | trimesh.Trimesh:
+    """What the generator is given: a built-in's name (its own parts and loading), else the mesh."""
+    from pam.objects import BUILTIN_OBJECTS
+
+    return name if name in BUILTIN_OBJECTS else object_mesh(name)
 
 
 def _hand_model(side: str):
@@ -243,35 +295,39 @@ def _hand_model(side: str):
 
 
 _HANDS: dict = {}
+#: Frames per trajectory (``--frames``).
+FRAMES = 49
 
 
-def run_case(case: Case, frames: int = 49) -> dict:
+def _attempts(meta: dict) -> list:
+    """The generator's kept candidate index per hand (0 = its first candidate)."""
+    hands = meta.get("hands")
+    if isinstance(hands, list) and hands:
+        return [h.get("attempt") for h in hands]
+    return [meta.get("attempt")]
+
+
+def run_case(case: Case) -> dict:
     """Generate the case's trajectory and grade it with ``pam.pose.quality`` only.
 
     Returns a JSON-ready record: status "success" | "fail" (graded) | "no_sequence" (``PoseError``)
-    | "error" (a crash) | "unsupported", reason, first_candidate (the generator's first grasp
-    candidate was kept and passes), seconds and cpu_seconds of the generation, quality_seconds and
-    the quality measures.
+    | "error" (a crash) | "unsupported", reason, first_candidate (every hand kept the generator's
+    first grasp candidate and the sequence passes), seconds and cpu_seconds of the generation,
+    quality_seconds and the quality measures.
     """
-    from pam.pose.generate import PoseError, generate_trajectory
+    from pam.pose.generate import PoseError
     from pam.pose.quality import evaluate
 
     record = {"name": case.name, "group": case.group, "object": case.object, "status": "error", "reason": "",
               "first_candidate": False, "attempt": None, "seconds": None, "cpu_seconds": None, "quality_seconds": None,
               "quality": None}
     try:
-        extra = _feature_kwargs(case)
+        generate, meshes, hands = prepare(case)
     except Unsupported as err:
         return {**record, "status": "unsupported", "reason": str(err), "first_candidate": None}
-    hand = _hand_model("right")
-    mesh = object_mesh(case.object)
-    o0 = object_pose(case)
-    centre = trimesh.transform_points(mesh.bounding_box.centroid[None], o0)[0]
-    h0 = start_hand(case, centre, hand)
-    hT = target_hand(case, h0, centre, hand)
     start, cpu = time.perf_counter(), time.process_time()
     try:
-        seq = generate_trajectory(h0, mesh, o0, hT, frames=frames, seed=case.seed, hand_model=hand, **extra)
+        seq = generate()
     except PoseError as err:  # the generator refused or found no grasp: a failure without a sequence
         return {**record, "status": "no_sequence", "seconds": time.perf_counter() - start,
                 "cpu_seconds": time.process_time() - cpu, "reason": str(err)[:200]}
@@ -280,11 +336,12 @@ def run_case(case: Case, frames: int = 49) -> dict:
                 "reason": f"{type(err).__name__}: {err}"[:200] + " | " + traceback.format_exc(limit=2)[-200:]}
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     start = time.perf_counter()
-    q = evaluate(seq, meshes=[mesh], hand_models=[hand])
-    attempt = seq.meta.get("pose", {}).get("attempt")
+    q = evaluate(seq, meshes=meshes, hand_models=hands)
+    attempts = _attempts(seq.meta.get("pose", {}))
+    known = None if None in attempts else max(attempts)
     return {**record, "status": "success" if q.success else "fail", "reason": ", ".join(q.failed),
-            "first_candidate": bool(q.success and attempt == 0), "attempt": attempt, "seconds": seconds,
-            "cpu_seconds": cpu, "quality_seconds": time.perf_counter() - start, "quality": q.as_dict()}
+            "first_candidate": bool(q.success and known == 0), "attempt": known,
+            "seconds": seconds, "cpu_seconds": cpu, "quality_seconds": time.perf_counter() - start, "quality": q.as_dict()}
 
 
 def warm_decompositions(names: list[str]) -> list[tuple[str, int, float]]:
@@ -416,9 +473,11 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
     return "\n".join(lines)
 
 
-def _init_worker() -> None:
+def _init_worker(frames: int = 49) -> None:
     import torch
 
+    global FRAMES
+    FRAMES = frames
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
 
@@ -427,20 +486,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=None, help="run the first N cases of the fixed shuffled list")
     parser.add_argument("--quick", action="store_true", help="12 cases (a smoke run)")
+    parser.add_argument("--group", choices=("lift", "request", "goal", "two_hands"), help="only this group's cases")
     parser.add_argument("--workers", type=int, default=1, help="processes (each one thread)")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--json", default=None, help="write every record and the summary here")
     parser.add_argument("--markdown", default=None, help="write the tables here (also printed)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _init_worker()
-    cases = make_cases()
+    _init_worker(args.frames)
+    cases = [c for c in make_cases() if args.group in (None, c.group)]
     cases = cases[: 12 if args.quick else args.cases or len(cases)]
     names = sorted({c.object for c in cases} | {c.second for c in cases if c.second})
     decompositions = warm_decompositions(names)
     records = []
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker) if args.workers > 1 else _Inline() as pool:
-        for i, record in enumerate(pool.map(functools.partial(run_case, frames=args.frames), cases)):
+    pool = ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.frames,)) if args.workers > 1 else _Inline()
+    with pool:
+        for i, record in enumerate(pool.map(run_case, cases)):
             records.append(record)
             print(f"[{i + 1}/{len(cases)}] {record['name']}: {record['status']} {record['reason'][:90]} "
                   f"({record['seconds'] or 0:.2f} s)", flush=True)

@@ -127,6 +127,14 @@ def test_an_object_sliding_down_in_the_hand_fails_slip_and_contact():
     assert set(q.failed) == {"slip", "contact"}
 
 
+def test_the_generators_carry_frames_win_per_object():
+    meta = {"carry_start": 40, "carry_end": 44, "hands": [{"object": 0, "carry_start": 20, "carry_end": 30}]}
+    q = grade(scene(APPROACH + LIFT, LIFT, meta=meta))
+    assert q.carry_start == 20 and q.hold_frames == 10
+    q = grade(scene(APPROACH + LIFT, LIFT, meta={"carry_start": 40, "carry_end": None}))
+    assert q.carry_start == 40 and q.hold_frames == T - 40
+
+
 def test_an_object_never_lifted_fails_hold_only():
     q = grade(scene(APPROACH, np.zeros((T, 3))))
     assert q.hold_frames == 0 and q.carry_start is None and q.slip_mm is None

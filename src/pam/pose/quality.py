@@ -12,7 +12,8 @@ Definitions, per hand-object pair (the hand with the most frames in contact with
   In contact: gap <= ``contact_gap_mm``.
 - table top: ``meta["pose"]["table_z"]``, else the lowest object point in frame 0.
 - carried frames: the object's lowest point is more than ``lift_mm`` above its frame-0 height (or
-  ``meta["pose"]["carry_start"]`` up to ``meta["pose"]["carry_end"]`` or the end).
+  ``meta["pose"]["carry_start"]`` up to ``meta["pose"]["carry_end"]`` or the end; with several
+  objects, the entry of ``meta["pose"]["hands"]`` whose ``"object"`` is this object's index).
   carry start: the first carried frame.
 - grip frame: ``meta["pose"]["grip_frame"]``, else the first frame of the contact run that reaches
   the carry start (not carried: that reaches the last frame); none without such a run.
@@ -181,8 +182,8 @@ def contact_runs_start(contact: np.ndarray, end: int) -> int | None:
 def _carried(lift: np.ndarray, pose_meta: dict, thresholds: Thresholds) -> np.ndarray:
     """(T,) bool carried frames from the object's lift (T,) in metres, or from the meta."""
     if pose_meta.get("carry_start") is not None:
-        frames = np.arange(len(lift))
-        return (frames >= int(pose_meta["carry_start"])) & (frames < int(pose_meta.get("carry_end", len(lift))))
+        frames, end = np.arange(len(lift)), pose_meta.get("carry_end")
+        return (frames >= int(pose_meta["carry_start"])) & (frames < (len(lift) if end is None else int(end)))
     return lift > thresholds.lift_mm / 1000.0
 
 
@@ -247,6 +248,15 @@ CHECKS = {
 }
 
 
+def _object_meta(pose_meta: dict, k: int, num_objects: int) -> dict:
+    """The generator's grip and carry frames for object ``k``: its entry in ``pose_meta["hands"]``,
+    else the top-level keys when there is only one object, else none."""
+    for entry in pose_meta.get("hands", []):
+        if isinstance(entry, dict) and entry.get("object") == k:
+            return entry
+    return pose_meta if num_objects == 1 else {}
+
+
 def _worst(pairs: list[dict]) -> dict:
     """One set of measures from several pairs: the worst value of each (None only if all are None)."""
     lowest_is_worst = {"contact_fraction", "hold_frames", "hold_s"}
@@ -302,7 +312,8 @@ def evaluate(seq, meshes: list[trimesh.Trimesh] | None = None, hand_models: list
 
     pairs = []
     for k, (obj, mesh) in enumerate(zip(seq.objects, meshes)):
-        per_hand = [_pair(v, w, r, mesh, obj.rotation, obj.translation, seq.fps, pose_meta, thresholds)
+        frames_meta = _object_meta(pose_meta, k, len(seq.objects))
+        per_hand = [_pair(v, w, r, mesh, obj.rotation, obj.translation, seq.fps, frames_meta, thresholds)
                     for v, w, r in hands]
         best = max(range(len(hands)), key=lambda i: per_hand[i]["contact_frames"])  # the hand that handles it
         pairs.append({"object": obj.name, "hand": best, **per_hand[best]})
