@@ -133,7 +133,8 @@ def hand_object_distances(
     closest = local.copy()
     measure = np.ones(dist.shape, dtype=bool) if near is None else dist <= near
     if measure.any():
-        sign = igl.SIGNED_DISTANCE_TYPE_PSEUDONORMAL if mesh.is_watertight else igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER
+        sign = igl.SIGNED_DISTANCE_TYPE_PSEUDONORMAL if mesh.is_watertight else \
+            igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER  # exact sign when closed, robust across holes
         d, _, c, _ = igl.signed_distance(
             np.ascontiguousarray(local[measure]),
             np.ascontiguousarray(mesh.vertices, dtype=np.float64),
@@ -242,7 +243,8 @@ CHECKS = {
     "penetration": lambda m, t: m["max_penetration_mm"] <= t.max_penetration_mm
     and m["mean_penetration_mm"] <= t.mean_penetration_mm,
     "slip": lambda m, t: m["slip_mm"] is None or m["slip_mm"] <= t.slip_mm,
-    "in_hand_rotation": lambda m, t: m["in_hand_rotation_deg"] is None or m["in_hand_rotation_deg"] <= t.in_hand_rotation_deg,
+    "in_hand_rotation": lambda m, t: m["in_hand_rotation_deg"] is None
+    or m["in_hand_rotation_deg"] <= t.in_hand_rotation_deg,
     "hold": lambda m, t: m["hold_s"] >= t.min_hold_s,
     "jerk": lambda m, t: m["jerk_max"] <= t.max_jerk,
 }
@@ -290,6 +292,9 @@ def evaluate(seq, meshes: list[trimesh.Trimesh] | None = None, hand_models: list
         meshes = [load_object(o.mesh, scale=o.scale) for o in seq.objects]
     if hand_models is None:
         hand_models = [load_hand_model(h.model, side=h.side) for h in seq.hands]
+    if not seq.hands or not seq.objects:
+        raise ValueError(f"evaluate: the sequence needs a hand and an object, got {len(seq.hands)} hands "
+                         f"and {len(seq.objects)} objects")
     if len(meshes) != len(seq.objects) or len(hand_models) != len(seq.hands):
         raise ValueError(f"evaluate: {len(seq.objects)} objects and {len(seq.hands)} hands need as many meshes "
                          f"and hand models, got {len(meshes)} and {len(hand_models)}")
@@ -297,9 +302,10 @@ def evaluate(seq, meshes: list[trimesh.Trimesh] | None = None, hand_models: list
     hands = []
     for track, model in zip(seq.hands, hand_models):
         dtype = next(model.buffers()).dtype  # the model is used as it is (float32 is precise to < 1 um here)
+        orient, pose, betas, transl = (torch.as_tensor(a, dtype=dtype) for a in
+                                       (track.global_orient, track.hand_pose, track.betas, track.transl))
         with torch.no_grad():
-            out = model(*(torch.as_tensor(a, dtype=dtype) for a in (track.global_orient, track.hand_pose)),
-                        betas=torch.as_tensor(track.betas, dtype=dtype), transl=torch.as_tensor(track.transl, dtype=dtype))
+            out = model(orient, pose, betas=betas, transl=transl)
         rot = Rotation.from_rotvec(track.global_orient).as_matrix()
         hands.append((out.vertices.double().numpy(), out.joints.double().numpy()[:, 0], rot))
 
