@@ -28,7 +28,7 @@ import time
 import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import trimesh
@@ -253,6 +253,8 @@ def prepare(case: Case):
     from pam.pose import generate, grasp
 
     _check_api(case)
+    if case.second:  # two hands: each starts on the outer side of its own object (yaw > 0 turns to +x)
+        case = replace(case, start=(abs(case.start[0]), *case.start[1:]))
     right = _hand_model("right")
     mesh = object_mesh(case.object)
     shift = (0.12, 0.0) if case.second else (0.0, 0.0)  # two hands: the right hand's object to the right

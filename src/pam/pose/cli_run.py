@@ -53,7 +53,7 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
     for path, seq in zip(paths, sequences):
         console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
     if report:
-        table = Table(title="Stage I quality (pam.pose.quality; thresholds in docs/pose.md)")
+        table = Table(title="Stage I quality (thresholds: docs/pose.md)")
         table.add_column("measure", no_wrap=True)
         for path in paths:
             table.add_column(path.name)
