@@ -60,6 +60,8 @@ OVERSHOOT = 0.3
 GRASP_SETTINGS = dict(clearance=0.005)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
+#: Fraction of the finger torque limits used while the fingers move onto the surface.
+GENTLE = 0.1
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -67,12 +69,21 @@ TABLE_TOLERANCE = 0.002
 ACCEPT = dict(
     pregrasp_shift=0.01,  # m the object may move before the grip closes
     pregrasp_turn=10.0,  # degrees it may turn
+    # when no candidate meets those, the least disturbing one within these is taken (meta says so)
+    pregrasp_shift_fallback=0.02,
+    pregrasp_turn_fallback=25.0,
     slip=0.01,  # m the object's centre may move in the wrist frame while carried
     turn=8.0,  # degrees it may turn in the hand while carried
     contact=0.95,  # fraction of carried frames with simulated hand-object contact
     tracking=0.02,  # m the simulated wrist may lag the plan
     place_error=0.02,  # m the placed object may end from its goal position
 )
+
+
+#: kg: masses of the built-in objects' YCB counterparts (Calli et al. 2015, the YCB object set);
+#: a built-in's density is its mass over its volume. Other meshes get ``physics.DEFAULTS["density"]``.
+BUILTIN_MASS = {"cracker_box": 0.411, "soup_can": 0.349, "bottle": 0.603, "bowl": 0.147, "mug": 0.118,
+                "banana": 0.066, "drill": 0.895, "foam_brick": 0.059, "ball": 0.148}
 
 
 class PoseError(ValueError):
@@ -113,6 +124,7 @@ class _Prepared:
     parts: list
     sdf: ObjectSDF
     centre: np.ndarray  # (3,) object-frame bounding box centre
+    density: float | None  # kg/m^3, None for the simulator's default
 
 
 @dataclass
@@ -205,6 +217,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     nominal = np.where((times <= reach)[:, None], slerp_axis_angles(h0.hand_pose, g.preshape, s_reach),
                        g.preshape + per_joint * (g.hand_pose - g.preshape))
     fingers = nominal + np.where((times <= reach)[:, None], 0.0, press * (grip - g.hand_pose))
+    effort = GENTLE + (1.0 - GENTLE) * press[:, 0]
     carry_end = frames - 1
     if kind == "place":
         release = ends[4]
@@ -215,8 +228,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         away = rot_end @ g.rotation.T @ g.approach  # the approach direction, carried with the object
         withdraw = APPROACH_DISTANCE * (away + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(away + [0.0, 0.0, 1.0])
         wrist = np.where((times > release)[:, None], interpolate_positions(wrist_end, wrist_end + withdraw, s_out), wrist)
+        effort = np.where(times > transport, GENTLE + (1.0 - GENTLE) * (1.0 - s_rel), effort)
         carry_end = int(np.floor(transport))
-    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers)
+    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort)
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
 
 
@@ -269,23 +283,33 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
             raise PoseError(f"{name} goal: the placed object reaches {(table_z - low) * 1000:.0f} mm below the table top")
 
 
-def _prepare(obj: SceneObject) -> _Prepared:
+def _prepare(obj: SceneObject, parts: list | None = None) -> _Prepared:
     if obj.mesh.is_watertight and obj.mesh.volume < 0:  # inside out: every normal points in
         obj.mesh.invert()
     local = closed_mesh(obj.mesh, name=obj.ref)  # warns for meshes with holes
     world = local.copy()
     world.apply_transform(obj.pose)
-    return _Prepared(obj, world, convex_parts(local, name=obj.ref), ObjectSDF(world), local.bounding_box.centroid)
+    parts = convex_parts(local, name=obj.ref) if parts is None else parts
+    mass = BUILTIN_MASS.get(obj.ref)
+    volume = sum(p.volume for p in parts)  # the simulator's mass is over the convex parts
+    density = mass / (volume / obj.scale**3) if mass is not None and volume > 0 else None  # density kept under scale
+    return _Prepared(SceneObject(obj.ref, local, obj.pose, obj.scale), world, parts, ObjectSDF(world),
+                     local.bounding_box.centroid, density)
 
 
-def _pregrasp_disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray) -> str | None:
+def _pregrasp_disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray, fallback: bool = False) -> str | None:
     """Why the object's poses (T, 3, 3), (T, 3) up to the grip moved too much, or None."""
-    c = rot @ centre + trans
-    shift = np.linalg.norm(c - c[0], axis=1).max()
-    turn = np.degrees(Rotation.from_matrix(rot @ rot[0].T).magnitude().max())
-    if shift > ACCEPT["pregrasp_shift"] or turn > ACCEPT["pregrasp_turn"]:
+    shift, turn = _disturbance(rot, trans, centre)
+    suffix = "_fallback" if fallback else ""
+    if shift > ACCEPT["pregrasp_shift" + suffix] or turn > ACCEPT["pregrasp_turn" + suffix]:
         return f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed"
     return None
+
+
+def _disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
+    """Largest displacement (m) of the object's centre and rotation (degrees) over poses (T, 3, 3), (T, 3)."""
+    c = rot @ centre + trans
+    return float(np.linalg.norm(c - c[0], axis=1).max()), float(np.degrees(Rotation.from_matrix(rot @ rot[0].T).magnitude().max()))
 
 
 def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Prepared, hand: PosedHand,
@@ -293,7 +317,7 @@ def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Pre
     """Why the simulated candidate fails the generator's acceptance, or None."""
     grip, end = cand.grip_frame, cand.carry_end
     rot, trans = res.object_rotation[o], res.object_translation[o]
-    pushed = _pregrasp_disturbance(rot[: grip + 1], trans[: grip + 1], prep.centre)
+    pushed = _pregrasp_disturbance(rot[: grip + 1], trans[: grip + 1], prep.centre, fallback=True)
     if pushed is not None:
         return pushed
     centre = rot @ prep.centre + trans  # (T, 3)
@@ -441,6 +465,14 @@ def generate_scene(
             raise PoseError(f"{where}: its initial pose puts it {(table_z - low) * 1000:.0f} mm below the table top")
         if low > table_z + 0.005:
             raise PoseError(f"{where}: its initial pose floats {(low - table_z) * 1000:.0f} mm above the table top")
+    # objects not at rest (a curved one on its lowest point) rock into a resting pose first
+    settled = physics.settle([physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps],
+                             table_z, **(physics_settings or {}))
+    moved = []
+    for i, (prep, rest) in enumerate(zip(preps, settled)):
+        pose = _rigid(rest.rotation, rest.translation)
+        moved.append(float(np.linalg.norm(pose[:3, 3] - prep.obj.pose[:3, 3])))
+        preps[i] = _prepare(SceneObject(prep.obj.ref, prep.obj.mesh, pose, prep.obj.scale), parts=prep.parts)
     names = ["h0"] if len(tasks) == 1 else [f"hand {i}" for i in range(len(tasks))]
     models = hand_models or [load_hand_model(t.h0.model, side=t.h0.side) for t in tasks]
     hands = [PosedHand(m, t.h0.betas) for m, t in zip(models, tasks)]
@@ -448,10 +480,10 @@ def generate_scene(
         _check_task(hand, task, name, preps, table_z, frames, fps)
     rigs = [physics.HandRig.from_model(h.model, h.betas) for h in hands]
     rng = np.random.default_rng(seed)
-    sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3]) for p in preps]
-    chosen, reasons = [], []
+    sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps]
+    chosen, reasons, fallback = [], [], []
     for h, (hand, task, name) in enumerate(zip(hands, tasks, names)):
-        tried = 0
+        tried, best = 0, None
         prep = preps[task.obj]
         for i, cand, reason in _candidates(hand, task, prep, table_z, frames, fps, rng, name, grasp_settings, request):
             if reason is None:
@@ -460,16 +492,27 @@ def generate_scene(
                 tried += 1
 
                 def pushed(f, rot, trans, grip=cand.grip_frame):  # stop a candidate that shoves the object
-                    return f == grip and _pregrasp_disturbance(rot[0], trans[0], prep.centre) is not None
+                    return f == grip and _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
 
                 res = physics.simulate([rigs[h]], [cand.drive], [sim_objects[task.obj]], table_z, fps, SUBSTEPS,
                                        monitor=pushed, **(physics_settings or {}))
                 reason = _assess(res, 0, 0, cand, prep, hand, table_z, frames)
                 if reason is None:
-                    chosen.append((cand, i, res))
-                    break
+                    grip = cand.grip_frame + 1
+                    shift, turn = _disturbance(res.object_rotation[0, :grip], res.object_translation[0, :grip], prep.centre)
+                    if shift <= ACCEPT["pregrasp_shift"] and turn <= ACCEPT["pregrasp_turn"]:
+                        chosen.append((cand, i, res))
+                        break
+                    # passes only the fallback: keep the least disturbing one in case none does better
+                    score = max(shift / ACCEPT["pregrasp_shift"], turn / ACCEPT["pregrasp_turn"])
+                    if best is None or score < best[0]:
+                        best = (score, (cand, i, res))
+                    reason = f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed (kept as fallback)"
                 reason = f"candidate {i}: {reason}"
             reasons.append(f"{name} {reason}" if len(tasks) > 1 else reason)
+        if len(chosen) <= h and best is not None:
+            chosen.append(best[1])
+            fallback.append(h)
         if len(chosen) <= h:
             if reasons and all("into the table" in r for r in reasons):
                 raise PoseError(f"{name}: unreachable target: {reasons[0].split(': ', 1)[1]}")
@@ -484,7 +527,10 @@ def generate_scene(
             reason = _assess(res, h, task.obj, chosen[h][0], preps[task.obj], hand, table_z, frames)
             if reason is not None:
                 raise NoGraspHeld(f"{name}: together with the other hand: {reason}; try another seed")
-    return _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames)
+    seq = _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames)
+    seq.meta["pose"]["settled_mm"] = [round(1000 * m, 2) for m in moved]
+    seq.meta["pose"]["fallback_hands"] = fallback  # hands whose grasp met only the fallback pre-grasp limits
+    return seq
 
 
 def generate_trajectory(

@@ -8,8 +8,9 @@ Scene (world z up, gravity -z, SI units):
   MANO finger joint, placed at the rest-pose joint positions with the rest pose's (identity)
   orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
   hinges about the body's x, y, z axes (intrinsic XYZ Euler angles, far from gimbal lock for
-  finger joints). Capsules measured on the hand surface (``pam.pose.hand_geometry``) are the
-  bodies' collision geoms. Every hinge has a position actuator with a torque limit
+  finger joints). Each body's collision shape is the convex hull of the skin vertices that ride
+  on it (nearest bone at rest; the palm as one hull per palm bone), so the simulated surface is
+  the shown surface up to the blending at the joints. Every hinge has a position actuator with a torque limit
   (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
   grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
   force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
@@ -30,14 +31,16 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from pam.hand.anatomy import KEYPOINT_ORDER, PARENTS
-from pam.pose.hand_geometry import FINGER_BONES, HandCapsules
+from pam.pose.hand_geometry import FINGER_BONES, PALM_BONES, PALM_WEB, HandCapsules, segment_distance
 
 #: Torque limits (N m) of the three joints of a finger, proximal to distal (see docs/pose.md).
-FINGER_TORQUE = (1.2, 0.6, 0.3)
+FINGER_TORQUE = (2.0, 1.0, 0.5)
 
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a plan sample.
 DEFAULTS = dict(
     timestep=0.002,
+    hand_shape="capsules",
+    capsule_scale=1.0,
     density=700.0,  # kg/m^3 of the object: YCB masses over their volumes span ~200-1000 (see docs/pose.md)
     friction=(0.9, 0.005, 0.0001),  # sliding, torsional, rolling: finger pad skin on plastic/wood/paper
     table_friction=(0.6, 0.005, 0.0001),
@@ -48,7 +51,7 @@ DEFAULTS = dict(
     finger_damping=0.04,  # N m s / rad
     armature=2e-4,  # kg m^2: reflected inertia of the finger actuators (muscle-tendon)
     finger_torque=FINGER_TORQUE,
-    wrist_frequency=8.0,  # Hz: bandwidth of the arm's PD control of the wrist
+    wrist_frequency=4.0,  # Hz: bandwidth of the arm's PD control of the wrist (higher is unstable at this timestep)
     wrist_force=60.0,  # N: the arm's force limit at the wrist
     wrist_torque=6.0,  # N m: the forearm's torque limit at the wrist
 )
@@ -77,25 +80,40 @@ class HandRig:
     Attributes:
         side: "right" or "left".
         joints: (16, 3) rest-pose kinematic joint positions (wrist first, MANO joint order), metres.
-        capsules: the collision capsules (segment 0 = palm, 1 + i = FINGER_BONES[i]).
+        hulls: (body, vertices (N, 3) in that body's frame) per collision hull; body k is the
+            kinematic joint k (0 = wrist).
     """
 
     side: str
     joints: np.ndarray
-    capsules: HandCapsules
+    hulls: list[tuple[int, np.ndarray]]
+    capsules: list
 
     @classmethod
     def from_model(cls, model, betas: np.ndarray | None = None) -> "HandRig":
-        capsules = HandCapsules.from_model(model, betas)
+        import torch
+
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 45, dtype=torch.float64),
+                        betas=None if betas is None else torch.as_tensor(betas, dtype=torch.float64).reshape(1, 10))
+        keypoints, verts = out.joints[0].double().numpy(), out.vertices[0].double().numpy()
         joints = np.empty((16, 3))
         for keypoint, kin in enumerate(KEYPOINT_ORDER):
             if kin < 16:
-                joints[kin] = capsules.rest_joints[keypoint]
-        return cls(side=model.side, joints=joints, capsules=capsules)
-
-    def segment_body(self, segment: int) -> int:
-        """The kinematic joint (0 = wrist) whose body carries capsule segment ``segment``."""
-        return 0 if segment == 0 else KEYPOINT_ORDER[FINGER_BONES[segment - 1][0]]
+                joints[kin] = keypoints[keypoint]
+        bones = PALM_BONES + PALM_WEB + FINGER_BONES
+        nearest = segment_distance(verts, keypoints[[p for p, _ in bones]], keypoints[[c for _, c in bones]]).argmin(1)
+        hulls = []
+        for i, (parent, _) in enumerate(bones):
+            body = 0 if i < len(PALM_BONES) + len(PALM_WEB) else KEYPOINT_ORDER[parent]
+            points = verts[nearest == i]
+            if len(points) >= 4:
+                hull = trimesh.Trimesh(points - joints[body]).convex_hull
+                hulls.append((body, np.asarray(hull.vertices)))
+        caps = HandCapsules.from_model(model, betas)
+        capsules = [(0 if seg == 0 else KEYPOINT_ORDER[FINGER_BONES[seg - 1][0]], a, b, r)
+                    for seg, a, b, r in zip(caps.segment, caps.start, caps.end, caps.radius)]
+        return cls(side=model.side, joints=joints, hulls=hulls, capsules=capsules)
 
 
 @dataclass
@@ -106,11 +124,14 @@ class HandDrive:
         wrist: (S, 3) world position of the wrist joint.
         rotation: (S, 3, 3) wrist rotation.
         hand_pose: (S, 45) MANO finger joint targets (axis-angle).
+        effort: (S,) fraction of the finger torque limits in use (a hand closes gently, then
+            grips: grip force is built up only once the fingers are on the object).
     """
 
     wrist: np.ndarray
     rotation: np.ndarray
     hand_pose: np.ndarray
+    effort: np.ndarray | None = None
 
 
 @dataclass
@@ -120,6 +141,7 @@ class SimObject:
     parts: list[trimesh.Trimesh]
     rotation: np.ndarray
     translation: np.ndarray
+    density: float | None = None  # kg/m^3 (default: the settings' density)
 
 
 @dataclass
@@ -131,7 +153,7 @@ class SimResult:
         global_orient, hand_pose, transl: (H, T, 3), (H, T, 45), (H, T, 3) MANO parameters of
             the simulated hands (``transl`` for the rig's rest wrist position).
         wrist: (H, T, 3) simulated wrist joint positions.
-        contact: (H, O, T) whether any capsule of hand h touches object o at the frame.
+        contact: (H, O, T) whether any collision hull of hand h touches object o at the frame.
         table_contact: (O, T) whether object o touches the table.
         masses: (O,) object masses in kg.
     """
@@ -172,7 +194,8 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
         for i, part in enumerate(obj.parts):
             spec.add_mesh(name=f"object{o}_part{i}", uservert=np.asarray(part.vertices, dtype=np.float32).ravel().tolist(),
                           userface=np.asarray(part.faces, dtype=np.int32).ravel().tolist())
-            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_part{i}", density=settings["density"],
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_part{i}",
+                          density=settings["density"] if obj.density is None else obj.density,
                           contype=_OBJECT, conaffinity=_TABLE | _OBJECT | _HAND, condim=4,
                           friction=list(settings["friction"]), **contact)
     for h, rig in enumerate(rigs):
@@ -194,14 +217,35 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
                     forcelimited=1, forcerange=[-limit, limit],
                 )
             bodies.append(body)
-        caps = rig.capsules
-        for c in range(len(caps.segment)):
-            bodies[rig.segment_body(int(caps.segment[c]))].add_geom(
-                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*caps.start[c], *caps.end[c]], size=[caps.radius[c], 0, 0],
+        for body, a, b, r in rig.capsules if settings["hand_shape"] == "capsules" else []:
+            bodies[body].add_geom(
+                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r * settings["capsule_scale"], 0, 0],
+                density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
+                friction=list(settings["friction"]), **contact,
+            )
+        for i, (body, points) in enumerate(rig.hulls if settings["hand_shape"] == "hulls" else []):
+            spec.add_mesh(name=f"hand{h}_hull{i}", uservert=points.astype(np.float32).ravel().tolist())
+            bodies[body].add_geom(
+                type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"hand{h}_hull{i}",
                 density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
                 friction=list(settings["friction"]), **contact,
             )
     return spec.compile()
+
+
+def settle(objects: list[SimObject], table_z: float | None, seconds: float = 0.6, **overrides) -> list[SimObject]:
+    """The objects after ``seconds`` on the table with no hand: a pose that is not at rest (a
+    curved object on its lowest point) rocks into one. Parts are unchanged; poses are updated."""
+    settings = dict(DEFAULTS, **overrides)
+    model = build_scene([], objects, table_z, settings["timestep"], settings)
+    data = mujoco.MjData(model)
+    mujoco.mj_step(model, data, nstep=int(round(seconds / settings["timestep"])))
+    out = []
+    for o, obj in enumerate(objects):
+        b = model.body(f"object{o}").id
+        u, _, vt = np.linalg.svd(data.xmat[b].reshape(3, 3))
+        out.append(SimObject(obj.parts, u @ vt, data.xpos[b].copy(), obj.density))
+    return out
 
 
 class _Wrist:
@@ -334,7 +378,11 @@ def simulate(
 
     record(0)
     w = (np.arange(steps) + 1) / steps
+    full_range = model.actuator_forcerange.copy()
+    effort = [np.ones(samples) if d.effort is None else np.asarray(d.effort, dtype=np.float64) for d in drives]
     for i in range(samples - 1):
+        for h in range(H):
+            model.actuator_forcerange[act[h]] = full_range[act[h]] * max(effort[h][i + 1], 1e-3)
         for k in range(steps):
             for h in range(H):
                 pos = (1 - w[k]) * drives[h].wrist[i] + w[k] * drives[h].wrist[i + 1]
