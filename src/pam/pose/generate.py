@@ -62,6 +62,9 @@ GRASP_SETTINGS = dict(clearance=0.005)
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.
 GENTLE = 0.1
+#: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
+GRIP_SAFETY = 3.0
+GRIP_MIN = 0.1
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -125,6 +128,7 @@ class _Prepared:
     sdf: ObjectSDF
     centre: np.ndarray  # (3,) object-frame bounding box centre
     density: float | None  # kg/m^3, None for the simulator's default
+    mass: float  # kg the hand expects (what it sees: the object's size and kind)
 
 
 @dataclass
@@ -176,6 +180,19 @@ def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Pr
     return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
 
 
+def grip_effort(mass: float) -> float:
+    """Fraction of the finger torque limits a hand grips an object of expected ``mass`` (kg) with.
+
+    People scale grip force to the load they expect, with a safety margin over the slip limit
+    (Johansson & Westling 1984): here ``GRIP_SAFETY`` times the normal force two opposing
+    friction contacts need, ``m g / (2 mu)``, over the squeeze of four fingers at their torque
+    limit with an 8 cm lever, at least ``GRIP_MIN``. An object much heavier than it looks slips.
+    """
+    mu = physics.DEFAULTS["friction"][0]
+    full = 4.0 * physics.FINGER_TORQUE[0] / 0.08
+    return float(np.clip(GRIP_SAFETY * mass * 9.81 / (2.0 * mu) / full, GRIP_MIN, 1.0))
+
+
 def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared, times: np.ndarray,
                 frames: int, arc: float = 0.0, up: float = 0.0) -> _Candidate:
     """The simulator's commands at frame times ``times`` (S,) for a clip of ``frames`` frames.
@@ -217,7 +234,8 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     nominal = np.where((times <= reach)[:, None], slerp_axis_angles(h0.hand_pose, g.preshape, s_reach),
                        g.preshape + per_joint * (g.hand_pose - g.preshape))
     fingers = nominal + np.where((times <= reach)[:, None], 0.0, press * (grip - g.hand_pose))
-    effort = GENTLE + (1.0 - GENTLE) * press[:, 0]
+    hold = grip_effort(prep.mass)
+    effort = GENTLE + (hold - GENTLE) * press[:, 0]
     carry_end = frames - 1
     if kind == "place":
         release = ends[4]
@@ -228,7 +246,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         away = rot_end @ g.rotation.T @ g.approach  # the approach direction, carried with the object
         withdraw = APPROACH_DISTANCE * (away + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(away + [0.0, 0.0, 1.0])
         wrist = np.where((times > release)[:, None], interpolate_positions(wrist_end, wrist_end + withdraw, s_out), wrist)
-        effort = np.where(times > transport, GENTLE + (1.0 - GENTLE) * (1.0 - s_rel), effort)
+        effort = np.where(times > transport, GENTLE + (hold - GENTLE) * (1.0 - s_rel), effort)
         carry_end = int(np.floor(transport))
     drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort)
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
@@ -262,7 +280,8 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
     if extents.min() < 0.003:
         raise PoseError(f"{ref}: too thin to grasp (smallest extent {extents.min() * 1000:.1f} mm)")
     if extents.min() > 0.16:
-        raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm)")
+        hint = "; if the mesh is in millimetres, pass --scale 0.001 (or 'scale' in the keyframe)" if extents.min() > 1.0 else ""
+        raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm){hint}")
     below, _ = _hand_below_table(hand, h0.global_orient[None], h0.hand_pose[None], h0.transl[None], table_z)
     if below > TABLE_TOLERANCE:
         raise PoseError(f"{name}: the initial hand is {below * 1000:.0f} mm below the table top (z = {table_z:.3f} m); "
@@ -293,8 +312,9 @@ def _prepare(obj: SceneObject, parts: list | None = None) -> _Prepared:
     mass = BUILTIN_MASS.get(obj.ref)
     volume = sum(p.volume for p in parts)  # the simulator's mass is over the convex parts
     density = mass / (volume / obj.scale**3) if mass is not None and volume > 0 else None  # density kept under scale
+    mass = (density or physics.DEFAULTS["density"]) * volume
     return _Prepared(SceneObject(obj.ref, local, obj.pose, obj.scale), world, parts, ObjectSDF(world),
-                     local.bounding_box.centroid, density)
+                     local.bounding_box.centroid, density, mass)
 
 
 def _pregrasp_disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray, fallback: bool = False) -> str | None:

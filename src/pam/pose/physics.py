@@ -8,9 +8,8 @@ Scene (world z up, gravity -z, SI units):
   MANO finger joint, placed at the rest-pose joint positions with the rest pose's (identity)
   orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
   hinges about the body's x, y, z axes (intrinsic XYZ Euler angles, far from gimbal lock for
-  finger joints). Each body's collision shape is the convex hull of the skin vertices that ride
-  on it (nearest bone at rest; the palm as one hull per palm bone), so the simulated surface is
-  the shown surface up to the blending at the joints. Every hinge has a position actuator with a torque limit
+  finger joints). Capsules measured on the hand's skin (``pam.pose.hand_geometry``, the shape
+  grasp synthesis closes the fingers with) are the bodies' collision geoms. Every hinge has a position actuator with a torque limit
   (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
   grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
   force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
@@ -31,7 +30,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from pam.hand.anatomy import KEYPOINT_ORDER, PARENTS
-from pam.pose.hand_geometry import FINGER_BONES, PALM_BONES, PALM_WEB, HandCapsules, segment_distance
+from pam.pose.hand_geometry import FINGER_BONES, HandCapsules
 
 #: Torque limits (N m) of the three joints of a finger, proximal to distal (see docs/pose.md).
 FINGER_TORQUE = (2.0, 1.0, 0.5)
@@ -39,8 +38,6 @@ FINGER_TORQUE = (2.0, 1.0, 0.5)
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a plan sample.
 DEFAULTS = dict(
     timestep=0.002,
-    hand_shape="capsules",
-    capsule_scale=1.0,
     density=700.0,  # kg/m^3 of the object: YCB masses over their volumes span ~200-1000 (see docs/pose.md)
     friction=(0.9, 0.005, 0.0001),  # sliding, torsional, rolling: finger pad skin on plastic/wood/paper
     table_friction=(0.6, 0.005, 0.0001),
@@ -80,40 +77,24 @@ class HandRig:
     Attributes:
         side: "right" or "left".
         joints: (16, 3) rest-pose kinematic joint positions (wrist first, MANO joint order), metres.
-        hulls: (body, vertices (N, 3) in that body's frame) per collision hull; body k is the
-            kinematic joint k (0 = wrist).
+        capsules: (body, start (3,), end (3,), radius) per collision capsule, in the frame of
+            body k = kinematic joint k (0 = wrist), from ``HandCapsules`` (measured on the skin).
     """
 
     side: str
     joints: np.ndarray
-    hulls: list[tuple[int, np.ndarray]]
-    capsules: list
+    capsules: list[tuple[int, np.ndarray, np.ndarray, float]]
 
     @classmethod
     def from_model(cls, model, betas: np.ndarray | None = None) -> "HandRig":
-        import torch
-
-        with torch.no_grad():
-            out = model(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 45, dtype=torch.float64),
-                        betas=None if betas is None else torch.as_tensor(betas, dtype=torch.float64).reshape(1, 10))
-        keypoints, verts = out.joints[0].double().numpy(), out.vertices[0].double().numpy()
+        caps = HandCapsules.from_model(model, betas)
         joints = np.empty((16, 3))
         for keypoint, kin in enumerate(KEYPOINT_ORDER):
             if kin < 16:
-                joints[kin] = keypoints[keypoint]
-        bones = PALM_BONES + PALM_WEB + FINGER_BONES
-        nearest = segment_distance(verts, keypoints[[p for p, _ in bones]], keypoints[[c for _, c in bones]]).argmin(1)
-        hulls = []
-        for i, (parent, _) in enumerate(bones):
-            body = 0 if i < len(PALM_BONES) + len(PALM_WEB) else KEYPOINT_ORDER[parent]
-            points = verts[nearest == i]
-            if len(points) >= 4:
-                hull = trimesh.Trimesh(points - joints[body]).convex_hull
-                hulls.append((body, np.asarray(hull.vertices)))
-        caps = HandCapsules.from_model(model, betas)
+                joints[kin] = caps.rest_joints[keypoint]
         capsules = [(0 if seg == 0 else KEYPOINT_ORDER[FINGER_BONES[seg - 1][0]], a, b, r)
                     for seg, a, b, r in zip(caps.segment, caps.start, caps.end, caps.radius)]
-        return cls(side=model.side, joints=joints, hulls=hulls, capsules=capsules)
+        return cls(side=model.side, joints=joints, capsules=capsules)
 
 
 @dataclass
@@ -153,7 +134,7 @@ class SimResult:
         global_orient, hand_pose, transl: (H, T, 3), (H, T, 45), (H, T, 3) MANO parameters of
             the simulated hands (``transl`` for the rig's rest wrist position).
         wrist: (H, T, 3) simulated wrist joint positions.
-        contact: (H, O, T) whether any collision hull of hand h touches object o at the frame.
+        contact: (H, O, T) whether any capsule of hand h touches object o at the frame.
         table_contact: (O, T) whether object o touches the table.
         masses: (O,) object masses in kg.
     """
@@ -217,16 +198,9 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
                     forcelimited=1, forcerange=[-limit, limit],
                 )
             bodies.append(body)
-        for body, a, b, r in rig.capsules if settings["hand_shape"] == "capsules" else []:
+        for body, a, b, r in rig.capsules:
             bodies[body].add_geom(
-                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r * settings["capsule_scale"], 0, 0],
-                density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
-                friction=list(settings["friction"]), **contact,
-            )
-        for i, (body, points) in enumerate(rig.hulls if settings["hand_shape"] == "hulls" else []):
-            spec.add_mesh(name=f"hand{h}_hull{i}", uservert=points.astype(np.float32).ravel().tolist())
-            bodies[body].add_geom(
-                type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"hand{h}_hull{i}",
+                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r, 0, 0],
                 density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
                 friction=list(settings["friction"]), **contact,
             )
