@@ -116,7 +116,7 @@ def test_grip_comes_from_friction_and_torque_limits(box_grasp):
     lifted = _carry(box_grasp)
     assert lifted.object_translation[0, -1, 2] > 0.1 and _left_behind(lifted, grip) < 0.02  # carried 15 cm up
     frictionless = _carry(box_grasp, friction=(0.0, 0.0, 0.0))
-    assert frictionless.object_translation[0, -1, 2] < 0.02  # slips out, back on the table
+    assert frictionless.object_translation[0, -1, 2] < 0.05 and _left_behind(frictionless, grip) > 0.1  # slips out
     # 10x heavier than it looks: the grip planned for its look cannot hold it, it slides out
     heavy = _carry(box_grasp, density=7000.0)
     assert heavy.object_translation[0, -1, 2] < 0.05 and _left_behind(heavy, grip) > 0.1
