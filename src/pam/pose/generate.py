@@ -63,8 +63,8 @@ SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.
 GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
-GRIP_SAFETY = 3.0
-GRIP_MIN = 0.1
+GRIP_SAFETY = 6.0
+GRIP_MIN = 0.2
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -185,11 +185,12 @@ def grip_effort(mass: float) -> float:
 
     People scale grip force to the load they expect, with a safety margin over the slip limit
     (Johansson & Westling 1984): here ``GRIP_SAFETY`` times the normal force two opposing
-    friction contacts need, ``m g / (2 mu)``, over the squeeze of four fingers at their torque
-    limit with an 8 cm lever, at least ``GRIP_MIN``. An object much heavier than it looks slips.
+    friction contacts need, ``m g / (2 mu)``, over the squeeze of two fingers at their torque
+    limit with an 8 cm lever, at least ``GRIP_MIN``. The margin is large because real contacts
+    are neither opposed head-on nor at the fingertips. An object much heavier than it looks slips.
     """
     mu = physics.DEFAULTS["friction"][0]
-    full = 4.0 * physics.FINGER_TORQUE[0] / 0.08
+    full = 2.0 * physics.FINGER_TORQUE[0] / 0.08
     return float(np.clip(GRIP_SAFETY * mass * 9.81 / (2.0 * mu) / full, GRIP_MIN, 1.0))
 
 
