@@ -33,6 +33,11 @@ def test_example_files_load(tmp_path):
     np.testing.assert_allclose(h0.hand_pose, hand_preset("relaxed"))
     np.testing.assert_allclose(obj.rotation, axis_angle_to_matrix_np(np.array([0.0, 0.0, 0.5])))
     assert hT.offset_from_grasp is not None and hT.global_orient is None
+    hands, objects, _ = load_scene_init(root / "pose_init_two_hands.json")
+    targets = load_scene_target(root / "pose_target_two_hands.json", hands)
+    assert [h.side for h in hands] == ["right", "left"] and len(objects) == len(targets) == 2
+    assert load_scene_target(root / "pose_target_place.json", [h0])[0][1].kind == "place"
+    assert load_scene_target(root / "pose_target_pour.json", [h0])[0][1].kind == "tilt"
 
 
 def test_presets_are_mirrored_for_the_left_hand():

@@ -33,7 +33,12 @@ JSON format (see ``examples/pose_init.json`` and ``examples/pose_target.json``):
       }
     }
 
-Every field is checked, and errors name the file and the field.
+    Two hands, each with its own object: ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``
+    in init.json and ``{"hands": [{...}, {...}]}`` in target.json. A target hand may also give
+    ``"goal"`` (``parse_goal``: lift, tilt about a horizontal axis, or place at a pose) and
+    ``"object"`` (the index of its object). init.json may give ``"table_z"``.
+
+Every field is checked, unknown keys are errors, and errors name the file and the field.
 """
 
 from __future__ import annotations
