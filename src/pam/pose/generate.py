@@ -333,6 +333,19 @@ def _disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray) -> tupl
     return float(np.linalg.norm(c - c[0], axis=1).max()), float(np.degrees(Rotation.from_matrix(rot @ rot[0].T).magnitude().max()))
 
 
+def _in_hand_motion(rot: np.ndarray, trans: np.ndarray, wrist_rot: np.ndarray, wrist: np.ndarray,
+                    centre: np.ndarray, grip: int) -> str | None:
+    """Why the object (poses (T, 3, 3), (T, 3)) slipped or turned in the hand (wrist poses
+    (T, 3, 3), (T, 3)) since frame ``grip`` beyond ``ACCEPT``, or None."""
+    local = np.einsum("tji,tj->ti", wrist_rot, rot @ centre + trans - wrist)
+    slip = np.linalg.norm(local[grip:] - local[grip], axis=1).max()
+    in_hand = wrist_rot.transpose(0, 2, 1) @ rot
+    spin = np.degrees(Rotation.from_matrix(in_hand[grip:] @ in_hand[grip].T).magnitude().max())
+    if slip > ACCEPT["slip"] or spin > ACCEPT["turn"]:
+        return f"the object slipped {slip * 1000:.0f} mm / turned {spin:.0f} deg in the hand"
+    return None
+
+
 def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Prepared, hand: PosedHand,
             table_z: float, frames: int) -> str | None:
     """Why the simulated candidate fails the generator's acceptance, or None."""
@@ -341,15 +354,11 @@ def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Pre
     pushed = _pregrasp_disturbance(rot[: grip + 1], trans[: grip + 1], prep.centre, fallback=True)
     if pushed is not None:
         return pushed
-    centre = rot @ prep.centre + trans  # (T, 3)
     wrist_rot = axis_angle_to_matrix_np(res.global_orient[h])
-    local = np.einsum("tji,tj->ti", wrist_rot, centre - res.wrist[h])
     carried = slice(grip, end + 1)
-    slip = np.linalg.norm(local[carried] - local[grip], axis=1).max()
-    in_hand = wrist_rot.transpose(0, 2, 1) @ rot
-    spin = np.degrees(Rotation.from_matrix(in_hand[carried] @ in_hand[grip].T).magnitude().max())
-    if slip > ACCEPT["slip"] or spin > ACCEPT["turn"]:
-        return f"the object slipped {slip * 1000:.0f} mm / turned {spin:.0f} deg in the hand (frame {grip}-{end})"
+    moved = _in_hand_motion(rot[carried], trans[carried], wrist_rot[carried], res.wrist[h][carried], prep.centre, 0)
+    if moved is not None:
+        return f"{moved} (frame {grip}-{end})"
     touching = res.contact[h, o, carried].mean()
     if touching < ACCEPT["contact"]:
         return f"the hand touched the object in only {touching:.0%} of the carried frames"
@@ -512,11 +521,15 @@ def generate_scene(
                     break
                 tried += 1
 
-                def pushed(f, rot, trans, grip=cand.grip_frame):  # stop a candidate that shoves the object
-                    return f == grip and _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
+                def failing(f, rot, trans, wrist_rot, wrist, c=cand):  # stop a candidate as soon as it fails
+                    if f == c.grip_frame:
+                        return _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
+                    if c.grip_frame < f <= c.carry_end:
+                        return _in_hand_motion(rot[0], trans[0], wrist_rot[0], wrist[0], prep.centre, c.grip_frame) is not None
+                    return False
 
                 res = physics.simulate([rigs[h]], [cand.drive], [sim_objects[task.obj]], table_z, fps, SUBSTEPS,
-                                       monitor=pushed, **(physics_settings or {}))
+                                       monitor=failing, **(physics_settings or {}))
                 reason = _assess(res, 0, 0, cand, prep, hand, table_z, frames)
                 if reason is None:
                     grip = cand.grip_frame + 1

@@ -285,9 +285,9 @@ def simulate(
         table_z: world z of the table top, or None for no table.
         fps: frame rate; frame k is at time k / fps.
         substeps: command samples per frame interval.
-        monitor: optional ``monitor(frame, object_rotation, object_translation) -> bool`` called
-            with the (O, frame + 1, ...) object states so far; True ends the simulation there (the
-            remaining frames repeat that state).
+        monitor: optional ``monitor(frame, object_rotation, object_translation, wrist_rotation,
+            wrist) -> bool`` called with the (O or H, frame + 1, ...) states so far; True ends the
+            simulation there (the remaining frames repeat that state).
         overrides: entries of ``DEFAULTS``.
     """
     settings = dict(DEFAULTS, **overrides)
@@ -367,7 +367,7 @@ def simulate(
         if (i + 1) % substeps == 0:
             f = (i + 1) // substeps
             record(f)
-            if monitor is not None and monitor(f, rot[:, : f + 1], trans[:, : f + 1]):
+            if monitor is not None and monitor(f, rot[:, : f + 1], trans[:, : f + 1], wrist_rot[:, : f + 1], wrist[:, : f + 1]):
                 for arr in (rot, trans, wrist_rot, wrist, angles):
                     arr[:, f + 1 :] = arr[:, f : f + 1]
                 break
