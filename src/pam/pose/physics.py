@@ -232,22 +232,23 @@ class _Wrist:
     GYRATION = 0.06  # m
 
     def __init__(self, model: mujoco.MjModel, body: int, settings: dict):
-        self.model, self.body = model, body
+        self.body = body
+        self.dof = int(model.jnt_dofadr[model.body_jntadr[body]])  # the free joint's 6 velocities
         mass = float(model.body_subtreemass[body])
         inertia = mass * self.GYRATION**2
         omega = 2.0 * np.pi * settings["wrist_frequency"]
         self.kp, self.kd = mass * omega**2, 2.0 * mass * omega
         self.kr, self.kw = inertia * omega**2, 2.0 * inertia * omega
         self.force, self.torque = settings["wrist_force"], settings["wrist_torque"]
-        self._vel = np.zeros(6)
         self._err = np.zeros(3)
 
     def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray) -> None:
         """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)."""
-        mujoco.mj_objectVelocity(self.model, data, mujoco.mjtObj.mjOBJ_BODY, self.body, self._vel, 0)
-        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - self._vel[3:])
+        qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
+        rot = data.xmat[self.body].reshape(3, 3)
+        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3])
         mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
-        torque = self.kr * (data.xmat[self.body].reshape(3, 3) @ self._err) - self.kw * self._vel[:3]
+        torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
         data.xfrc_applied[self.body, :3] = _clip_norm(force, self.force)
         data.xfrc_applied[self.body, 3:] = _clip_norm(torque, self.torque)
 
