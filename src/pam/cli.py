@@ -110,18 +110,21 @@ def mano_convert(
 def pose(
     out: Path = typer.Option(..., "--out", "-o", help="Output sequence .npz (a readable .json is written beside it)."),
     object: str = typer.Option(None, "--object", help="Built-in object name or mesh file (overrides --init's)."),
-    init: Path = typer.Option(None, "--init", help="Initial hand and object keyframe JSON (examples/pose_init.json)."),
-    target: Path = typer.Option(None, "--target", help="Target hand keyframe JSON (examples/pose_target.json)."),
-    seed: int = typer.Option(0, "--seed", help="First seed; later trajectories use the next seeds (seeds whose grasps drop are skipped)."),
+    init: Path = typer.Option(None, "--init", help="Initial hands and objects keyframe JSON (examples/pose_init.json)."),
+    target: Path = typer.Option(None, "--target", help="Target hands and goals keyframe JSON (examples/pose_target.json)."),
+    seed: int = typer.Option(0, "--seed", help="First seed (>= 0); later trajectories use the next seeds (failing seeds are skipped)."),
     frames: int = typer.Option(49, "--frames", help="Frames per trajectory."),
     fps: float = typer.Option(15.0, "--fps", help="Frames per second."),
     num: int = typer.Option(1, "--num", help="Number of diverse trajectories (out_000.npz, out_001.npz, ...)."),
     report: bool = typer.Option(False, "--report", help="Print the quality measures of each trajectory."),
+    scale: float = typer.Option(None, "--scale", help="Mesh units to metres for the objects, e.g. 0.001 for a mesh in mm."),
 ) -> None:
     """Stage I: physically simulated hand-object trajectories from keyframes."""
-    from pam.pose.cli_run import run_pose
+    from pam.pose.cli_run import PoseOptions, run_pose
 
-    raise typer.Exit(run_pose(out, object, init, target, seed, frames, fps, num, report))
+    with user_errors():
+        code = run_pose(PoseOptions(out, object, init, target, seed, frames, fps, num, report, scale))
+    raise typer.Exit(code)
 
 
 CONDITIONS_HELP = "Folder from `pam render` (depth.mp4, seg.mp4, hand_keypoints.mp4, ...)."

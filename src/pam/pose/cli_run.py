@@ -1,17 +1,15 @@
-"""The body of `pam pose`: progress bar, errors as messages, the report table."""
+"""The body of `pam pose`: progress bar, the report table. Errors are the caller's (``pam.cli.user_errors``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
-from pam.pose.generate import PoseError
-from pam.pose.keyframes import KeyframeError
 from pam.progress import console, progress_bar
-from pam.sequence import SequenceError
 
 #: quality measure -> row label of the report (every measure of ``pam.pose.quality.QualityReport``)
 REPORT_ROWS = {
@@ -33,26 +31,41 @@ def _cell(value) -> str:
     return "-" if value is None else str(value)
 
 
-def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
-             fps: float, num: int, report: bool) -> int:
-    """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
+@dataclass(frozen=True)
+class PoseOptions:
+    """Everything `pam pose` takes (see ``pam pose --help``)."""
+
+    out: Path
+    object: str | None = None
+    init: Path | None = None
+    target: Path | None = None
+    seed: int = 0
+    frames: int = 49
+    fps: float = 15.0
+    num: int = 1
+    report: bool = False
+    scale: float | None = None
+
+
+def run_pose(options: PoseOptions) -> int:
+    """Generate and save (nothing is written unless every trajectory succeeds); returns the exit code.
+
+    Bad input raises ``ValueError``/``OSError``/``KeyError`` (``KeyframeError``, ``PoseError``,
+    ``MeshError``, ``FileNotFoundError``), which ``pam.cli.user_errors`` prints as ``error: ...``.
+    """
+    o = options
+    paths = output_paths(o.out, o.num)
     skipped: list[int] = []
-    try:
-        paths = output_paths(out, num)
-        with progress_bar("pose trajectories") as update:
-            update(0, num)
-            sequences = pose_sequences(object, init, target, seed, num, frames, fps,
-                                       progress=lambda i: update(i + 1, num), skipped=skipped)
-        save_all(sequences, out)
-    except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err  # str(KeyError) adds quotes
-        console.print(f"[red]error:[/red] {message}")
-        return 1
+    with progress_bar("pose trajectories") as update:
+        update(0, o.num)
+        sequences = pose_sequences(o.object, o.init, o.target, o.seed, o.num, o.frames, o.fps,
+                                   progress=lambda i: update(i + 1, o.num), skipped=skipped, scale=o.scale)
+    save_all(sequences, o.out)
     if skipped:
-        console.print(f"skipped seeds {skipped}: no grasp held the object in simulation")
+        console.print(f"skipped seeds {skipped}: no grasp candidate passed in simulation")
     for path, seq in zip(paths, sequences):
         console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
-    if report:
+    if o.report:
         table = Table(title="Stage I quality (thresholds: docs/pose.md)")
         table.add_column("measure", no_wrap=True)
         for path in paths:
