@@ -1,0 +1,74 @@
+"""The batch driver behind ``pam generate``: lock ``OUT``, skip finished clips, bound retries, stream
+each runner result into the manifest, write the gallery.
+
+A clip is skipped when its latest manifest row (or its finished folder, see ``manifest.reconcile``)
+covers the requested ``--until``; a failed clip is tried again while it has fewer than ``max_attempts``
+attempts, counted over all runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pam.engine.job import ClipJob
+from pam.engine.manifest import ClipResult, RunLock, append, is_finished, reconcile
+from pam.engine.runners import Runner
+
+
+@dataclass
+class BatchReport:
+    """What one run did: ``results`` of the clips it ran, ``skipped`` finished clips, ``exhausted`` failed clips
+    left alone because they reached the attempt bound."""
+
+    out_root: Path
+    total: int
+    skipped: int = 0
+    results: list[ClipResult] = field(default_factory=list)
+    exhausted: list[ClipResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ClipResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def done(self) -> int:
+        return sum(r.status == "done" for r in self.results)
+
+
+def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, until: str = "motion",
+              max_attempts: int = 3, progress: Callable[[int, int], None] | None = None) -> BatchReport:
+    """Generate every unfinished clip of ``jobs`` into ``out_root`` with ``runner``.
+
+    Raises ``RunLockedError`` when another run holds ``out_root``.
+    """
+    from pam.engine.gallery import write_gallery
+
+    out_root = Path(out_root)
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts: must be at least 1, got {max_attempts}")
+    report = BatchReport(out_root, total=len(jobs))
+    with RunLock(out_root):
+        rows = reconcile(out_root)
+        todo, attempts = [], {}
+        for job in jobs:
+            row = rows.get(job.clip_id)
+            if is_finished(row, until):
+                report.skipped += 1
+                continue
+            prior = row.attempts if row is not None and row.status == "failed" else 0
+            if prior >= max_attempts:
+                report.exhausted.append(row)
+                continue
+            todo.append(job)
+            attempts[job.clip_id] = prior + 1
+        if progress is not None:
+            progress(0, len(todo))
+        for result in runner.run(todo, attempts):
+            append(out_root, [result])
+            report.results.append(result)
+            if progress is not None:
+                progress(len(report.results), len(todo))
+        write_gallery(out_root)
+    return report

@@ -1,0 +1,414 @@
+"""One clip end to end: Stage I -> conditions -> Stage II -> Stage III -> ``OUT/clips/<clip_id>/``.
+
+Each stage writes its result into ``OUT/.work/<clip_id>/`` (``sequence.npz``, ``conditions/``,
+``first_frame.png``, ``video.mp4``, each atomically) and is skipped when that result exists, so a
+rerun after a kill or a failure resumes mid-clip. Stage I trajectories are cached by ``ClipJob.pose_key``
+in ``OUT/.work/poses/``: the views, prompts and candidates of one (object, seed) share one simulation.
+The clip folder is written last (temporary name, then rename) by ``finish_clip``.
+
+Stage I and the two pipelines are reached through one adapter function each (``stage_one``,
+``load_appearance`` / ``sample_first_frame``, ``load_motion`` / ``sample_video``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pam.engine.job import STAGES, AppearanceSpec, ClipJob, MotionSpec, ViewSpec
+from pam.engine.manifest import CLIPS, ClipResult
+from pam.sequence import Camera, HOISequence
+
+WORK = ".work"
+CONDITION_VIDEOS = ("depth", "seg", "hand_keypoints", "normal")
+
+
+def work_dir(out_root: str | Path, clip_id: str) -> Path:
+    return Path(out_root) / WORK / clip_id
+
+
+# --- adapters: the one place each stage's library API is called ------------------------------------
+
+
+def stage_one(job: ClipJob, work: Path) -> HOISequence:
+    """Stage I for ``job`` with today's ``pose_sequences`` keywords (the built-in scene unless keyframes are given)."""
+    from pam.pose.command import pose_sequences
+
+    init, target = job.keyframes.init, job.keyframes.target
+    if job.grasp.is_set:
+        raise ValueError("grasp: steering needs pam.pose.grasp.GraspRequest, which this Stage I does not have")
+    if job.object.scale != 1.0 and init is None:
+        init = _scaled_default_init(job, work)
+    return pose_sequences(job.object.mesh, init=init, target=target, seed=job.pose_seed,
+                          frames=job.video.frames, fps=job.video.fps)[0]
+
+
+def _scaled_default_init(job: ClipJob, work: Path) -> Path:
+    """The built-in scene's initial keyframe as a JSON file carrying the object's scale."""
+    from pam.pose.keyframes import default_keyframes
+
+    h0, _, _ = default_keyframes(job.object.mesh)
+    init = {
+        "hand": {"side": h0.side, "model": h0.model, "hand_pose": h0.hand_pose.tolist(), "betas": h0.betas.tolist(),
+                 "global_orient": h0.global_orient.tolist(), "transl": h0.transl.tolist()},
+        "object": {"mesh": job.object.mesh, "scale": job.object.scale},
+    }
+    path = work / "init.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(init))
+    return path
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def _place(pipe, offload: str, device: str | None):
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_appearance(spec: AppearanceSpec, smoke: bool, device: str | None = None):
+    """The Stage II pipeline: pam.smoke's tiny random one, or FLUX.1-dev + the PAM ControlNet."""
+    if smoke:
+        from pam.smoke import tiny_appearance_pipeline
+
+        return _place(tiny_appearance_pipeline(seed=0), "none", "cpu")
+    from pam.pipelines.appearance import AppearancePipeline
+
+    pipe = AppearancePipeline.from_pretrained_parts(spec.flux, spec.controlnet, torch_dtype=_torch_dtype(spec.dtype))
+    pipe.vae.enable_tiling()
+    return _place(pipe, spec.offload, device)
+
+
+def sample_first_frame(pipe, job: ClipJob, conditions: Path) -> np.ndarray:
+    """Stage II on frame 0 of the condition videos: (H, W, 3) uint8 at the clip's size."""
+    from pam.conditions import find_condition_files
+    from pam.render.video import read_frame
+
+    files = find_condition_files(pipe.cue_names, conditions)
+    cues = {name: read_frame(path, 0) for name, path in files.items()}
+    image = pipe(job.prompt, cues, height=job.video.height, width=job.video.width,
+                 num_inference_steps=job.appearance.steps, guidance_scale=job.appearance.guidance,
+                 seed=job.appearance_seed).images[0]
+    return np.asarray(image.convert("RGB"))
+
+
+def load_motion(spec: MotionSpec, smoke: bool, device: str | None = None):
+    """The Stage III pipeline: pam.smoke's tiny random one, or CogVideoX-5b-I2V + the PAM ControlNet."""
+    if smoke:
+        from pam.smoke import tiny_motion_pipeline
+
+        return _place(tiny_motion_pipeline(seed=0), "none", "cpu")
+    from pam.pipelines.motion_loading import load_motion_pipeline
+
+    pipe = load_motion_pipeline(spec.base, controlnet=spec.controlnet, release=spec.release,
+                                torch_dtype=_torch_dtype(spec.dtype))
+    pipe.vae.enable_tiling()
+    pipe.vae.enable_slicing()
+    return _place(pipe, spec.offload, device)
+
+
+def sample_video(pipe, job: ClipJob, first_frame: np.ndarray, conditions: Path) -> np.ndarray:
+    """Stage III along the condition videos: (T, H, W, 3) uint8."""
+    from pam.pipelines.motion import DEFAULT_NEGATIVE_PROMPT
+    from pam.pipelines.motion_cli import gather_cues
+
+    cues = gather_cues(pipe.controlnet.cues, {}, conditions, job.video.frames)
+    negative = job.motion.negative_prompt
+    frames = pipe(first_frame, cues, prompt=job.prompt,
+                  negative_prompt=DEFAULT_NEGATIVE_PROMPT if negative is None else negative,
+                  height=job.video.height, width=job.video.width, num_frames=job.video.frames,
+                  num_inference_steps=job.motion.steps, guidance_scale=job.motion.guidance,
+                  seed=job.motion_seed, output_type="np").frames[0]
+    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+
+
+# --- models held by a worker -------------------------------------------------------------------------
+
+
+class StageModels:
+    """Stage II / III pipelines of one worker, each loaded on first use and kept for every later clip."""
+
+    def __init__(self, device: str | None = None):
+        self.device = device
+        self._pipes: dict[tuple, Any] = {}
+        self._ids: dict[tuple, dict] = {}
+
+    def pipeline(self, stage: str, job: ClipJob):
+        spec = job.appearance if stage == "appearance" else job.motion
+        key = (stage, job.smoke, spec.dtype, spec.offload) + _locations(stage, spec)
+        if key not in self._pipes:
+            self._pipes.clear()  # one pipeline per stage in memory
+            load = load_appearance if stage == "appearance" else load_motion
+            self._pipes[key] = load(spec, job.smoke, self.device)
+            self._ids[key] = model_identifiers(stage, spec, job.smoke)
+        return self._pipes[key], self._ids[key]
+
+
+def _locations(stage: str, spec) -> tuple:
+    if stage == "appearance":
+        return (spec.flux, spec.controlnet)
+    return (spec.base, spec.controlnet, spec.release)
+
+
+def model_identifiers(stage: str, spec, smoke: bool) -> dict:
+    """What made a stage's output: the smoke models, or each model location with a fingerprint of its weight files."""
+    if smoke:
+        factory = "tiny_appearance_pipeline" if stage == "appearance" else "tiny_motion_pipeline"
+        return {"smoke": f"pam.smoke.{factory}(seed=0)", "random_weights": True}
+    from pam.home import pam_home
+
+    defaults = {"flux": "FLUX.1-dev", "controlnet": "PAM/controlnet.bin" if stage == "appearance" else None,
+                "base": "CogVideoX-5b-I2V", "release": "PAM/motion"}
+    names = ("flux", "controlnet") if stage == "appearance" else ("base", "controlnet", "release")
+    ids = {}
+    for name in names:
+        value = getattr(spec, name)
+        if value is None and defaults.get(name) is None:
+            continue
+        path = Path(value).expanduser() if value is not None else pam_home() / defaults[name]
+        ids[name] = {"location": str(path), "fingerprint": fingerprint(path) if path.exists() else None}
+    return ids
+
+
+def fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """A sha256 over each weight file's name, size and first and last MiB (hashing tens of GB in full
+    would take minutes per worker); a changed or swapped checkpoint changes it."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in
+                                                  (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json"))
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path) if file != path else file.name}:{size}".encode())
+        with file.open("rb") as f:
+            digest.update(f.read(chunk))
+            if size > chunk:
+                f.seek(max(chunk, size - chunk))
+                digest.update(f.read(chunk))
+    return digest.hexdigest()
+
+
+# --- stages ------------------------------------------------------------------------------------------
+
+
+def frame_camera(points: np.ndarray, view: ViewSpec, height: int, width: int) -> Camera:
+    """A still camera for ``view`` looking at the centre of ``points`` (..., 3), every hand and object
+    vertex of the clip in world coordinates.
+
+    Auto-framing (``view.distance`` None): the bounding sphere of all points over all frames spans
+    ``view.fill`` of the image's shorter side, so the hand and object stay in frame for the whole clip.
+    """
+    points = points.reshape(-1, 3)
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    radius = float(np.linalg.norm(points - centre, axis=1).max())
+    if view.distance is None:
+        half_short = np.arctan(np.tan(np.deg2rad(view.fov) / 2) * min(1.0, width / height))
+        distance = radius / np.sin(np.arctan(view.fill * np.tan(half_short)))
+    else:
+        distance = view.distance
+    az, el = np.deg2rad(view.azimuth), np.deg2rad(view.elevation)
+    direction = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return Camera.look_at(centre + distance * direction, centre, fov_y_deg=view.fov, height=height, width=width)
+
+
+def _run_pose(job: ClipJob, out_root: Path, work: Path) -> None:
+    from pam.scene import build_scene
+
+    cache = Path(out_root) / WORK / "poses" / f"{job.pose_key}.npz"
+    if cache.is_file():
+        seq = HOISequence.load(cache)
+    else:
+        seq = stage_one(job, work)
+        seq.save(cache)
+    points = np.concatenate([m.vertices for m in build_scene(seq).meshes], 1)  # (T, N, 3)
+    seq.camera = frame_camera(points, job.view, job.video.height, job.video.width)
+    seq.meta["engine_view"] = {
+        "azimuth": job.view.azimuth, "elevation": job.view.elevation, "fill": job.view.fill, "fov": job.view.fov,
+        "in_frame": _fraction_in_frame(seq.camera, points),
+    }
+    seq.save(work / "sequence.npz")
+
+
+def _fraction_in_frame(camera: Camera, points: np.ndarray) -> float:
+    """Fraction of (T, N, 3) world points that project inside the image, in front of the camera."""
+    cam = camera.world_to_camera(points)
+    uv = camera.project(points)
+    inside = (cam[..., 2] > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < camera.width) & (uv[..., 1] >= 0) & (uv[..., 1] < camera.height)
+    return round(float(inside.mean()), 4)
+
+
+def _run_conditions(work: Path) -> None:
+    from pam.conditions import write_condition_set
+    from pam.fileio import atomic_dir
+
+    seq = HOISequence.load(work / "sequence.npz")
+    with atomic_dir(work / "conditions", replace=True) as tmp:
+        write_condition_set(seq, tmp)
+
+
+def _run_appearance(job: ClipJob, work: Path, models: StageModels) -> dict:
+    from PIL import Image
+
+    from pam.fileio import atomic_path
+
+    pipe, ids = models.pipeline("appearance", job)
+    image = sample_first_frame(pipe, job, work / "conditions")
+    with atomic_path(work / "first_frame.png") as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return ids
+
+
+def _run_motion(job: ClipJob, work: Path, models: StageModels) -> dict:
+    from PIL import Image
+
+    from pam.render.video import write_video
+
+    pipe, ids = models.pipeline("motion", job)
+    first = np.asarray(Image.open(work / "first_frame.png").convert("RGB"))
+    video = sample_video(pipe, job, first, work / "conditions")
+    write_video(work / "video.mp4", video, fps=job.video.fps)
+    return ids
+
+
+STAGE_OUTPUT = {"pose": "sequence.npz", "conditions": "conditions", "appearance": "first_frame.png", "motion": "video.mp4"}
+
+
+def run_stage(stage: str, job: ClipJob, out_root: str | Path, models: StageModels | None = None) -> None:
+    """Run one stage of ``job`` unless its result is already in the work folder; records its seconds and,
+    for Stage II / III, the model identifiers in ``work/progress.json``."""
+    work = work_dir(out_root, job.clip_id)
+    if (work / STAGE_OUTPUT[stage]).exists():
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    ids = None
+    if stage == "pose":
+        _run_pose(job, Path(out_root), work)
+    elif stage == "conditions":
+        _run_conditions(work)
+    else:
+        if models is None:
+            raise ValueError(f"stage {stage} needs the Stage II / III models")
+        ids = (_run_appearance if stage == "appearance" else _run_motion)(job, work, models)
+    progress = _progress(work)
+    progress["seconds"][stage] = round(time.perf_counter() - start, 3)
+    if ids is not None:
+        progress["models"][stage] = ids
+    _save_progress(work, progress)
+
+
+def _progress(work: Path) -> dict:
+    path = work / "progress.json"
+    return json.loads(path.read_text()) if path.is_file() else {"seconds": {}, "models": {}}
+
+
+def _save_progress(work: Path, progress: dict) -> None:
+    from pam.fileio import atomic_path
+
+    with atomic_path(work / "progress.json") as tmp:
+        tmp.write_text(json.dumps(progress, indent=1))
+
+
+def preview_frames(video: np.ndarray, conditions: dict[str, np.ndarray], joints_2d: np.ndarray):
+    """Per frame: the video with the hand skeletons drawn over it, beside the depth, seg and normal
+    conditions (``pam.conditions.preview_frame`` tiling). video (T, H, W, 3); joints_2d (T, NH, 21, 2)."""
+    from pam.conditions import preview_frame
+    from pam.render import draw_hand_skeleton
+
+    for t, frame in enumerate(video):
+        overlay = frame.copy()
+        for hand in joints_2d[t]:
+            draw_hand_skeleton(overlay, hand)
+        yield preview_frame({"video + keypoints": overlay, **{k: v[t] for k, v in conditions.items()}})
+
+
+def finish_clip(job: ClipJob, out_root: str | Path, until: str, attempts: int = 1) -> ClipResult:
+    """Write ``OUT/clips/<clip_id>/`` from the work folder (atomically, replacing a folder of an earlier,
+    shorter ``--until``); the work folder is removed once the clip is complete to Stage III."""
+    from pam import __version__
+    from pam.data.clip_folder import write_clip_folder
+    from pam.fileio import load_arrays
+    from pam.render.video import read_video, write_video
+
+    out_root = Path(out_root)
+    work = work_dir(out_root, job.clip_id)
+    cond = work / "conditions"
+    files = {"sequence.npz": work / "sequence.npz", "sequence.json": work / "sequence.json"}
+    if until != "pose":
+        files.update({f"{name}.mp4": cond / f"{name}.mp4" for name in CONDITION_VIDEOS})
+        files["annotations.npz"] = cond / "annotations.npz"
+        files["preview.png"] = cond / "preview.png"
+        files["preview.mp4"] = cond / "preview.mp4"
+    if STAGES.index(until) >= STAGES.index("appearance"):
+        files["first_frame.png"] = work / "first_frame.png"
+    if until == "motion":
+        files["video.mp4"] = work / "video.mp4"
+        video = read_video(work / "video.mp4")
+        conditions = {k: read_video(cond / f"{k}.mp4", max_frames=len(video)) for k in ("depth", "seg", "normal")}
+        joints_2d = load_arrays(cond / "annotations.npz")["joints_2d"]
+        files["preview.mp4"] = write_video(work / "preview.mp4", np.stack(list(preview_frames(video, conditions, joints_2d))),
+                                           fps=job.video.fps)
+    progress = _progress(work)
+    seq_meta = HOISequence.load(work / "sequence.npz").meta
+    meta = {
+        "source": {"kind": "generated", "engine": "pam generate", "smoke": job.smoke},
+        "clip_id": job.clip_id,
+        "prompt": job.prompt,
+        "job": job.to_dict(),
+        "seeds": {"pose": job.pose_seed, "view": job.view.index, "appearance": job.appearance_seed,
+                  "motion": job.motion_seed},
+        "pose": seq_meta.get("pose", {}),
+        "view": seq_meta.get("engine_view", {}),
+        "models": progress["models"],
+        "pam_version": __version__,
+        "engine": {"stage": until, "attempts": attempts, "seconds": progress["seconds"], "smoke": job.smoke},
+    }
+    if job.smoke:
+        meta["smoke_note"] = "SMOKE RUN: tiny random-weight Stage II / III models; the images are noise, not data"
+    complete = until == "motion"
+    write_clip_folder(out_root / CLIPS, job.clip_id, files, meta, job.prompt, replace=True, move=complete)
+    if complete:
+        shutil.rmtree(work, ignore_errors=True)
+    return ClipResult(clip_id=job.clip_id, status="done", stage=until, attempts=attempts,
+                      seconds=progress["seconds"], object=job.object.label, prompt=job.prompt, smoke=job.smoke)
+
+
+def failed(job: ClipJob, err: BaseException, out_root: str | Path, attempts: int) -> ClipResult:
+    """The manifest row of a clip that raised ``err`` (with the seconds of the stages it finished)."""
+    work = work_dir(out_root, job.clip_id)
+    return ClipResult(clip_id=job.clip_id, status="failed", error=f"{type(err).__name__}: {err}"[:2000],
+                      attempts=attempts, seconds=_progress(work)["seconds"] if work.is_dir() else {},
+                      object=job.object.label, prompt=job.prompt, smoke=job.smoke)
+
+
+def generate_clip(job: ClipJob, models: StageModels | None, out_root: str | Path, until: str = "motion",
+                  attempts: int = 1) -> ClipResult:
+    """Run ``job`` from wherever its work folder stands through ``until`` and write its clip folder.
+
+    Never raises for a bad clip (a broken mesh, no grasp held, out of memory, a full disk): the
+    error becomes ``ClipResult(status="failed")`` and the work folder keeps the finished stages.
+    """
+    try:
+        for stage in STAGES[: STAGES.index(until) + 1]:
+            run_stage(stage, job, out_root, models)
+        return finish_clip(job, out_root, until, attempts)
+    except Exception as err:  # one clip's failure is recorded, never fatal to the batch
+        return failed(job, err, out_root, attempts)
