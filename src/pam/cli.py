@@ -211,5 +211,63 @@ def eval_(
              json_path, csv_path, report, tracker, mf_direction, fvd_frames, device)
 
 
+# --- engine: pam generate / filter / export (work in pam.engine.cli) ---------------------------------
+
+
+@app.command()
+def generate(
+    spec: Path = typer.Option(..., "--spec", help="Job spec YAML (docs/engine.md, examples/jobs/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: clips/, manifest.jsonl, index.html."),
+    until: str = typer.Option("motion", help="Stop after pose, conditions, appearance or motion."),
+    smoke: bool = typer.Option(False, "--smoke", help="Tiny random-weight Stage II / III models (CPU, no downloads)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: auto (local) or a cluster address."),
+    ray_cpus: Optional[int] = typer.Option(None, help="CPUs of a local Ray instance (default: all)."),
+    appearance_workers: Optional[int] = typer.Option(None, help="Ray: Stage II actors (default: a quarter of the GPUs)."),
+    motion_workers: Optional[int] = typer.Option(None, help="Ray: Stage III actors (default: the other GPUs)."),
+    max_attempts: int = typer.Option(3, help="Attempts per clip over all runs before a failed clip is left alone."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec field: --set video.frames=17 (repeatable)."),
+    device: Optional[str] = typer.Option(None, help="Torch device for Stage II / III in-process (default: cuda if present)."),
+) -> None:
+    """Generate a dataset from a job spec: one clip folder per (object, seed, view, prompt, candidate)."""
+    from pam.engine.cli import GenerateOptions, run_generate
+
+    with user_errors():
+        status = run_generate(GenerateOptions(spec, out, until, smoke, ray, ray_cpus, appearance_workers,
+                                              motion_workers, max_attempts, tuple(set_), device))
+    raise typer.Exit(status)
+
+
+@app.command("filter")
+def filter_(
+    out: Path = typer.Argument(..., help="A `pam generate` run folder."),
+    keep: float = typer.Option(0.75, help="Fraction of scored clips to keep; the rest are marked filtered."),
+    scorer: str = typer.Option("motion", help="motion (offline tracking vs the exact 3D motion) or keypoints (HaMeR)."),
+    hamer: Optional[str] = typer.Option(None, help="HaMeR checkpoint for --scorer keypoints (default: $PAM_HOME/hamer/...)."),
+    device: str = typer.Option("cpu", help="Torch device for the keypoints scorer."),
+    rescore: bool = typer.Option(False, help="Score again even where scores are recorded."),
+) -> None:
+    """Score every finished clip and mark the worst fraction `filtered` in the manifest (nothing is deleted)."""
+    from pam.engine.cli import FilterOptions, run_filter
+
+    with user_errors():
+        run_filter(FilterOptions(out, keep, scorer, hamer, device, rescore))
+
+
+@app.command("export")
+def export_(
+    out: Path = typer.Argument(..., help="A `pam generate` run folder."),
+    format: str = typer.Option(..., "--format", help="dexycb (DexYCB's layout) or webdataset (tar shards)."),
+    dest: Path = typer.Option(..., "--out", "-o", help="Export folder."),
+    include_filtered: bool = typer.Option(False, "--include-filtered", help="Export filtered clips too."),
+    shard_size: int = typer.Option(1000, help="webdataset: samples per shard."),
+    mano_dir: Optional[str] = typer.Option(None, help="dexycb: MANO files, for pose_m of MANO hands."),
+) -> None:
+    """Export finished clips as a training set: DexYCB layout or webdataset shards (docs/engine.md)."""
+    from pam.engine.cli import ExportOptions, run_export
+
+    with user_errors():
+        run_export(ExportOptions(out, format, dest, include_filtered, shard_size, mano_dir))
+
+
 if __name__ == "__main__":
     app()

@@ -26,6 +26,7 @@ from pam.engine.manifest import CLIPS, ClipResult
 from pam.sequence import Camera, HOISequence
 
 WORK = ".work"
+SEQUENCES = "sequences"  # --until pose: OUT/sequences/<clip_id>.npz
 CONDITION_VIDEOS = ("depth", "seg", "hand_keypoints", "normal")
 
 
@@ -213,20 +214,29 @@ def frame_camera(points: np.ndarray, view: ViewSpec, height: int, width: int) ->
     """A still camera for ``view`` looking at the centre of ``points`` (..., 3), every hand and object
     vertex of the clip in world coordinates.
 
-    Auto-framing (``view.distance`` None): the bounding sphere of all points over all frames spans
-    ``view.fill`` of the image's shorter side, so the hand and object stay in frame for the whole clip.
+    Auto-framing (``view.distance`` None): the distance is set so that the points' projections, over the
+    whole clip, reach ``view.fill`` of the way from the image centre to its nearest edge (so the hand and
+    object fill that share of the frame and stay in it). It starts from the distance at which the points'
+    bounding sphere has that size (always in frame) and moves in, as projected sizes scale with 1 / distance.
     """
     points = points.reshape(-1, 3)
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
     radius = float(np.linalg.norm(points - centre, axis=1).max())
-    if view.distance is None:
-        half_short = np.arctan(np.tan(np.deg2rad(view.fov) / 2) * min(1.0, width / height))
-        distance = radius / np.sin(np.arctan(view.fill * np.tan(half_short)))
-    else:
-        distance = view.distance
     az, el = np.deg2rad(view.azimuth), np.deg2rad(view.elevation)
     direction = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    return Camera.look_at(centre + distance * direction, centre, fov_y_deg=view.fov, height=height, width=width)
+
+    def camera(distance: float) -> Camera:
+        return Camera.look_at(centre + distance * direction, centre, fov_y_deg=view.fov, height=height, width=width)
+
+    if view.distance is not None:
+        return camera(view.distance)
+    half_short = np.arctan(np.tan(np.deg2rad(view.fov) / 2) * min(1.0, width / height))
+    distance = radius / np.sin(np.arctan(view.fill * np.tan(half_short)))
+    for _ in range(4):
+        uv = camera(distance).project(points)
+        extent = max(np.abs(uv[:, 0] - width / 2).max() / (width / 2), np.abs(uv[:, 1] - height / 2).max() / (height / 2))
+        distance = max(distance * extent / view.fill, 1.2 * radius)
+    return camera(distance)
 
 
 def _run_pose(job: ClipJob, out_root: Path, work: Path) -> None:
@@ -350,13 +360,15 @@ def finish_clip(job: ClipJob, out_root: str | Path, until: str, attempts: int = 
 
     out_root = Path(out_root)
     work = work_dir(out_root, job.clip_id)
+    progress = _progress(work)
+    if until == "pose":  # no clip folder without conditions: the trajectory goes to OUT/sequences/
+        HOISequence.load(work / "sequence.npz").save(out_root / SEQUENCES / f"{job.clip_id}.npz")
+        return ClipResult(clip_id=job.clip_id, status="done", stage=until, attempts=attempts,
+                          seconds=progress["seconds"], object=job.object.label, prompt=job.prompt, smoke=job.smoke)
     cond = work / "conditions"
     files = {"sequence.npz": work / "sequence.npz", "sequence.json": work / "sequence.json"}
-    if until != "pose":
-        files.update({f"{name}.mp4": cond / f"{name}.mp4" for name in CONDITION_VIDEOS})
-        files["annotations.npz"] = cond / "annotations.npz"
-        files["preview.png"] = cond / "preview.png"
-        files["preview.mp4"] = cond / "preview.mp4"
+    files.update({f"{name}.mp4": cond / f"{name}.mp4" for name in CONDITION_VIDEOS})
+    files.update({name: cond / name for name in ("annotations.npz", "preview.png", "preview.mp4")})
     if STAGES.index(until) >= STAGES.index("appearance"):
         files["first_frame.png"] = work / "first_frame.png"
     if until == "motion":
@@ -366,7 +378,6 @@ def finish_clip(job: ClipJob, out_root: str | Path, until: str, attempts: int = 
         joints_2d = load_arrays(cond / "annotations.npz")["joints_2d"]
         files["preview.mp4"] = write_video(work / "preview.mp4", np.stack(list(preview_frames(video, conditions, joints_2d))),
                                            fps=job.video.fps)
-    progress = _progress(work)
     seq_meta = HOISequence.load(work / "sequence.npz").meta
     meta = {
         "source": {"kind": "generated", "engine": "pam generate", "smoke": job.smoke},

@@ -203,30 +203,32 @@ def _normalise(data: Any) -> Any:
 
 
 def load_job(source: str | Path | dict, overrides: Sequence[str] = ()) -> JobSpec:
-    """A ``JobSpec`` from a YAML file (or a mapping), with ``a.b=value`` overrides.
+    """A ``JobSpec`` from a YAML file (or a mapping), with ``a.b=value`` overrides (``--set``).
 
     Raises ``pam.config.ConfigError`` (a ``ValueError``) naming the file and the dotted field.
     """
     import yaml
 
-    from pam.config import ConfigError, load_config
+    from pam.config import ConfigError, apply_overrides, load_config
 
     if isinstance(source, dict):
-        return load_config(JobSpec, _normalise(source), overrides)
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"job spec {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        origin, data, base = "job spec", source, None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"job spec {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        origin, base = str(path), path.parent
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings (objects, seeds, views, prompts, ...)")
+        raise ConfigError(f"{origin}: expected a mapping of settings (objects, seeds, views, prompts, ...)")
     try:
-        spec = load_config(JobSpec, _normalise(data), overrides)
-    except ConfigError as err:
-        raise ConfigError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from err
-    return _resolve_paths(spec, path.parent)
+        spec = load_config(JobSpec, _normalise(apply_overrides(data, overrides)))
+    except ConfigError as err:  # load_config names a mapping source "config"
+        raise ConfigError(f"{origin}: {str(err).removeprefix('config: ')}") from None
+    return spec if base is None else _resolve_paths(spec, base)
 
 
 def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
