@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pam.engine.job import ClipJob
-from pam.engine.manifest import ClipResult, RunLock, append, is_finished, reconcile
+from pam.engine.manifest import CLIPS, ClipResult, RunLock, append, is_finished, reconcile
 from pam.engine.runners import Runner
 
 
@@ -37,6 +37,16 @@ class BatchReport:
         return sum(r.status == "done" for r in self.results)
 
 
+def remove_stale_temporaries(out_root: Path) -> None:
+    """Delete the temporary folders a killed run left beside the clip folders (``.<id>.tmp-*`` / ``.old-*``);
+    called under the run lock, so no writer owns them."""
+    import shutil
+
+    for pattern in (".*.tmp-*", ".*.old-*"):
+        for path in (out_root / CLIPS).glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, until: str = "motion",
               max_attempts: int = 3, progress: Callable[[int, int], None] | None = None) -> BatchReport:
     """Generate every unfinished clip of ``jobs`` into ``out_root`` with ``runner``.
@@ -50,6 +60,7 @@ def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, unt
         raise ValueError(f"max_attempts: must be at least 1, got {max_attempts}")
     report = BatchReport(out_root, total=len(jobs))
     with RunLock(out_root):
+        remove_stale_temporaries(out_root)
         rows = reconcile(out_root)
         todo, attempts = [], {}
         for job in jobs:
