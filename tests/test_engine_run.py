@@ -16,6 +16,7 @@ from pam.engine.batch import run_batch
 from pam.engine.job import expand, load_job
 from pam.engine.manifest import ClipResult, RunLock, RunLockedError, read_rows, rebuild
 from pam.engine.runners import LocalRunner
+from pam.objects import BUILTIN_OBJECTS
 from pam.smoke import HEIGHT, WIDTH
 
 SPEC = """
@@ -181,10 +182,11 @@ def test_export_dexycb_reads_back_in_the_documented_layout(generated, tmp_path):
     report = export(out, tmp_path / "dexycb", "dexycb")
     assert report.clips == 2 and report.frames == 34
     sequences = read_dexycb(tmp_path / "dexycb")
+    mug = BUILTIN_OBJECTS["mug"].seg_id
     assert set(sequences) == {j.clip_id for j in jobs if j.object.label == "mug"}
     for clip_id, (meta, K, frames, betas) in sequences.items():
         annotations = np.load(out / "clips" / clip_id / "annotations.npz")
-        assert meta["num_frames"] == 17 and meta["mano_sides"] == ["right"] and meta["ycb_ids"] == [25]
+        assert meta["num_frames"] == 17 and meta["mano_sides"] == ["right"] and meta["ycb_ids"] == [mug]
         assert np.allclose(K, annotations["intrinsics"], atol=1e-9) and len(betas) == 10
         for t, (color, labels) in enumerate(frames):
             assert color.shape == (HEIGHT, WIDTH, 3) and color.dtype == np.uint8
@@ -196,8 +198,8 @@ def test_export_dexycb_reads_back_in_the_documented_layout(generated, tmp_path):
             assert np.allclose(R @ R.T, np.eye(3), atol=1e-5)
             seg, ids = labels["seg"], annotations["instance_ids"][t]
             assert seg.dtype == np.uint8 and seg.shape == (HEIGHT, WIDTH)
-            assert np.array_equal(seg == 255, ids == 1) and np.array_equal(seg == 25, ids == 2)
-            assert set(np.unique(seg)) <= {0, 25, 255}
+            assert np.array_equal(seg == 255, ids == 1) and np.array_equal(seg == mug, ids == 2)
+            assert set(np.unique(seg)) <= {0, mug, 255}
 
 
 def test_export_webdataset_reads_back(generated, tmp_path):

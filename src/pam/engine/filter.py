@@ -7,7 +7,7 @@ Scorers map a clip folder to named scores; the first name is the ranking key (hi
   instance ids and depth show, so they are on the visible surface) are tracked through the video with
   pam's Lucas-Kanade tracker and compared with their exact image trajectories, projected from the
   posed meshes and the camera, over the frames where each point stays visible. ``motion_px`` is the
-  mean pixel error, ``motion`` = exp(-error / (0.02 x image diagonal)) in [0, 1].
+  mean pixel error, ``motion`` = exp(-error / (0.05 x image diagonal)) in [0, 1].
 - ``keypoints``: the paper's filter: a hand-pose estimator (HaMeR, from ``$PAM_HOME/hamer/...`` or
   ``--hamer``) on each frame against the annotated joints; ``keypoints_mpjpe_mm`` is the wrist-aligned
   3D MPJPE and ``keypoints`` = exp(-MPJPE / 30 mm). Without HaMeR's weights: ``MissingWeightsError``.
@@ -29,7 +29,7 @@ from pam.engine.manifest import CLIPS, ClipResult, RunLock, append, read_rows
 #: Frame-to-frame tolerance between a vertex's camera depth and the rendered depth for it to count as visible.
 DEPTH_TOLERANCE_M = 0.01
 #: Pixel error scale of the motion score, as a fraction of the image diagonal.
-MOTION_SCALE = 0.02
+MOTION_SCALE = 0.05
 #: MPJPE scale of the keypoint score (mm).
 KEYPOINT_SCALE_MM = 30.0
 

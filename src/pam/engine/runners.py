@@ -96,11 +96,15 @@ class RayRunner:
     def _init(self):
         try:
             import ray
+
+            import pam
         except ImportError as err:
             raise ImportError("--ray needs Ray: pip install 'pam-engine[ray]'") from err
         if not ray.is_initialized():
-            if self.address == "auto":
-                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+            if self.address == "auto":  # local workers import pam from where this process did
+                source = str(Path(pam.__file__).resolve().parents[1])
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"PYTHONPATH": source, "OMP_NUM_THREADS": "1"}})
             else:
                 ray.init(address=self.address, log_to_driver=False)
         return ray
