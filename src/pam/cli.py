@@ -54,23 +54,27 @@ def render(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("pam-demo"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(Path("pam-demo"), "--out", "-o", help="Output folder (a `pam generate` run folder)."),
     object: str = typer.Option("mug", "--object", help="Built-in object (see `pam objects`)."),
-    frames: int = typer.Option(49, help="Frames in the clip."),
+    frames: int = typer.Option(49, help="Frames in the clip (4k + 1, at least 17)."),
     seed: int = typer.Option(0, help="Seed of the grasp search."),
     backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
+    smoke: bool = typer.Option(False, "--smoke", help="Run Stage II / III with tiny random-weight models (CPU)."),
 ) -> None:
-    """Built-in scene end to end on the CPU: Stage I trajectory, then all conditions and annotations."""
+    """The built-in scene through the engine: the whole chain with a GPU and the weights, else up to the conditions."""
     from pam.demo import run_demo
     from pam.progress import console, progress_bar
 
-    console.print(f"Stage I: the open hand grasps and lifts the {object} ({frames} frames)...")
-    with user_errors(), progress_bar("rendering conditions") as update:
-        written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
-    console.print(f"wrote {len(written)} files to [bold]{out}[/]:")
-    for path in written.values():
-        console.print(f"  {path}")
-    console.print(f"look at [bold]{written['preview_png']}[/] (contact sheet) and {written['preview']} (video)")
+    console.print(f"the open hand grasps and lifts the {object} ({frames} frames)...")
+    with user_errors(), progress_bar("demo clip") as update:
+        result = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, smoke=smoke, progress=update)
+    console.print(f"wrote [bold]{result.clip}[/] (through {result.until}); look at {result.clip / 'preview.png'} "
+                  f"and {result.clip / 'preview.mp4'}")
+    if result.missing:
+        console.print("stopped after the conditions; for the first frame and the video, add:")
+        for line in result.missing:
+            console.print(f"  - {line}")
+        console.print(f"then run `pam demo --out {out}` again (Stage I and the conditions are reused).")
 
 
 @app.command()

@@ -265,13 +265,13 @@ def _fraction_in_frame(camera: Camera, points: np.ndarray) -> float:
     return round(float(inside.mean()), 4)
 
 
-def _run_conditions(work: Path) -> None:
+def _run_conditions(job: ClipJob, work: Path) -> None:
     from pam.conditions import write_condition_set
     from pam.fileio import atomic_dir
 
     seq = HOISequence.load(work / "sequence.npz")
     with atomic_dir(work / "conditions", replace=True) as tmp:
-        write_condition_set(seq, tmp)
+        write_condition_set(seq, tmp, backend=job.render_backend)
 
 
 def _run_appearance(job: ClipJob, work: Path, models: StageModels) -> dict:
@@ -313,7 +313,7 @@ def run_stage(stage: str, job: ClipJob, out_root: str | Path, models: StageModel
     if stage == "pose":
         _run_pose(job, Path(out_root), work)
     elif stage == "conditions":
-        _run_conditions(work)
+        _run_conditions(job, work)
     else:
         if models is None:
             raise ValueError(f"stage {stage} needs the Stage II / III models")

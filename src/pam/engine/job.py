@@ -164,6 +164,7 @@ class JobSpec:
     video: VideoSpec = field(default_factory=VideoSpec)
     appearance: AppearanceSpec = field(default_factory=AppearanceSpec)
     motion: MotionSpec = field(default_factory=MotionSpec)
+    render_backend: Literal["auto", "gl", "ray"] | None = None  # condition rasterizer (default: $PAM_RENDER_BACKEND, else auto)
 
     def __post_init__(self) -> None:
         if not self.objects:
@@ -258,7 +259,8 @@ class ViewSpec:
 
 @dataclass(frozen=True)
 class ClipJob:
-    """Everything that defines one clip; ``clip_id`` is a hash of it (model locations and offload excluded)."""
+    """Everything that defines one clip; ``clip_id`` is a hash of it (model locations, offload and the
+    rasterizer excluded: they do not change the content)."""
 
     object: ObjectSpec
     pose_seed: int
@@ -274,6 +276,7 @@ class ClipJob:
     appearance: AppearanceSpec
     motion: MotionSpec
     smoke: bool = False
+    render_backend: str | None = None
 
     def to_dict(self) -> dict:
         from pam.config import config_to_dict
@@ -283,6 +286,7 @@ class ClipJob:
     def identity(self) -> dict:
         """The fields that decide the clip's content (what ``clip_id`` hashes)."""
         data = self.to_dict()
+        data.pop("render_backend")
         for stage, keys in (("appearance", ("offload", "flux", "controlnet")),
                             ("motion", ("offload", "base", "controlnet", "release"))):
             for key in keys:
@@ -343,6 +347,7 @@ def expand(spec: JobSpec, smoke: bool = False, smoke_size: tuple[int, int] | Non
                             appearance_seed=int(rng.integers(2**31)), motion_seed=int(rng.integers(2**31)),
                             keyframes=spec.keyframes, grasp=spec.grasp, video=video,
                             appearance=spec.appearance, motion=spec.motion, smoke=smoke,
+                            render_backend=spec.render_backend,
                         ))
     return jobs
 
