@@ -93,7 +93,8 @@ class RayRunner:
         self.workers = {"appearance": appearance_workers, "motion": motion_workers}
         self.max_in_flight, self.max_retries = max_in_flight, max_retries
 
-    def _init(self):
+    def start(self):
+        """Start or join Ray (once); returns the ``ray`` module."""
         try:
             import ray
 
@@ -123,7 +124,7 @@ class RayRunner:
         return [actor.remote(str(self.out_root), stage) for _ in range(count)]
 
     def run(self, jobs: Iterable[ClipJob], attempts: Mapping[str, int]) -> Iterator[ClipResult]:
-        ray = self._init()
+        ray = self.start()
         out_root, until = self.out_root, self.until
         stages = STAGES[: STAGES.index(until) + 1]
         cpu_task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_stages)
