@@ -269,3 +269,39 @@ def test_cli_commands(generated, tmp_path):
     assert res.exit_code == 1 and "error: --format: expected one of dexycb, webdataset" in res.output
     res = cli.invoke(app, ["generate", "--spec", str(tmp_path / "none.yaml"), "--out", str(out)])
     assert res.exit_code == 1 and "none.yaml does not exist" in res.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_gallery_renders_in_headless_chromium(generated, tmp_path):
+    out = generated[0]
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", f"--screenshot={shot}", "--window-size=1200,800",
+                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=60)
+    import cv2
+
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (800, 1200)
+    assert img.std() > 10  # the page drew the table and thumbnails, not a blank canvas
+
+
+def test_exported_hand_parameters_reproduce_the_camera_frame_hand(generated):
+    """pose_m (camera-frame rotation, finger pose, translation) drives the hand model to the annotated joints,
+    and the SimpleHand-style frames carry the same joints with the posed mesh around them."""
+    import torch
+
+    from pam.engine.export import load_clip, mano_pose_camera, simplehand_frames
+    from pam.hand import load_hand_model
+
+    out, jobs, *_ = generated
+    clip = load_clip(out / "clips" / jobs[0].clip_id)
+    rows = torch.from_numpy(mano_pose_camera(clip, None)[:, 0])
+    model = load_hand_model("open", side="right").to(torch.float64)
+    betas = torch.from_numpy(clip.betas[0]).expand(len(rows), -1)
+    joints = model(rows[:, :3], rows[:, 3:48], betas, rows[:, 48:]).joints.detach().numpy()
+    assert np.allclose(joints, clip.joints_3d[:, 0], atol=1e-9)
+    frames = list(simplehand_frames(clip, mano_pose_camera(clip, None), None))
+    assert len(frames) == 17 and np.allclose(frames[5]["joints_3d"], clip.joints_3d[5, 0])
+    vertices = np.array(frames[5]["vertices"])
+    assert vertices.shape == (int(np.max(model.faces)) + 1, 3)  # every vertex of the hand mesh
+    assert np.linalg.norm(vertices.mean(0) - clip.joints_3d[5, 0].mean(0)) < 0.05  # the mesh sits on its joints

@@ -41,6 +41,8 @@ def test_minimal_spec_end_to_end_in_smoke_mode(tmp_path):
     rows = read_rows(out)
     assert len(rows) == 4 and {r.status for r in rows.values()} == {"done"}
     assert {r.object for r in rows.values()} == {"mug", "banana"}
+    resolved = load_job(out / "job.yaml")  # the saved spec, defaults filled in, makes the same clips
+    assert {j.clip_id for j in expand(resolved, smoke=True, smoke_size=(HEIGHT, WIDTH))} == set(rows)
     res = CliRunner().invoke(app, ["filter", str(out), "--keep", "0.75"])
     assert res.exit_code == 0, res.output
     assert sorted(r.status for r in read_rows(out).values()) == ["done", "done", "done", "filtered"]

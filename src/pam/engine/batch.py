@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pam.engine.job import ClipJob
+from pam.engine.job import ClipJob, JobSpec
 from pam.engine.manifest import CLIPS, ClipResult, RunLock, append, is_finished, reconcile
 from pam.engine.runners import Runner
 
@@ -48,8 +48,10 @@ def remove_stale_temporaries(out_root: Path) -> None:
 
 
 def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, until: str = "motion",
-              max_attempts: int = 3, progress: Callable[[int, int], None] | None = None) -> BatchReport:
-    """Generate every unfinished clip of ``jobs`` into ``out_root`` with ``runner``.
+              max_attempts: int = 3, progress: Callable[[int, int], None] | None = None,
+              spec: JobSpec | None = None) -> BatchReport:
+    """Generate every unfinished clip of ``jobs`` into ``out_root`` with ``runner`` (saving the resolved
+    ``spec`` as ``OUT/job.yaml`` once the run holds the folder).
 
     Raises ``RunLockedError`` when another run holds ``out_root``.
     """
@@ -60,6 +62,10 @@ def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, unt
         raise ValueError(f"max_attempts: must be at least 1, got {max_attempts}")
     report = BatchReport(out_root, total=len(jobs))
     with RunLock(out_root):
+        if spec is not None:
+            from pam.config import save_config
+
+            save_config(spec, out_root / "job.yaml")
         remove_stale_temporaries(out_root)
         rows = reconcile(out_root)
         todo, attempts = [], {}

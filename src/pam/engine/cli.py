@@ -43,15 +43,12 @@ def plan_jobs(options: GenerateOptions):
 
 def run_generate(options: GenerateOptions) -> int:
     """Run the job; returns the exit status (1 when a clip failed in this run)."""
-    from pam.config import save_config
     from pam.engine.batch import run_batch
     from pam.engine.runners import make_runner
     from pam.progress import console, progress_bar
 
     spec, jobs = plan_jobs(options)
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(spec, out / "job.yaml")  # the resolved spec, defaults filled in
     kind = "local" if options.ray is None else "ray"
     runner = make_runner(kind, out, options.until, address=options.ray or "auto", num_cpus=options.ray_cpus,
                          appearance_workers=options.appearance_workers, motion_workers=options.motion_workers,
@@ -60,7 +57,7 @@ def run_generate(options: GenerateOptions) -> int:
     smoke = " [bold yellow]SMOKE RUN (tiny random-weight models)[/]" if options.smoke else ""
     console.print(f"{len(jobs)} clips, through {options.until}, {where}{smoke}")
     with progress_bar("clips") as update:
-        report = run_batch(jobs, out, runner, options.until, options.max_attempts, progress=update)
+        report = run_batch(jobs, out, runner, options.until, options.max_attempts, progress=update, spec=spec)
     console.print(f"{report.done} done, {len(report.failed)} failed, {report.skipped} already done"
                   + (f", {len(report.exhausted)} failed {options.max_attempts} times (left alone)" if report.exhausted else ""))
     for row in report.failed:

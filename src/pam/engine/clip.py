@@ -146,22 +146,22 @@ def sample_video(pipe, job: ClipJob, first_frame: np.ndarray, conditions: Path) 
 
 
 class StageModels:
-    """Stage II / III pipelines of one worker, each loaded on first use and kept for every later clip."""
+    """Stage II / III pipelines of one worker, each loaded on first use and kept for every later clip
+    (one pipeline per stage; a clip asking for other weights or another dtype replaces that stage's)."""
 
     def __init__(self, device: str | None = None):
         self.device = device
-        self._pipes: dict[tuple, Any] = {}
-        self._ids: dict[tuple, dict] = {}
+        self._loaded: dict[str, tuple[tuple, Any, dict]] = {}  # stage -> (key, pipeline, identifiers)
 
-    def pipeline(self, stage: str, job: ClipJob):
+    def pipeline(self, stage: str, job: ClipJob) -> tuple[Any, dict]:
+        """(pipeline, model identifiers) for ``stage`` ("appearance" or "motion") as ``job`` asks for it."""
         spec = job.appearance if stage == "appearance" else job.motion
-        key = (stage, job.smoke, spec.dtype, spec.offload) + _locations(stage, spec)
-        if key not in self._pipes:
-            self._pipes.clear()  # one pipeline per stage in memory
+        key = (job.smoke, spec.dtype, spec.offload) + _locations(stage, spec)
+        if stage not in self._loaded or self._loaded[stage][0] != key:
+            self._loaded.pop(stage, None)  # free the old one before loading
             load = load_appearance if stage == "appearance" else load_motion
-            self._pipes[key] = load(spec, job.smoke, self.device)
-            self._ids[key] = model_identifiers(stage, spec, job.smoke)
-        return self._pipes[key], self._ids[key]
+            self._loaded[stage] = (key, load(spec, job.smoke, self.device), model_identifiers(stage, spec, job.smoke))
+        return self._loaded[stage][1:]
 
 
 def _locations(stage: str, spec) -> tuple:

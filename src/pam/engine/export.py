@@ -7,6 +7,7 @@
     DEST/pam/<clip_id>/meta.yml                          serials, num_frames, ycb_ids, mano_sides, mano_calib, ...
     DEST/pam/<clip_id>/<serial>/color_%06d.jpg           the generated frames
     DEST/pam/<clip_id>/<serial>/labels_%06d.npz          seg, pose_y, joint_3d, joint_2d (+ pose_m for MANO hands)
+    DEST/pam/<clip_id>/<serial>/simplehand_%06d.json     MANO hands only: joints, K, 778 vertices (camera frame)
 
 One camera per clip, whose serial is the clip id. ``joint_3d`` (1, 21, 3) camera-frame metres,
 ``joint_2d`` (1, 21, 2) pixels, ``pose_y`` (n, 3, 4) object-to-camera [R | t], ``seg`` (H, W) uint8 with
@@ -113,18 +114,24 @@ def _yaml(path: Path, data: dict) -> None:
         tmp.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def mano_pose_camera(clip: ClipFrames, mano_dir: str | None) -> np.ndarray:
-    """DexYCB's ``pose_m`` rows (T, NH, 51) for MANO hands: camera-frame global rotation (3), the 45 finger
-    axis-angles (not PCA coefficients), and the camera-frame translation (3) such that MANO with these
-    parameters and the clip's betas puts the hand where the sequence has it."""
+def _hand_model(clip: ClipFrames, h: int, mano_dir: str | None):
     import torch
 
     from pam.hand import load_hand_model
 
+    return load_hand_model(clip.models[h], side=clip.sides[h], mano_dir=mano_dir).to(torch.float64)
+
+
+def mano_pose_camera(clip: ClipFrames, mano_dir: str | None) -> np.ndarray:
+    """DexYCB's ``pose_m`` rows (T, NH, 51): camera-frame global rotation (3), the 45 finger axis-angles
+    (not PCA coefficients), and the camera-frame translation (3) such that the hand model with these
+    parameters and the clip's betas puts the hand where the sequence has it, in camera coordinates."""
+    import torch
+
     T, NH = clip.global_orient.shape[:2]
     rows = np.zeros((T, NH, 51))
-    for h, side in enumerate(clip.sides):
-        model = load_hand_model(clip.models[h], side=side, mano_dir=mano_dir).to(torch.float64)
+    for h in range(NH):
+        model = _hand_model(clip, h, mano_dir)
         zeros = torch.zeros(1, 3, dtype=torch.float64)
         with torch.no_grad():  # MANO rotates about its rest root joint J0: t_cam = root_cam - J0
             rest = model(zeros, torch.zeros(1, 45, dtype=torch.float64), torch.from_numpy(clip.betas[h][None]), zeros)
@@ -133,6 +140,20 @@ def mano_pose_camera(clip: ClipFrames, mano_dir: str | None) -> np.ndarray:
         rows[:, h, 3:48] = clip.hand_pose[:, h]
         rows[:, h, 48:] = clip.joints_3d[:, h, 0] - root_rest
     return rows
+
+
+def simplehand_frames(clip: ClipFrames, pose_m: np.ndarray, mano_dir: str | None, h: int = 0) -> Iterator[dict]:
+    """Per frame, SimpleHand-style labels of hand ``h``: ``joints_3d`` (21, 3) camera metres, ``joints_2d`` (21, 2)
+    pixels, ``K`` (3, 3) and the hand mesh ``vertices`` (V, 3) camera metres (778 for MANO), from ``pose_m``."""
+    import torch
+
+    model = _hand_model(clip, h, mano_dir)
+    rows = torch.from_numpy(pose_m[:, h])
+    with torch.no_grad():
+        out = model(rows[:, :3], rows[:, 3:48], torch.from_numpy(clip.betas[h]).expand(len(rows), -1), rows[:, 48:])
+    for t in range(len(rows)):
+        yield {"K": clip.K.tolist(), "joints_3d": clip.joints_3d[t, h].tolist(), "joints_2d": clip.joints_2d[t, h].tolist(),
+               "vertices": out.vertices[t].numpy().tolist(), "side": clip.sides[h]}
 
 
 def write_dexycb(clip: ClipFrames, dest: Path, mano_dir: str | None = None) -> int:
@@ -168,6 +189,9 @@ def write_dexycb(clip: ClipFrames, dest: Path, mano_dir: str | None = None) -> i
             if pose_m is not None:
                 labels["pose_m"] = pose_m[t, :1].astype(np.float32)
             np.savez_compressed(frames / f"labels_{t:06d}.npz", **labels)
+        if pose_m is not None:
+            for t, hand in enumerate(simplehand_frames(clip, pose_m, mano_dir)):
+                (frames / f"simplehand_{t:06d}.json").write_text(json.dumps(hand))
     return T
 
 
