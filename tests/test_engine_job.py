@@ -110,3 +110,34 @@ def test_auto_framing_fills_the_frame_and_keeps_every_point_in_it():
         assert np.degrees(np.arcsin(d[2] / np.linalg.norm(d))) == pytest.approx(elevation, abs=1e-6)
     fixed = frame_camera(points, ViewSpec(0, -90, 30, 2.0, fill=0.8, fov=50), 240, 320)
     assert isinstance(fixed, Camera) and np.linalg.norm(-fixed.R.T @ fixed.t - (points.reshape(-1, 3).min(0) + points.reshape(-1, 3).max(0)) / 2) == pytest.approx(2.0)
+
+
+def test_placement_ranges_draw_per_trajectory_and_become_keyframe_files(tmp_path):
+    from pam.engine.clip import built_in_keyframes
+    from pam.pose.keyframes import default_keyframes, load_init, load_target
+
+    text = MINIMAL + "keyframes: {object_x: [-0.03, 0.03], object_yaw: [-90, 90], approach: [-40, 40], lift: [0.1, 0.2]}\n"
+    jobs = expand(load_job(write(tmp_path, text)))
+    placements = [j.placement for j in jobs]
+    assert len(set(placements)) == 4 and all(-40 <= p.approach <= 40 and 0.1 <= p.lift <= 0.2 for p in placements)
+    assert placements == [j.placement for j in expand(load_job(write(tmp_path, text)))]
+    assert len({j.pose_key for j in jobs}) == 4
+    job = jobs[0]
+    p = job.placement
+    init, target = built_in_keyframes(job, tmp_path / "work")
+    h0, o0 = load_init(init)
+    ref = default_keyframes("mug")[0]
+    # the hand's start keeps its distance and height and turns by the approach angle about the vertical
+    assert np.linalg.norm(h0.transl[:2]) == pytest.approx(np.linalg.norm(ref.transl[:2]))
+    assert h0.transl[2] == pytest.approx(ref.transl[2])
+    turned = np.degrees(np.arctan2(h0.transl[1], h0.transl[0]) - np.arctan2(ref.transl[1], ref.transl[0]))
+    assert turned == pytest.approx(p.approach, abs=1e-6)
+    assert np.allclose(o0.translation, [p.object_x, p.object_y, 0.0])
+    assert np.degrees(np.arctan2(o0.rotation[1, 0], o0.rotation[0, 0])) == pytest.approx(p.object_yaw, abs=1e-6)
+    assert np.allclose(load_target(target, initial=h0).offset_from_grasp, [0, 0, p.lift])
+
+
+def test_placement_ranges_with_keyframe_files_are_refused(tmp_path):
+    text = MINIMAL + "keyframes: {init: pose_init.json, approach: [-10, 10]}\n"
+    with pytest.raises(ConfigError, match="keyframes: init: the placement ranges apply to the built-in scene"):
+        load_job(write(tmp_path, text))

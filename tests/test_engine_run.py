@@ -305,3 +305,13 @@ def test_exported_hand_parameters_reproduce_the_camera_frame_hand(generated):
     vertices = np.array(frames[5]["vertices"])
     assert vertices.shape == (int(np.max(model.faces)) + 1, 3)  # every vertex of the hand mesh
     assert np.linalg.norm(vertices.mean(0) - clip.joints_3d[5, 0].mean(0)) < 0.05  # the mesh sits on its joints
+
+
+def test_keypoints_scorer_without_hamer_says_what_to_get(tmp_path):
+    from pam.engine.filter import make_scorer
+    from pam.home import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match="HaMeR"):
+        make_scorer("keypoints")
+    with pytest.raises(ValueError, match="--scorer: expected motion or keypoints"):
+        make_scorer("vibes")

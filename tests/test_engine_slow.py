@@ -106,7 +106,7 @@ def test_ray_runner_on_a_local_two_cpu_instance(tmp_path):
     for job in jobs[:2]:
         meta = json.loads((out / "clips" / job.clip_id / "meta.json").read_text())
         assert rows[job.clip_id].stage == "motion" and meta["engine"]["stage"] == "motion"
-    again = run_batch(jobs, out, LocalRunner(out, "motion"), "motion", max_attempts=2)  # same manifest semantics
+    again = run_batch(jobs, out, LocalRunner(out, "motion"), "motion", max_attempts=1)  # same manifest semantics
     assert again.skipped == 2 and len(again.exhausted) == 2
 
 

@@ -38,32 +38,42 @@ def work_dir(out_root: str | Path, clip_id: str) -> Path:
 
 
 def stage_one(job: ClipJob, work: Path) -> HOISequence:
-    """Stage I for ``job`` with today's ``pose_sequences`` keywords (the built-in scene unless keyframes are given)."""
+    """Stage I for ``job`` with today's ``pose_sequences`` keywords: its keyframe files, else the built-in
+    scene (written as keyframe files when the object is scaled or the placement moves it)."""
     from pam.pose.command import pose_sequences
 
     init, target = job.keyframes.init, job.keyframes.target
     if job.grasp.is_set:
         raise ValueError("grasp: steering needs pam.pose.grasp.GraspRequest, which this Stage I does not have")
-    if job.object.scale != 1.0 and init is None:
-        init = _scaled_default_init(job, work)
+    if init is None and (job.object.scale != 1.0 or not job.placement.is_default):
+        init, target = built_in_keyframes(job, work)
     return pose_sequences(job.object.mesh, init=init, target=target, seed=job.pose_seed,
                           frames=job.video.frames, fps=job.video.fps)[0]
 
 
-def _scaled_default_init(job: ClipJob, work: Path) -> Path:
-    """The built-in scene's initial keyframe as a JSON file carrying the object's scale."""
+def built_in_keyframes(job: ClipJob, work: Path) -> tuple[Path, Path]:
+    """The built-in scene as init / target keyframe files, with the object's scale and ``job.placement``:
+    the object shifted from the spot the hand reaches for and turned about the vertical, the hand's start
+    swung about that spot's vertical axis by the approach angle, the goal lifting the object by ``lift``."""
     from pam.pose.keyframes import default_keyframes
+    from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
+    p = job.placement
     h0, _, _ = default_keyframes(job.object.mesh)
+    centre = np.array([p.object_x, p.object_y, 0.0])
+    swing = axis_angle_to_matrix_np(np.array([0.0, 0.0, np.deg2rad(p.approach)]))
     init = {
         "hand": {"side": h0.side, "model": h0.model, "hand_pose": h0.hand_pose.tolist(), "betas": h0.betas.tolist(),
-                 "global_orient": h0.global_orient.tolist(), "transl": h0.transl.tolist()},
-        "object": {"mesh": job.object.mesh, "scale": job.object.scale},
+                 "global_orient": matrix_to_axis_angle_np(swing @ axis_angle_to_matrix_np(h0.global_orient)).tolist(),
+                 "transl": (swing @ h0.transl).tolist()},
+        "object": {"mesh": job.object.mesh, "scale": job.object.scale, "translation": centre.tolist(),
+                   "rotation": [0.0, 0.0, float(np.deg2rad(p.object_yaw))]},
     }
-    path = work / "init.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(init))
-    return path
+    target = {"hand": {"hand_pose": "power_grasp", "offset_from_grasp": [0.0, 0.0, p.lift]}}
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "init.json").write_text(json.dumps(init))
+    (work / "target.json").write_text(json.dumps(target))
+    return work / "init.json", work / "target.json"
 
 
 def _torch_dtype(name: str):

@@ -52,12 +52,53 @@ class ObjectSpec:
         return self.name or Path(self.mesh).stem
 
 
+#: The built-in scene's target lifts the grasped object by this much (metres; ``pose.keyframes.default_keyframes``).
+DEFAULT_LIFT = 0.15
+
+
 @dataclass(frozen=True)
 class KeyframeSpec:
-    """Stage I keyframes: explicit JSON files (``examples/pose_init.json``), else the built-in scene."""
+    """Stage I keyframes: explicit JSON files (``examples/pose_init.json``), else the built-in scene with
+    its placement drawn per (object, seed) from the ranges: the object shifted on the table from the spot
+    the hand reaches for (``object_x``, ``object_y``, metres) and turned about the vertical (``object_yaw``,
+    degrees), the hand's start swung about that spot's vertical axis (``approach``, degrees; 0: from -y),
+    and how far the goal lifts the object (``lift``, metres).
+    """
 
     init: str | None = None
     target: str | None = None
+    object_x: tuple[float, ...] = (0.0, 0.0)
+    object_y: tuple[float, ...] = (0.0, 0.0)
+    object_yaw: tuple[float, ...] = (0.0, 0.0)
+    approach: tuple[float, ...] = (0.0, 0.0)
+    lift: tuple[float, ...] = (DEFAULT_LIFT, DEFAULT_LIFT)
+
+    def __post_init__(self) -> None:
+        for name in ("object_x", "object_y"):
+            _range(name, getattr(self, name), -1.0, 1.0)
+        _range("object_yaw", self.object_yaw, -360.0, 360.0)
+        _range("approach", self.approach, -180.0, 180.0)
+        _range("lift", self.lift, 0.0, 1.0)
+        moved = any(getattr(self, n) != (0.0, 0.0) for n in ("object_x", "object_y", "object_yaw", "approach"))
+        if self.init is not None and moved:
+            raise ValueError("init: the placement ranges apply to the built-in scene; put the placement in the init file")
+        if self.target is not None and self.lift != (DEFAULT_LIFT, DEFAULT_LIFT):
+            raise ValueError("target: lift applies to the built-in target; put the goal in the target file")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One drawn placement of the built-in scene (see ``KeyframeSpec``): metres and degrees."""
+
+    object_x: float = 0.0
+    object_y: float = 0.0
+    object_yaw: float = 0.0
+    approach: float = 0.0
+    lift: float = DEFAULT_LIFT
+
+    @property
+    def is_default(self) -> bool:
+        return self == Placement()
 
 
 @dataclass(frozen=True)
@@ -241,7 +282,7 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
         return str((base / value).resolve())
 
     objects = tuple(replace(o, mesh=resolve(o.mesh), name=o.label) for o in spec.objects)
-    keyframes = KeyframeSpec(init=resolve(spec.keyframes.init), target=resolve(spec.keyframes.target))
+    keyframes = replace(spec.keyframes, init=resolve(spec.keyframes.init), target=resolve(spec.keyframes.target))
     return replace(spec, objects=objects, keyframes=keyframes)
 
 
@@ -275,6 +316,7 @@ class ClipJob:
     video: VideoSpec
     appearance: AppearanceSpec
     motion: MotionSpec
+    placement: Placement = field(default_factory=Placement)
     smoke: bool = False
     render_backend: str | None = None
 
@@ -301,7 +343,7 @@ class ClipJob:
     def pose_key(self) -> str:
         """A hash of what Stage I sees: clips differing only in view, prompt or candidate share a trajectory."""
         data = self.to_dict()
-        return _digest({k: data[k] for k in ("object", "pose_seed", "keyframes", "grasp")}
+        return _digest({k: data[k] for k in ("object", "pose_seed", "keyframes", "placement", "grasp")}
                        | {"frames": self.video.frames, "fps": self.video.fps})
 
 
@@ -330,6 +372,7 @@ def expand(spec: JobSpec, smoke: bool = False, smoke_size: tuple[int, int] | Non
     jobs: list[ClipJob] = []
     for obj in spec.objects:
         for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
+            placement = _draw_placement(spec.keyframes, obj.label, seed)
             for v in range(spec.views):
                 view = _draw_view(spec.camera, v, obj.label, seed)
                 for t, template in enumerate(spec.prompts):
@@ -346,10 +389,17 @@ def expand(spec: JobSpec, smoke: bool = False, smoke_size: tuple[int, int] | Non
                             prompt=template.format(**words),
                             appearance_seed=int(rng.integers(2**31)), motion_seed=int(rng.integers(2**31)),
                             keyframes=spec.keyframes, grasp=spec.grasp, video=video,
-                            appearance=spec.appearance, motion=spec.motion, smoke=smoke,
+                            appearance=spec.appearance, motion=spec.motion, placement=placement, smoke=smoke,
                             render_backend=spec.render_backend,
                         ))
     return jobs
+
+
+def _draw_placement(keyframes: KeyframeSpec, label: str, seed: int) -> Placement:
+    rng = _rng("placement", label, seed)
+    values = {name: round(float(rng.uniform(*getattr(keyframes, name))), 5)
+              for name in ("object_x", "object_y", "object_yaw", "approach", "lift")}
+    return Placement(**values)
 
 
 def _draw_view(camera: CameraSpec, index: int, label: str, seed: int) -> ViewSpec:
