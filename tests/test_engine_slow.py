@@ -100,7 +100,7 @@ def test_ray_runner_on_a_local_two_cpu_instance(tmp_path):
         report = run_batch(jobs, out, RayRunner(out, "motion", num_cpus=2), "motion")
     finally:
         ray.shutdown()
-    assert report.done == 2 and len(report.failed) == 2
+    assert report.done == 2 and len(report.failed) == 2, [r.error for r in report.failed]
     assert all("nope.obj" in r.error for r in report.failed)
     rows = read_rows(out)
     for job in jobs[:2]:
