@@ -141,3 +141,21 @@ def test_placement_ranges_with_keyframe_files_are_refused(tmp_path):
     text = MINIMAL + "keyframes: {init: pose_init.json, approach: [-10, 10]}\n"
     with pytest.raises(ConfigError, match="keyframes: init: the placement ranges apply to the built-in scene"):
         load_job(write(tmp_path, text))
+
+
+def test_weight_fingerprints_follow_the_files(tmp_path):
+    from pam.engine.clip import fingerprint
+
+    model = tmp_path / "model"
+    (model / "transformer").mkdir(parents=True)
+    weights = model / "transformer" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(np.random.default_rng(0).bytes(3 << 20))
+    weights.write_bytes(data)
+    (model / "README.md").write_text("not a weight file")
+    first = fingerprint(model)
+    (model / "README.md").write_text("edited")
+    assert fingerprint(model) == first  # only weight and config files count
+    data[-1] ^= 1  # a change in the last MiB
+    weights.write_bytes(data)
+    assert fingerprint(model) != first
+    assert fingerprint(weights) != fingerprint(model)  # a single file is fingerprinted by itself

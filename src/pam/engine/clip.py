@@ -174,10 +174,18 @@ class StageModels:
         return self._loaded[stage][1:]
 
 
+_LOCATION_FIELDS = {"appearance": ("flux", "controlnet"), "motion": ("base", "controlnet", "release")}
+
+
 def _locations(stage: str, spec) -> tuple:
-    if stage == "appearance":
-        return (spec.flux, spec.controlnet)
-    return (spec.base, spec.controlnet, spec.release)
+    return tuple(getattr(spec, name) for name in _LOCATION_FIELDS[stage])
+
+
+#: Where each stage's pipeline looks for a model field left None (inside ``$PAM_HOME``; as the pipelines' loaders).
+DEFAULT_MODELS = {
+    "appearance": {"flux": "FLUX.1-dev", "controlnet": "PAM/controlnet.bin"},
+    "motion": {"base": "CogVideoX-5b-I2V", "release": "PAM/motion"},
+}
 
 
 def model_identifiers(stage: str, spec, smoke: bool) -> dict:
@@ -187,15 +195,12 @@ def model_identifiers(stage: str, spec, smoke: bool) -> dict:
         return {"smoke": f"pam.smoke.{factory}(seed=0)", "random_weights": True}
     from pam.home import pam_home
 
-    defaults = {"flux": "FLUX.1-dev", "controlnet": "PAM/controlnet.bin" if stage == "appearance" else None,
-                "base": "CogVideoX-5b-I2V", "release": "PAM/motion"}
-    names = ("flux", "controlnet") if stage == "appearance" else ("base", "controlnet", "release")
     ids = {}
-    for name in names:
-        value = getattr(spec, name)
-        if value is None and defaults.get(name) is None:
-            continue
-        path = Path(value).expanduser() if value is not None else pam_home() / defaults[name]
+    for name in _LOCATION_FIELDS[stage]:
+        value, default = getattr(spec, name), DEFAULT_MODELS[stage].get(name)
+        if value is None and default is None:
+            continue  # e.g. Stage III's own ControlNet, unused when the release checkpoint is
+        path = Path(value).expanduser() if value is not None else pam_home() / default
         ids[name] = {"location": str(path), "fingerprint": fingerprint(path) if path.exists() else None}
     return ids
 
