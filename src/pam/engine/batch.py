@@ -8,6 +8,7 @@ attempts, counted over all runs.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,6 +16,9 @@ from typing import Callable, Sequence
 from pam.engine.job import ClipJob, JobSpec
 from pam.engine.manifest import CLIPS, ClipResult, RunLock, append, is_finished, reconcile
 from pam.engine.runners import Runner
+
+#: The gallery is rewritten at most this often during a run (and at its end).
+GALLERY_EVERY_S = 60.0
 
 
 @dataclass
@@ -82,10 +86,14 @@ def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, unt
             attempts[job.clip_id] = prior + 1
         if progress is not None:
             progress(0, len(todo))
+        written = time.monotonic()
         for result in runner.run(todo, attempts):
             append(out_root, [result])
             report.results.append(result)
             if progress is not None:
                 progress(len(report.results), len(todo))
+            if time.monotonic() - written > GALLERY_EVERY_S:
+                write_gallery(out_root)
+                written = time.monotonic()
         write_gallery(out_root)
     return report

@@ -1,5 +1,5 @@
 """``OUT/index.html``: one static page over the manifest, one row per clip (thumbnail, preview video, status,
-scores, seconds per stage, prompt, error), sortable by any column.
+scores, seconds per stage, prompt, error), sortable by any column, 100 rows per page.
 
 The page is self-contained (inline CSS and script, nothing fetched from the network) and links the
 clips' files by relative path instead of embedding them, so it stays small for thousands of clips and
@@ -26,15 +26,28 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}img.thumb{height:72px}
 """
 
 _SCRIPT = """
+const body = document.querySelector('tbody'), pager = document.getElementById('pager'), size = PAGE_SIZE;
+let page = 0;
+function show() {
+  const rows = Array.from(body.rows), pages = Math.max(1, Math.ceil(rows.length / size));
+  page = Math.min(page, pages - 1);
+  rows.forEach((r, i) => { r.style.display = Math.floor(i / size) === page ? '' : 'none'; });
+  pager.innerHTML = pages < 2 ? '' : Array.from({length: pages}, (_, i) =>
+    `<button ${i === page ? 'disabled' : ''} onclick="page=${i};show()">${i + 1}</button>`).join(' ');
+}
 document.querySelectorAll('th').forEach((th, col) => th.addEventListener('click', () => {
-  const body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
+  const rows = Array.from(body.rows);
   const dir = th.dataset.dir === 'asc' ? -1 : 1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
   const key = r => r.cells[col].dataset.sort ?? r.cells[col].textContent;
   rows.sort((a, b) => { const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
     return dir * (isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny); });
   rows.forEach(r => body.appendChild(r));
+  page = 0; show();
 }));
+show();
 """
+#: Rows per page of the gallery.
+PAGE_SIZE = 100
 
 
 def _cell(value, numeric: bool = False) -> str:
@@ -79,9 +92,10 @@ def render_gallery(out_root: str | os.PathLike, rows: list[ClipResult]) -> str:
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>pam generate: "
         f"{html.escape(out_root.name)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(out_root.name)}</h1>{banner}<p>{len(rows)} clips: {summary}. Click a column to sort.</p>"
+        f"<h1>{html.escape(out_root.name)}</h1>{banner}<p>{len(rows)} clips: {summary}. Click a column to sort; {PAGE_SIZE} per page.</p>"
         f"<table><thead><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table><script>{_SCRIPT}</script></body></html>"
+        f"<tbody>{''.join(body)}</tbody></table><p id='pager'></p>"
+        f"<script>{_SCRIPT.replace('PAGE_SIZE', str(PAGE_SIZE))}</script></body></html>"
     )
 
 
