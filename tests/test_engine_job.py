@@ -159,3 +159,13 @@ def test_weight_fingerprints_follow_the_files(tmp_path):
     weights.write_bytes(data)
     assert fingerprint(model) != first
     assert fingerprint(weights) != fingerprint(model)  # a single file is fingerprinted by itself
+
+
+def test_importing_the_engine_loads_no_heavy_dependency():
+    import subprocess
+    import sys
+
+    code = ("import sys, pam.engine.cli, pam.engine.batch, pam.engine.filter, pam.engine.export, pam.engine.gallery;"
+            "print(sorted(m for m in ('ray', 'diffusers', 'accelerate', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

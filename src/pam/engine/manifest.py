@@ -129,13 +129,22 @@ def rebuild(out_root: str | os.PathLike) -> dict[str, ClipResult]:
 def reconcile(out_root: str | os.PathLike) -> dict[str, ClipResult]:
     """The manifest's rows, with finished clip folders it does not record as done appended (and returned)."""
     rows = read_rows(out_root)
-    missing = [row for clip_id, row in rebuild(out_root).items()
-               if clip_id not in rows or rows[clip_id].status == "failed"
-               or _stage_index(rows[clip_id].stage) < _stage_index(row.stage)]
+    missing = [row for clip_id, row in rebuild(out_root).items() if _newer(row, rows.get(clip_id))]
     if missing:
         append(out_root, missing)
         rows.update({row.clip_id: row for row in missing})
     return rows
+
+
+def _newer(folder: ClipResult, row: ClipResult | None) -> bool:
+    """Whether a clip folder's row supersedes the manifest's: no row, a row of an earlier stage, or a failure
+    of an attempt no later than the one that wrote the folder (a failure after it, e.g. in Stage III after
+    an earlier ``--until conditions`` run, stands)."""
+    if row is None:
+        return True
+    if row.status == "failed":
+        return folder.attempts >= row.attempts
+    return _stage_index(row.stage) < _stage_index(folder.stage)
 
 
 def _stage_index(stage: str | None) -> int:
