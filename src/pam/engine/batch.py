@@ -78,8 +78,8 @@ def run_batch(jobs: Sequence[ClipJob], out_root: str | Path, runner: Runner, unt
             if is_finished(row, until):
                 report.skipped += 1
                 continue
-            prior = row.attempts if row is not None and row.status == "failed" else 0
-            if prior >= max_attempts:
+            prior = row.attempts if row is not None else 0  # a partial (earlier --until) run counts too
+            if row is not None and row.status == "failed" and prior >= max_attempts:
                 report.exhausted.append(row)
                 continue
             todo.append(job)
