@@ -36,7 +36,7 @@ def test_clip_ids_are_content_hashes(tmp_path):
     only_banana = expand(load_job(write(tmp_path, MINIMAL.replace("[mug, banana]", "[banana]"), "b.yaml")))
     assert [j.clip_id for j in only_banana] == first[2:]
     # where the weights live or how they are offloaded does not change the content; the step count does
-    moved = expand(load_job(write(tmp_path, MINIMAL), ["appearance.flux=/elsewhere/flux", "motion.offload=model"]))
+    moved = expand(load_job(write(tmp_path, MINIMAL), ["appearance.base=/elsewhere/flux", "motion.offload=model"]))
     assert [j.clip_id for j in moved] == first
     fewer_steps = expand(load_job(write(tmp_path, MINIMAL), ["motion.steps=20"]))
     assert not {j.clip_id for j in fewer_steps} & set(first)

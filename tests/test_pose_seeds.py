@@ -1,6 +1,7 @@
 """`pose_sequences` skips seeds whose grasps all drop the object, within a bound; bad input fails at once."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ def fake_generator(failing_seeds, calls, targets=None):
 
 @pytest.fixture
 def no_quality(monkeypatch):
-    monkeypatch.setattr(command, "evaluate", lambda seq, mesh, hand_model: {"success": True})
+    report = SimpleNamespace(as_dict=lambda: {"success": True})
+    monkeypatch.setattr(command, "evaluate", lambda seq, meshes, hand_models: report)
 
 
 def test_failing_seeds_are_skipped_and_reported(monkeypatch, no_quality):

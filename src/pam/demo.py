@@ -30,14 +30,14 @@ def full_chain_missing() -> list[str]:
     from pam.engine.clip import DEFAULT_MODELS
     from pam.home import MissingWeightsError, locate
     from pam.pipelines.appearance import FLUX_SOURCE, RELEASE_SOURCE
-    from pam.pipelines.motion_loading import BASE_SOURCE, RELEASE_SOURCE as MOTION_SOURCE
+    from pam.pipelines.motion import BASE_SOURCE, RELEASE_SOURCE as MOTION_SOURCE
 
     missing = [] if torch.cuda.is_available() else ["a CUDA GPU (Stage II / III are too slow on a CPU)"]
     appearance, motion = DEFAULT_MODELS["appearance"], DEFAULT_MODELS["motion"]
-    parts = ((appearance["flux"], "The FLUX.1-dev base model", FLUX_SOURCE),
+    parts = ((appearance["base"], "The FLUX.1-dev base model", FLUX_SOURCE),
              (appearance["controlnet"], "The PAM appearance ControlNet", RELEASE_SOURCE),
              (motion["base"], "CogVideoX-5b-I2V (diffusers format)", BASE_SOURCE),
-             (motion["release"], "The PAM release's Stage III checkpoint", MOTION_SOURCE))
+             (motion["controlnet"], "The PAM release's Stage III checkpoint", MOTION_SOURCE))
     for name, what, source in parts:
         try:
             locate(None, name, what, source)

@@ -6,8 +6,8 @@ rerun after a kill or a failure resumes mid-clip. Stage I trajectories are cache
 in ``OUT/.work/poses/``: the views, prompts and candidates of one (object, seed) share one simulation.
 The clip folder is written last (temporary name, then rename) by ``finish_clip``.
 
-Stage I and the two pipelines are reached through one adapter function each (``stage_one``,
-``load_appearance`` / ``sample_first_frame``, ``load_motion`` / ``sample_video``).
+Stage I and the two pipelines are reached through one adapter each (``stage_one``; ``stage_options`` +
+``load_pipeline`` + ``sample_first_frame`` / ``sample_video`` over ``pam.pipelines``' options and loaders).
 """
 
 from __future__ import annotations
@@ -76,79 +76,66 @@ def built_in_keyframes(job: ClipJob, work: Path) -> tuple[Path, Path]:
     return work / "init.json", work / "target.json"
 
 
-def _torch_dtype(name: str):
-    import torch
+def stage_options(stage: str, job: ClipJob, device: str | None = None):
+    """The pipelines' options (``AppearanceOptions`` / ``MotionOptions``) of ``job`` for ``stage``: the spec's
+    settings with the clip's size, frames, fps and seed."""
+    from pam.pipelines.options import AppearanceOptions, MotionOptions
 
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+    video = job.video
+    if stage == "appearance":
+        a = job.appearance
+        return AppearanceOptions(base=a.base, controlnet=None if a.controlnet is None else Path(a.controlnet),
+                                 height=video.height, width=video.width, steps=a.steps, guidance=a.guidance,
+                                 seed=job.appearance_seed, cues=a.cues, dtype=a.dtype, device=device, offload=a.offload)
+    m = job.motion
+    return MotionOptions(base=m.base, controlnet=None if m.controlnet is None else Path(m.controlnet),
+                         frames=video.frames, height=video.height, width=video.width, steps=m.steps,
+                         guidance=m.guidance, seed=job.motion_seed, fps=video.fps, negative_prompt=m.negative_prompt,
+                         cues=m.cues, dtype=m.dtype, device=device, offload=m.offload)
 
 
-def _place(pipe, offload: str, device: str | None):
-    import torch
+def load_pipeline(stage: str, options, smoke: bool):
+    """The Stage II or III pipeline: pam.smoke's tiny random one on the CPU, or the real weights as ``options`` say."""
+    from pam.pipelines.loading import load_appearance_pipeline, load_motion_pipeline, place
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if offload == "model":
-        pipe.enable_model_cpu_offload(device=device)
-    elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
+    if smoke:
+        from pam.smoke import tiny_appearance_pipeline, tiny_motion_pipeline
+
+        pipe = (tiny_appearance_pipeline if stage == "appearance" else tiny_motion_pipeline)(seed=0)
+        place(pipe, "none", "cpu")
     else:
-        pipe.to(device)
+        pipe = (load_appearance_pipeline if stage == "appearance" else load_motion_pipeline)(options)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def load_appearance(spec: AppearanceSpec, smoke: bool, device: str | None = None):
-    """The Stage II pipeline: pam.smoke's tiny random one, or FLUX.1-dev + the PAM ControlNet."""
-    if smoke:
-        from pam.smoke import tiny_appearance_pipeline
+def _cue_files(pipe, options, conditions: Path) -> dict[str, Path]:
+    """The condition videos of the cues fed (``options.cues``, else those the ControlNet was trained with)."""
+    from pam.pipelines.cli import cue_files_for
 
-        return _place(tiny_appearance_pipeline(seed=0), "none", "cpu")
-    from pam.pipelines.appearance import AppearancePipeline
-
-    pipe = AppearancePipeline.from_pretrained_parts(spec.flux, spec.controlnet, torch_dtype=_torch_dtype(spec.dtype))
-    pipe.vae.enable_tiling()
-    return _place(pipe, spec.offload, device)
+    return cue_files_for(options.cues or pipe.trained_cue_names, conditions, None, pipe.cue_names)
 
 
-def sample_first_frame(pipe, job: ClipJob, conditions: Path) -> np.ndarray:
+def sample_first_frame(pipe, options, prompt: str, conditions: Path) -> np.ndarray:
     """Stage II on frame 0 of the condition videos: (H, W, 3) uint8 at the clip's size."""
-    from pam.conditions import find_condition_files
     from pam.render.video import read_frame
 
-    files = find_condition_files(pipe.cue_names, conditions)
-    cues = {name: read_frame(path, 0) for name, path in files.items()}
-    image = pipe(job.prompt, cues, height=job.video.height, width=job.video.width,
-                 num_inference_steps=job.appearance.steps, guidance_scale=job.appearance.guidance,
-                 seed=job.appearance_seed).images[0]
+    cues = {name: read_frame(path, options.frame) for name, path in _cue_files(pipe, options, conditions).items()}
+    image = pipe(prompt, cues, height=options.height, width=options.width, num_inference_steps=options.steps,
+                 guidance_scale=options.guidance, seed=options.seed).images[0]
     return np.asarray(image.convert("RGB"))
 
 
-def load_motion(spec: MotionSpec, smoke: bool, device: str | None = None):
-    """The Stage III pipeline: pam.smoke's tiny random one, or CogVideoX-5b-I2V + the PAM ControlNet."""
-    if smoke:
-        from pam.smoke import tiny_motion_pipeline
-
-        return _place(tiny_motion_pipeline(seed=0), "none", "cpu")
-    from pam.pipelines.motion_loading import load_motion_pipeline
-
-    pipe = load_motion_pipeline(spec.base, controlnet=spec.controlnet, release=spec.release,
-                                torch_dtype=_torch_dtype(spec.dtype))
-    pipe.vae.enable_tiling()
-    pipe.vae.enable_slicing()
-    return _place(pipe, spec.offload, device)
-
-
-def sample_video(pipe, job: ClipJob, first_frame: np.ndarray, conditions: Path) -> np.ndarray:
+def sample_video(pipe, options, prompt: str, first_frame: np.ndarray, conditions: Path) -> np.ndarray:
     """Stage III along the condition videos: (T, H, W, 3) uint8."""
+    from pam.pipelines.cli import read_cue_videos
     from pam.pipelines.motion import DEFAULT_NEGATIVE_PROMPT
-    from pam.pipelines.motion_cli import gather_cues
 
-    cues = gather_cues(pipe.controlnet.cues, {}, conditions, job.video.frames)
-    negative = job.motion.negative_prompt
-    frames = pipe(first_frame, cues, prompt=job.prompt,
-                  negative_prompt=DEFAULT_NEGATIVE_PROMPT if negative is None else negative,
-                  height=job.video.height, width=job.video.width, num_frames=job.video.frames,
-                  num_inference_steps=job.motion.steps, guidance_scale=job.motion.guidance,
-                  seed=job.motion_seed, output_type="np").frames[0]
+    cues = read_cue_videos(_cue_files(pipe, options, conditions), options.frames)
+    negative = DEFAULT_NEGATIVE_PROMPT if options.negative_prompt is None else options.negative_prompt
+    frames = pipe(first_frame, cues, prompt=prompt, negative_prompt=negative, height=options.height,
+                  width=options.width, num_frames=options.frames, num_inference_steps=options.steps,
+                  guidance_scale=options.guidance, seed=options.seed, output_type="np").frames[0]
     return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -163,28 +150,24 @@ class StageModels:
         self.device = device
         self._loaded: dict[str, tuple[tuple, Any, dict]] = {}  # stage -> (key, pipeline, identifiers)
 
-    def pipeline(self, stage: str, job: ClipJob) -> tuple[Any, dict]:
-        """(pipeline, model identifiers) for ``stage`` ("appearance" or "motion") as ``job`` asks for it."""
+    def pipeline(self, stage: str, job: ClipJob) -> tuple[Any, Any, dict]:
+        """(pipeline, the clip's options, model identifiers) for ``stage`` ("appearance" or "motion")."""
         spec = job.appearance if stage == "appearance" else job.motion
-        key = (job.smoke, spec.dtype, spec.offload) + _locations(stage, spec)
+        options = stage_options(stage, job, self.device)
+        key = (job.smoke, spec.dtype, spec.offload, spec.base, spec.controlnet)
         if stage not in self._loaded or self._loaded[stage][0] != key:
             self._loaded.pop(stage, None)  # free the old one before loading
-            load = load_appearance if stage == "appearance" else load_motion
-            self._loaded[stage] = (key, load(spec, job.smoke, self.device), model_identifiers(stage, spec, job.smoke))
-        return self._loaded[stage][1:]
+            self._loaded[stage] = (key, load_pipeline(stage, options, job.smoke), model_identifiers(stage, spec, job.smoke))
+        _, pipe, ids = self._loaded[stage]
+        return pipe, options, ids
 
 
-_LOCATION_FIELDS = {"appearance": ("flux", "controlnet"), "motion": ("base", "controlnet", "release")}
-
-
-def _locations(stage: str, spec) -> tuple:
-    return tuple(getattr(spec, name) for name in _LOCATION_FIELDS[stage])
 
 
 #: Where each stage's pipeline looks for a model field left None (inside ``$PAM_HOME``; as the pipelines' loaders).
 DEFAULT_MODELS = {
-    "appearance": {"flux": "FLUX.1-dev", "controlnet": "PAM/controlnet.bin"},
-    "motion": {"base": "CogVideoX-5b-I2V", "release": "PAM/motion"},
+    "appearance": {"base": "FLUX.1-dev", "controlnet": "PAM/controlnet.bin"},
+    "motion": {"base": "CogVideoX-5b-I2V", "controlnet": "PAM/motion"},
 }
 
 
@@ -196,10 +179,8 @@ def model_identifiers(stage: str, spec, smoke: bool) -> dict:
     from pam.home import pam_home
 
     ids = {}
-    for name in _LOCATION_FIELDS[stage]:
-        value, default = getattr(spec, name), DEFAULT_MODELS[stage].get(name)
-        if value is None and default is None:
-            continue  # e.g. Stage III's own ControlNet, unused when the release checkpoint is
+    for name, default in DEFAULT_MODELS[stage].items():
+        value = getattr(spec, name)
         path = Path(value).expanduser() if value is not None else pam_home() / default
         ids[name] = {"location": str(path), "fingerprint": fingerprint(path) if path.exists() else None}
     return ids
@@ -294,8 +275,8 @@ def _run_appearance(job: ClipJob, work: Path, models: StageModels) -> dict:
 
     from pam.fileio import atomic_path
 
-    pipe, ids = models.pipeline("appearance", job)
-    image = sample_first_frame(pipe, job, work / "conditions")
+    pipe, options, ids = models.pipeline("appearance", job)
+    image = sample_first_frame(pipe, options, job.prompt, work / "conditions")
     with atomic_path(work / "first_frame.png") as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
     return ids
@@ -306,9 +287,9 @@ def _run_motion(job: ClipJob, work: Path, models: StageModels) -> dict:
 
     from pam.render.video import write_video
 
-    pipe, ids = models.pipeline("motion", job)
+    pipe, options, ids = models.pipeline("motion", job)
     first = np.asarray(Image.open(work / "first_frame.png").convert("RGB"))
-    video = sample_video(pipe, job, first, work / "conditions")
+    video = sample_video(pipe, options, job.prompt, first, work / "conditions")
     write_video(work / "video.mp4", video, fps=job.video.fps)
     return ids
 

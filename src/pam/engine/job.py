@@ -162,19 +162,24 @@ class VideoSpec:
 
 @dataclass(frozen=True)
 class AppearanceSpec:
-    """Stage II (first frame): sampling settings and model locations (None: the ``$PAM_HOME`` defaults)."""
+    """Stage II (first frame) settings shared by every clip (``pam.pipelines.options.AppearanceOptions`` is built
+    from them per clip, with the clip's size and seed). ``base`` / ``controlnet`` None: the ``$PAM_HOME`` defaults;
+    ``cues`` None: the cues the ControlNet was trained with."""
 
     steps: int = 28
     guidance: float = 4.0
     dtype: Dtype = "bf16"
     offload: Offload = "none"
-    flux: str | None = None
+    base: str | None = None
     controlnet: str | None = None
+    cues: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class MotionSpec:
-    """Stage III (video): sampling settings and model locations (None: the ``$PAM_HOME`` defaults)."""
+    """Stage III (video) settings shared by every clip (``MotionOptions`` per clip, with its size, frames, fps and
+    seed). ``controlnet``: our ControlNet folder or the release's Stage III transformer (default
+    ``$PAM_HOME/PAM/motion``)."""
 
     steps: int = 50
     guidance: float = 6.0
@@ -182,8 +187,8 @@ class MotionSpec:
     offload: Offload = "none"
     base: str | None = None
     controlnet: str | None = None
-    release: str | None = None
     negative_prompt: str | None = None
+    cues: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -329,9 +334,8 @@ class ClipJob:
         """The fields that decide the clip's content (what ``clip_id`` hashes)."""
         data = self.to_dict()
         data.pop("render_backend")
-        for stage, keys in (("appearance", ("offload", "flux", "controlnet")),
-                            ("motion", ("offload", "base", "controlnet", "release"))):
-            for key in keys:
+        for stage in ("appearance", "motion"):
+            for key in ("offload", "base", "controlnet"):
                 data[stage].pop(key)
         return data
 

@@ -13,11 +13,24 @@ from pam.pose.keyframes import KeyframeError
 from pam.progress import console, progress_bar
 from pam.sequence import SequenceError
 
-#: quality key -> column header
-REPORT_COLUMNS = {
-    "success": "held", "max_penetration_mm": "max pen mm", "mean_penetration_mm": "mean pen mm",
-    "contact_ratio": "contact", "slip_mm": "slip mm", "hand_jerk": "jerk m/s3",
+#: quality measure -> row label of the report (every measure of ``pam.pose.quality.QualityReport``)
+REPORT_ROWS = {
+    "success": "success", "failed": "failed checks", "below_table_mm": "hand below table mm",
+    "disturbance_mm": "pre-grasp shift mm", "disturbance_deg": "pre-grasp turn deg",
+    "contact_fraction": "carried frames in contact", "max_penetration_mm": "max pen mm",
+    "mean_penetration_mm": "mean pen mm (in contact)", "slip_mm": "slip mm",
+    "in_hand_rotation_deg": "in-hand rotation deg",
+    "hold_frames": "hold frames", "hold_s": "hold s", "jerk_max": "peak jerk m/s3", "jerk_mean": "mean jerk m/s3",
+    "grip_frame": "grip frame", "carry_start": "carry start",
 }
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return ", ".join(value) or "-"
+    return "-" if value is None else str(value)
 
 
 def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
@@ -40,12 +53,12 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
     for path, seq in zip(paths, sequences):
         console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
     if report:
-        table = Table(title="Stage I quality")
-        table.add_column("file", no_wrap=True)
-        for header in REPORT_COLUMNS.values():
-            table.add_column(header)
-        for path, seq in zip(paths, sequences):
-            q = seq.meta["pose"]["quality"]
-            table.add_row(path.name, *(str(q[c]) if isinstance(q[c], bool) else f"{q[c]:.3g}" for c in REPORT_COLUMNS))
+        table = Table(title="Stage I quality (thresholds: docs/pose.md)")
+        table.add_column("measure", no_wrap=True)
+        for path in paths:
+            table.add_column(path.name)
+        qualities = [seq.meta["pose"]["quality"] for seq in sequences]
+        for key, label in REPORT_ROWS.items():
+            table.add_row(label, *(_cell(q[key]) for q in qualities))
         Console().print(table)
     return 0

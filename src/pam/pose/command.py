@@ -77,7 +77,7 @@ def pose_sequences(
             next_seed += 1
             continue
         next_seed += 1
-        seq.meta["pose"]["quality"] = evaluate(seq, mesh=mesh, hand_model=hand)
+        seq.meta["pose"]["quality"] = evaluate(seq, meshes=[mesh], hand_models=[hand]).as_dict()
         sequences.append(seq)
         if progress is not None:
             progress(len(sequences) - 1)
