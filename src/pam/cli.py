@@ -280,7 +280,7 @@ def eval_(
 
 @app.command()
 def generate(
-    spec: Path = typer.Option(..., "--spec", help="Job spec YAML (docs/engine.md, examples/jobs/)."),
+    spec: Annotated[Path, typer.Option("--spec", help="Job spec YAML (docs/engine.md, examples/jobs/).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: clips/, manifest.jsonl, index.html.")],
     until: str = typer.Option("motion", help="Stop after pose, conditions, appearance or motion."),
     smoke: bool = typer.Option(False, "--smoke", help="Tiny random-weight Stage II / III models (CPU, no downloads)."),
@@ -319,8 +319,8 @@ def filter_(
 
 @app.command("export")
 def export_(
-    out: Path = typer.Argument(..., help="A `pam generate` run folder."),
-    format: str = typer.Option(..., "--format", help="dexycb (DexYCB's layout) or webdataset (tar shards)."),
+    out: Annotated[Path, typer.Argument(help="A `pam generate` run folder.")],
+    format: Annotated[str, typer.Option("--format", help="dexycb (DexYCB's layout) or webdataset (tar shards).")],
     dest: Annotated[Path, typer.Option("--out", "-o", help="Export folder.")],
     include_filtered: bool = typer.Option(False, "--include-filtered", help="Export filtered clips too."),
     shard_size: int = typer.Option(1000, help="webdataset: samples per shard."),
