@@ -169,3 +169,32 @@ def test_importing_the_engine_loads_no_heavy_dependency():
             "print(sorted(m for m in ('ray', 'diffusers', 'accelerate', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_grasp_steering_reaches_stage_one_or_is_refused(tmp_path, monkeypatch):
+    import pam.pose.command
+    import pam.pose.grasp
+    from pam.engine.clip import stage_one
+
+    text = MINIMAL + "grasp: {approach: top, region: [0.0, 0.0, 0.05], family: power}\n"
+    job = expand(load_job(write(tmp_path, text)))[0]
+    assert job.grasp.region == (0.0, 0.0, 0.05) and job.grasp.roll is None
+    seen = {}
+
+    class Request:  # stands in for pam.pose.grasp.GraspRequest
+        def __init__(self, **fields):
+            seen["fields"] = fields
+
+    def pose_sequences(object, init=None, target=None, seed=0, frames=49, fps=15.0, request=None):
+        seen["request"] = request
+        raise RuntimeError("stop before simulating")
+
+    monkeypatch.setattr(pam.pose.grasp, "GraspRequest", Request, raising=False)
+    monkeypatch.setattr(pam.pose.command, "pose_sequences", pose_sequences)
+    with pytest.raises(RuntimeError, match="stop before simulating"):
+        stage_one(job, tmp_path / "work")
+    assert seen["fields"] == {"approach": "top", "region": (0.0, 0.0, 0.05), "family": "power"}
+    assert isinstance(seen["request"], Request)
+    monkeypatch.delattr(pam.pose.grasp, "GraspRequest")  # a Stage I without steering: a clear error
+    with pytest.raises(ValueError, match="grasp: steering needs pam.pose.grasp.GraspRequest"):
+        stage_one(job, tmp_path / "work")

@@ -38,17 +38,26 @@ def work_dir(out_root: str | Path, clip_id: str) -> Path:
 
 
 def stage_one(job: ClipJob, work: Path) -> HOISequence:
-    """Stage I for ``job`` with today's ``pose_sequences`` keywords: its keyframe files, else the built-in
-    scene (written as keyframe files when the object is scaled or the placement moves it)."""
+    """Stage I for ``job`` through ``pose_sequences``: its keyframe files, else the built-in scene (written as
+    keyframe files when the object is scaled or the placement moves it); grasp steering as a ``GraspRequest``
+    where the installed Stage I takes one (``request=``), else a ValueError naming ``grasp``."""
+    import dataclasses
+    import inspect
+
+    from pam.pose import grasp
     from pam.pose.command import pose_sequences
 
     init, target = job.keyframes.init, job.keyframes.target
+    steering = {}
     if job.grasp.is_set:
-        raise ValueError("grasp: steering needs pam.pose.grasp.GraspRequest, which this Stage I does not have")
+        if not (hasattr(grasp, "GraspRequest") and "request" in inspect.signature(pose_sequences).parameters):
+            raise ValueError("grasp: steering needs pam.pose.grasp.GraspRequest, which this Stage I does not have")
+        fields = {k: v for k, v in dataclasses.asdict(job.grasp).items() if v is not None}
+        steering["request"] = grasp.GraspRequest(**fields)
     if init is None and (job.object.scale != 1.0 or not job.placement.is_default):
         init, target = built_in_keyframes(job, work)
     return pose_sequences(job.object.mesh, init=init, target=target, seed=job.pose_seed,
-                          frames=job.video.frames, fps=job.video.fps)[0]
+                          frames=job.video.frames, fps=job.video.fps, **steering)[0]
 
 
 def built_in_keyframes(job: ClipJob, work: Path) -> tuple[Path, Path]:

@@ -103,10 +103,15 @@ class Placement:
 
 @dataclass(frozen=True)
 class GraspSpec:
-    """Stage I grasp steering (``pam.pose.grasp.GraspRequest``); all None: Stage I chooses."""
+    """Stage I grasp steering, passed to ``pam.pose.grasp.GraspRequest``; all None: Stage I chooses.
 
-    approach: str | None = None
-    region: str | None = None
+    ``approach``: direction from the object to the approaching hand (a name such as top / front / side, or
+    x, y, z); ``region``: where to grasp (a part name of a built-in object, or x, y, z metres in the object's
+    frame); ``roll``: wrist roll about the approach (radians); ``family``: power, precision or hook.
+    """
+
+    approach: str | tuple[float, ...] | None = None
+    region: str | tuple[float, ...] | None = None
     roll: float | None = None
     family: str | None = None
 
