@@ -50,6 +50,8 @@ def in_process(count: int, frames: int, steps: int) -> None:
         report = run_batch(jobs, out, LocalRunner(out, "motion"), "motion")
         wall = time.perf_counter() - start
     done = [r for r in report.results if r.status == "done"]
+    for row in report.failed:
+        print(f"  failed {row.clip_id}: {row.error}")
     print(f"in-process, smoke models, {len(done)}/{count} clips of {frames} frames at {HEIGHT} x {WIDTH}, "
           f"{steps} steps: {wall:.1f} s, {3600 * len(done) / wall:.0f} clips/hour")
     for stage in STAGES:
@@ -73,6 +75,8 @@ def ray_cpu_scaling(count: int, frames: int) -> None:
             ray.shutdown()
         print(f"Ray, CPU stages (pose + conditions), {cpus} worker(s): {report.done}/{count} clips in "
               f"{seconds[cpus]:.1f} s ({3600 * report.done / seconds[cpus]:.0f} clips/hour)")
+        for row in report.failed:
+            print(f"  failed {row.clip_id}: {row.error}")
     speedup = seconds[1] / seconds[2]
     print(f"  speedup 2 vs 1 workers: {speedup:.2f}x (target >= 1.6x){'' if speedup >= 1.6 else '  BELOW TARGET'}")
 
