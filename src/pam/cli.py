@@ -57,21 +57,26 @@ def render(
 def demo(
     out: OutOpt = Path("pam-demo"),
     object: str = typer.Option("mug", "--object", help="Built-in object (see `pam objects`)."),
-    frames: int = typer.Option(49, help="Frames in the clip."),
+    frames: int = typer.Option(49, help="Frames in the clip (4k + 1, at least 17)."),
     seed: SeedOpt = 0,
     backend: Optional[str] = typer.Option(None, help="Rasterizer: gl or ray (default: gl, falling back to ray)."),
+    smoke: bool = typer.Option(False, "--smoke", help="Run Stage II / III with tiny random-weight models (CPU)."),
 ) -> None:
-    """Built-in scene end to end on the CPU: Stage I trajectory, then all conditions and annotations (folder --out)."""
+    """The built-in scene through the engine (run folder --out): the whole chain with a GPU and the weights,
+    else up to the conditions."""
     from pam.demo import run_demo
     from pam.progress import console, progress_bar
 
-    console.print(f"Stage I: the open hand grasps and lifts the {object} ({frames} frames)...")
-    with user_errors(), progress_bar("rendering conditions") as update:
-        written = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, progress=update)
-    console.print(f"wrote {len(written)} files to [bold]{out}[/]:")
-    for path in written.values():
-        console.print(f"  {path}")
-    console.print(f"look at [bold]{written['preview_png']}[/] (contact sheet) and {written['preview']} (video)")
+    console.print(f"the open hand grasps and lifts the {object} ({frames} frames)...")
+    with user_errors(), progress_bar("demo clip") as update:
+        result = run_demo(out, object=object, frames=frames, seed=seed, backend=backend, smoke=smoke, progress=update)
+    console.print(f"wrote [bold]{result.clip}[/] (through {result.until}); look at {result.clip / 'preview.png'} "
+                  f"and {result.clip / 'preview.mp4'}")
+    if result.missing:
+        console.print("stopped after the conditions; for the first frame and the video, add:")
+        for line in result.missing:
+            console.print(f"  - {line}")
+        console.print(f"then run `pam demo --out {out}` again (Stage I and the conditions are reused).")
 
 
 @app.command()
@@ -272,6 +277,63 @@ def eval_(
                              conditions, json_path, csv_path, report, tracker=tracker, mf_mode=mf_mode,
                              fvd_frames=fvd_frames, device=resolve_device(device)))
 
+
+# --- engine: pam generate / filter / export (work in pam.engine.cli) ---------------------------------
+
+
+@app.command()
+def generate(
+    spec: Annotated[Path, typer.Option("--spec", help="Job spec YAML (docs/engine.md, examples/jobs/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: clips/, manifest.jsonl, index.html.")],
+    until: str = typer.Option("motion", help="Stop after pose, conditions, appearance or motion."),
+    smoke: bool = typer.Option(False, "--smoke", help="Tiny random-weight Stage II / III models (CPU, no downloads)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: auto (local) or a cluster address."),
+    ray_cpus: Optional[int] = typer.Option(None, help="CPUs of a local Ray instance (default: all)."),
+    appearance_workers: Optional[int] = typer.Option(None, help="Ray: Stage II actors (default: a quarter of the GPUs)."),
+    motion_workers: Optional[int] = typer.Option(None, help="Ray: Stage III actors (default: the other GPUs)."),
+    max_attempts: int = typer.Option(3, help="Attempts per clip over all runs before a failed clip is left alone."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec field: --set video.frames=17 (repeatable)."),
+    device: DeviceOpt = None,
+) -> None:
+    """Generate a dataset from a job spec: one clip folder per (object, seed, view, prompt, candidate)."""
+    from pam.engine.cli import GenerateOptions, run_generate
+
+    with user_errors():
+        status = run_generate(GenerateOptions(spec, out, until, smoke, ray, ray_cpus, appearance_workers,
+                                              motion_workers, max_attempts, tuple(set_), device))
+    raise typer.Exit(status)
+
+
+@app.command("filter")
+def filter_(
+    out: Path = typer.Argument(..., help="A `pam generate` run folder."),
+    keep: float = typer.Option(0.75, help="Fraction of scored clips to keep; the rest are marked filtered."),
+    scorer: str = typer.Option("motion", help="motion (offline tracking vs the exact 3D motion) or keypoints (HaMeR)."),
+    hamer: Optional[str] = typer.Option(None, help="HaMeR checkpoint for --scorer keypoints (default: $PAM_HOME/hamer/...)."),
+    device: str = typer.Option("cpu", help="Torch device for the keypoints scorer."),
+    rescore: bool = typer.Option(False, help="Score again even where scores are recorded."),
+) -> None:
+    """Score every finished clip and mark the worst fraction `filtered` in the manifest (nothing is deleted)."""
+    from pam.engine.cli import FilterOptions, run_filter
+
+    with user_errors():
+        run_filter(FilterOptions(out, keep, scorer, hamer, device, rescore))
+
+
+@app.command("export")
+def export_(
+    out: Annotated[Path, typer.Argument(help="A `pam generate` run folder.")],
+    format: Annotated[str, typer.Option("--format", help="dexycb (DexYCB's layout) or webdataset (tar shards).")],
+    dest: Annotated[Path, typer.Option("--out", "-o", help="Export folder.")],
+    include_filtered: bool = typer.Option(False, "--include-filtered", help="Export filtered clips too."),
+    shard_size: int = typer.Option(1000, help="webdataset: samples per shard."),
+    mano_dir: Optional[str] = typer.Option(None, help="dexycb: MANO files, for pose_m of MANO hands."),
+) -> None:
+    """Export finished clips as a training set: DexYCB layout or webdataset shards (docs/engine.md)."""
+    from pam.engine.cli import ExportOptions, run_export
+
+    with user_errors():
+        run_export(ExportOptions(out, format, dest, include_filtered, shard_size, mano_dir))
 
 
 from pam.data.cli import dataset_app  # noqa: E402  (the `pam dataset` sub-commands)
