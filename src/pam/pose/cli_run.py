@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
+from pam.pose.grasp import GraspRequest
 from pam.pose.generate import PoseError
 from pam.pose.keyframes import KeyframeError
 from pam.progress import console, progress_bar
@@ -21,15 +22,19 @@ REPORT_COLUMNS = {
 
 
 def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
-             fps: float, num: int, report: bool) -> int:
+             fps: float, num: int, report: bool, approach: str | None = None, region: str | None = None,
+             roll: float | None = None, family: str | None = None) -> int:
     """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
     skipped: list[int] = []
     try:
         paths = output_paths(out, num)
+        request = None
+        if (approach, region, roll, family) != (None,) * 4:
+            request = GraspRequest.parse(approach, region, roll, family)
         with progress_bar("pose trajectories") as update:
             update(0, num)
             sequences = pose_sequences(object, init, target, seed, num, frames, fps,
-                                       progress=lambda i: update(i + 1, num), skipped=skipped)
+                                       progress=lambda i: update(i + 1, num), skipped=skipped, request=request)
         save_all(sequences, out)
     except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err  # str(KeyError) adds quotes
@@ -38,7 +43,7 @@ def run_pose(out: Path, object: str | None, init: Path | None, target: Path | No
     if skipped:
         console.print(f"skipped seeds {skipped}: no grasp held the object in simulation")
     for path, seq in zip(paths, sequences):
-        console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
+        console.print(f"wrote {path} (seed {seq.meta['pose']['seed']}, {seq.meta['pose']['family']} grasp)")
     if report:
         table = Table(title="Stage I quality")
         table.add_column("file", no_wrap=True)

@@ -13,7 +13,8 @@ import numpy as np
 from pam.hand import load_hand_model
 from pam.objects import load_object
 from pam.pose.generate import NoGraspHeld, generate_trajectory
-from pam.pose.keyframes import KeyframeError, default_keyframes, load_init, load_target
+from pam.pose.grasp import GraspRequest
+from pam.pose.keyframes import KeyframeError, default_keyframes, load_grasp_request, load_init, load_target
 from pam.pose.quality import evaluate
 from pam.sequence import HOISequence
 
@@ -32,6 +33,7 @@ def pose_sequences(
     fps: float = 15.0,
     progress=None,
     skipped: list[int] | None = None,
+    request: GraspRequest | None = None,
 ) -> list[HOISequence]:
     """Generate ``num`` trajectories; each gets its quality measures in ``meta["pose"]["quality"]``.
 
@@ -43,6 +45,7 @@ def pose_sequences(
             ``MAX_SKIPS_PER_TRAJECTORY * num`` of them.
         progress: optional callable ``progress(i)`` after each trajectory.
         skipped: optional list that receives the skipped seeds.
+        request: grasp steering; its fields override the target file's "grasp" section.
 
     Raises:
         KeyframeError, PoseError, FileNotFoundError: bad inputs (nothing is produced).
@@ -59,6 +62,7 @@ def pose_sequences(
         hT = default_keyframes(obj.mesh, side=h0.side)[2]
     else:
         hT = load_target(target, initial=h0)
+        request = GraspRequest.merged(load_grasp_request(target), request)
     o0 = np.eye(4)
     o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
     hand = load_hand_model(h0.model, side=h0.side)
@@ -69,7 +73,7 @@ def pose_sequences(
     while len(sequences) < num:
         try:
             seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=next_seed,
-                                      scale=obj.scale, hand_model=hand)
+                                      scale=obj.scale, hand_model=hand, request=request)
         except NoGraspHeld as err:
             failed.append(next_seed)
             if len(failed) > MAX_SKIPS_PER_TRAJECTORY * num:

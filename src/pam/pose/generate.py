@@ -150,6 +150,7 @@ def generate_trajectory(
     max_attempts: int = 10,
     grasp_settings: dict | None = None,
     physics_settings: dict | None = None,
+    request: grasp_mod.GraspRequest | None = None,
 ) -> HOISequence:
     """A hand-object trajectory from h0 to hT that grasps and carries the object.
 
@@ -164,6 +165,7 @@ def generate_trajectory(
         camera: the sequence's camera (default: ``keyframes.default_camera`` framing the motion).
         hand_model: a ``HandModel`` (default: ``pam.hand.load_hand_model(h0.model, h0.side)``).
         max_attempts: grasp candidates simulated at most.
+        request: steers the grasp (approach, region in the object's frame, roll, family).
 
     Returns:
         A ``HOISequence`` with one hand and one object; ``meta["pose"]`` records the grasp, the
@@ -206,7 +208,8 @@ def generate_trajectory(
     if hT.global_orient is not None:
         preferred.append(axis_angle_to_matrix_np(hT.global_orient))
     candidates = grasp_mod.synthesize_grasps(
-        hand, world, table, preshape, style, rng, preferred=tuple(preferred), **(grasp_settings or {})
+        hand, world, table, preshape, style, rng, preferred=tuple(preferred), **(grasp_settings or {}),
+        request=None if request is None else request.in_world(o0),
     )
     if not candidates:
         raise PoseError(f"{ref}: no grasp found with the thumb and another finger or the palm opposing it")
@@ -261,9 +264,11 @@ def generate_trajectory(
         if gap > CONTACT_DISTANCE:  # the shown hand must end touching the object (as quality.evaluate)
             reasons.append(f"candidate {attempt}: the object ends {gap * 1000:.0f} mm away from the shown hand")
             continue
-        return _sequence(
+        seq = _sequence(
             h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, attempt, hold_start, frames
         )
+        seq.meta["pose"]["request"] = None if request is None else request.as_dict()
+        return seq
     if all("into the table" in r for r in reasons):
         raise PoseError(f"unreachable target: {reasons[0].split(': ', 1)[1]}")
     raise NoGraspHeld(f"{ref}: no grasp held the object in simulation ({'; '.join(reasons)}); try another seed")
@@ -289,6 +294,7 @@ def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, atte
             "seed": int(seed),
             "attempt": int(attempt),
             "hold_start": int(hold_start),
+            "family": g.family,
             "phases": {"reach_end": reach, "approach_end": approach, "close_end": close, "transport_end": transport},
             "grasp": {
                 "finger_contact": g.finger_contact.astype(int).tolist(),
@@ -296,6 +302,7 @@ def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, atte
                 "num_contacts": g.num_contacts,
                 "balance": g.balance,
                 "approach": g.approach.tolist(),
+                "finger_error_rad": grasp_mod.finger_error_report(track.hand_pose[-1], hT.hand_pose),
             },
         }
     }
