@@ -35,7 +35,8 @@ refined on the hand's surface: a finger whose skin sinks more than ``max_penetra
 object is opened back.
 
 Steering (:class:`GraspRequest`): an approach direction is sampled within ``approach_cone`` of
-the request, a roll within ``roll_jitter``; a region keeps only candidates with most contacts
+the request, a roll within ``roll_jitter``; a region (sampled with twice the candidates, aimed
+at its points, approaching along its normals) keeps only candidates whose every contact lies
 within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
 favours one family (hT's own with probability 0.4, each other 0.3) and one approach sector (a
 random direction on the upper hemisphere), so that ``--num`` seeds spread over both; the other
@@ -71,13 +72,13 @@ DEFAULTS = dict(
     clearance=0.002,  # m between hand and object when the wrist stops
     squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
-    palm_contact=0.006,  # m: the palm counts as touching within this distance
+    palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
     max_balance=0.55,  # |sum of unit contact normals| / count must stay below this
     min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
-    region_reach=0.012,  # m: a contact this close to the requested region is on it
+    region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
 )
 
@@ -480,44 +481,66 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     if n == 0:
         return None
 
-    # --- close each finger until it touches ---------------------------------------------------
+    # --- close each finger, segment by segment, until it touches -----------------------------
+    # All joints of a finger close together; when a segment touches the object (or the table), it
+    # and the joints before it stop there and the joints after it close on (GraspIt's auto-grasp).
+    # A joint that closes to the end without touching takes the closing pose's angle (closure 1).
     c = np.linspace(0.0, cfg["max_closure"], cfg["closure_samples"])
-    _, j_k = hand(np.zeros((len(c), 3)), pre + c[:, None] * direction, np.zeros((len(c), 3)))
-    pts = _capsule_points(j_k, finger_radius)  # (K, P, 3), P = 15 bones x 4
-    per_bone = pts.shape[1] // len(FINGER_BONES)
-    world = np.einsum("nij,kpj->nkpi", R, pts - hand.wrist) + hand.wrist + transl[:, None, None]
-    g_obj = sdf(world) - np.repeat(finger_radius, per_bone)  # (n, K, P)
-    g_tab = world[..., 2] - table_height - np.repeat(finger_radius, per_bone) if table_height is not None else np.full_like(g_obj, np.inf)
-    g = np.minimum(g_obj, g_tab)
-    # which finger each point closes with; the thumb's metacarpal (bone 0) lies in the palm's
-    # flesh and does not count as the thumb's contact
-    finger_of_point = np.arange(pts.shape[1]) // (3 * per_bone)
-    finger_of_point[:per_bone] = -1
-    g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
-    obj_f = np.stack([g_obj[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)
-    closure, touched = _crossing(g_f, c, 0.0)
-    squeeze, _ = _crossing(g_f, c, -cfg["squeeze"])
-    k_hit = np.clip(np.searchsorted(c, closure), 0, len(c) - 1)
-    on_object = np.take_along_axis(obj_f, k_hit[..., None], -1)[..., 0] <= np.take_along_axis(
-        g_f, k_hit[..., None], -1
-    )[..., 0] + 1e-9
-    contact = touched & on_object
-    closure = np.where(touched, closure, 1.0)
-    squeeze = np.where(touched, np.maximum(squeeze, closure), closure)
-    slope = np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0])  # m per unit closure, (n, 5)
+    per_bone = 4
+    radius = np.repeat(finger_radius, per_bone)
+    segment_of_point = np.arange(len(FINGER_BONES) * per_bone) // per_bone % 3
+    finger_of_point = np.arange(len(FINGER_BONES) * per_bone) // (3 * per_bone)
+    # the thumb's metacarpal lies in the palm's flesh: it never stops the thumb, nor counts as its contact
+    counts = ~((finger_of_point == 0) & (segment_of_point == 0))
+    closure = np.zeros((n, 5, 3))  # per finger joint, base to tip
+    squeeze = np.zeros((n, 5, 3))
+    level = np.zeros((n, 5))  # where the still-closing joints of each finger are
+    first_free = np.zeros((n, 5), dtype=int)  # joints from this one on still close
+    contact = np.zeros((n, 5), dtype=bool)
+    contact_pts = np.zeros((n, 5, 3))
+    contact_bone = np.zeros((n, 5), dtype=int)
+    slope = np.full((n, 5), 1e-3)
+    joint = np.arange(3)
+    for _ in range(3):
+        free = joint >= first_free[..., None]  # (n, 5, 3)
+        if not free.any():
+            break
+        trial = np.where(free[:, :, None], np.maximum(c[None, None, :, None], level[..., None, None]), closure[:, :, None])
+        poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
+        pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
+        world = np.einsum("nij,nkpj->nkpi", R, pts - hand.wrist) + (hand.wrist + transl)[:, None, None]
+        g_obj = sdf(world) - radius  # (n, K, P)
+        g = np.minimum(g_obj, world[..., 2] - table_height - radius) if table_height is not None else g_obj
+        moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
+        g = np.where(moving[:, None], g, 1.0)  # 1 m: never touches
+        g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
+        t_hit, touched = _crossing(g_f, c, 0.0)
+        t_sq, _ = _crossing(g_f, c, -cfg["squeeze"])
+        touched &= first_free < 3
+        k_hit = np.clip(np.searchsorted(c, t_hit), 0, len(c) - 1)
+        at_hit = g[np.arange(n)[:, None], k_hit]  # (n, 5, P)
+        best = np.stack([np.argmin(np.where(finger_of_point == f, at_hit[:, f], np.inf), axis=-1) for f in range(5)], axis=1)
+        hit_segment = segment_of_point[best]  # (n, 5)
+        g_obj_hit = g_obj[np.arange(n)[:, None], k_hit, best]
+        on_object = g_obj_hit <= np.take_along_axis(at_hit, best[..., None], -1)[..., 0] + 1e-9
+        stop = touched[..., None] & free & (joint <= hit_segment[..., None])
+        closure = np.where(stop, t_hit[..., None], closure)
+        squeeze = np.where(stop, np.maximum(t_sq, t_hit)[..., None], squeeze)
+        new_contact = touched & on_object
+        contact |= new_contact
+        contact_pts = np.where(new_contact[..., None], world[np.arange(n)[:, None], k_hit, best], contact_pts)
+        contact_bone = np.where(new_contact, hit_segment, contact_bone)
+        slope = np.where(touched, np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0]), slope)
+        rest = free & ~touched[..., None]  # closed to the end without touching: the closing pose
+        closure = np.where(rest, 1.0, closure)
+        squeeze = np.where(rest, 1.0, squeeze)
+        level = np.where(touched, t_hit, level)
+        first_free = np.where(touched, hit_segment + 1, 3)
 
     # --- contact normals, palm contact, balance, hook enclosure ------------------------------
-    best_pt = np.stack(
-        [np.argmin(np.where(finger_of_point == f, g_obj[np.arange(n), k_hit[:, f]], np.inf), axis=-1) for f in range(5)],
-        axis=1,
-    )  # (n, 5)
-    contact_bone = (best_pt // per_bone) % 3  # 0 proximal .. 2 distal segment of each finger
-    contact_pts = world[np.arange(n)[:, None], k_hit, best_pt]  # (n, 5, 3)
-    palm_a = np.einsum("nij,cj->nci", R, capsules.start[capsules.segment == 0]) + (j_pre[0] + transl)[:, None]
-    palm_b = np.einsum("nij,cj->nci", R, capsules.end[capsules.segment == 0]) + (j_pre[0] + transl)[:, None]
-    t = np.linspace(0.0, 1.0, 5)
-    palm_pts = (palm_a[:, :, None] + t[None, None, :, None] * (palm_b - palm_a)[:, :, None]).reshape(n, -1, 3)
-    d_palm = sdf(palm_pts) - np.repeat(capsules.radius[capsules.segment == 0], len(t))
+    # the palm's skin, with the thenar eminence over the thumb's metacarpal (rigid: the fingers do not move it)
+    palm_pts = np.einsum("nij,vj->nvi", R, v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) + (hand.wrist + transl)[:, None]
+    d_palm = sdf(palm_pts)
     palm_idx = d_palm.argmin(axis=1)
     palm_contact = d_palm[np.arange(n), palm_idx] <= cfg["palm_contact"]
     probe = np.concatenate([contact_pts, palm_pts[np.arange(n), palm_idx][:, None]], axis=1)  # (n, 6, 3)
@@ -532,10 +555,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     opposing = -np.einsum("nk,nck->nc", normal[:, 0], normal[:, 1:])
     opposition = np.where(used[:, 1:], opposing, -1.0).max(axis=1)
     # hook: the chord from each long finger's tip to its knuckle passes through a thin part
-    # (each finger's joints depend on its own closure only: take them at the contact sample)
-    local_tip = j_k[k_hit[:, 1:], np.array([8, 12, 16, 20])]  # (n, 4, 3)
-    knuckle = np.einsum("nij,fj->nfi", R, j_pre[[5, 9, 13, 17]] - hand.wrist) + (hand.wrist + transl)[:, None]
-    tip = np.einsum("nij,nfj->nfi", R, local_tip - hand.wrist) + (hand.wrist + transl)[:, None]
+    closure, squeeze = closure.reshape(n, 15), squeeze.reshape(n, 15)
+    joints = hand.finger_joints(finger_pose(pre, direction, closure))
+    joints = np.einsum("nij,nkj->nki", R, joints - hand.wrist) + (hand.wrist + transl)[:, None]
+    knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
     u = np.linspace(0.0, 1.0, 16)
     chord = knuckle[:, :, None] + u[None, None, :, None] * (tip - knuckle)[:, :, None]  # (n, 4, 16, 3)
     inside = sdf(chord.reshape(n, -1, 3)).reshape(n, 4, len(u)) < 0.0
@@ -556,7 +579,8 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         quality = 0.5 * hooked
     return dict(
         a=a, R=R, transl=transl, closure=closure, squeeze=squeeze, slope=slope, contact=contact,
-        palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, points=probe, used=used,
+        palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, used=used,
+        points=closest.reshape(n, 6, 3),  # the object's surface points at the contacts
         error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
         pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
         family=np.full(n, FAMILIES.index(family)), vertex_finger=np.repeat(
@@ -597,7 +621,7 @@ def synthesize_grasps(
     """
     cfg = dict(DEFAULTS, **overrides)
     request = request or GraspRequest()
-    n = cfg["num_candidates"]
+    n = cfg["num_candidates"] * (2 if request.region is not None else 1)  # a region is a small target
     sdf = ObjectSDF(mesh)
     capsules = HandCapsules.from_model(hand.model, hand.betas)
     own = family_of_pose(style, hand.side)
@@ -652,7 +676,7 @@ def synthesize_grasps(
 
         d_region = cKDTree(region).query(cand["points"].reshape(-1, 3))[0].reshape(len(valid), -1)
         on = (d_region <= cfg["region_reach"]) & cand["used"]
-        valid &= (on.sum(1) >= 2) & (3 * on.sum(1) >= 2 * cand["used"].sum(1))
+        valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
         score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
     order = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["num_keep"]]
     if not order:
@@ -670,8 +694,8 @@ def synthesize_grasps(
         over = pen > cfg["max_penetration"]
         if not over.any():
             break
-        back = (pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3)
-        closure = np.where(over, np.maximum(closure - back, 0.0), closure)
+        back = np.repeat((pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3), 3, axis=1)
+        closure = np.where(np.repeat(over, 3, axis=1), np.maximum(closure - back, 0.0), closure)
     poses = finger_pose(pre, direction, closure)
     errors = finger_error(poses, style).mean(-1)
     return [
