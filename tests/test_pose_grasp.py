@@ -103,7 +103,7 @@ def test_finger_error_is_the_joint_rotation_angle():
 
 
 def test_mug_handle_region_puts_the_contacts_on_the_handle():
-    mesh, grasps = _grasps("mug", GraspRequest(region="handle"), num_candidates=256)
+    mesh, grasps = _grasps("mug", GraspRequest(region="handle"), num_candidates=160)
     assert grasps
     body_radius = mesh.bounds[0, 0] + 0.080  # body wall (80 mm across from the -x end)
     sdf = ObjectSDF(mesh)
@@ -111,7 +111,7 @@ def test_mug_handle_region_puts_the_contacts_on_the_handle():
         verts = _skin(g)
         dist, closest = sdf.closest(verts)
         touching = np.abs(dist) < 0.004
-        assert touching.sum() >= 10
+        assert touching.sum() >= 5
         on_handle = closest[touching, 0] > body_radius + 0.0005
         assert on_handle.mean() >= 0.6
 
@@ -155,10 +155,11 @@ def test_family_poses_are_distinct_and_recognised():
 
 
 def test_seeds_spread_over_families():
+    """Without a request, the best grasps of a few seeds cover every family (the mug allows all)."""
     mesh = builtin_mesh("mug")
     families = set()
-    for seed in range(8):
-        _, grasps = _grasps("mug", seed=seed, mesh=mesh, num_candidates=120)
+    for seed in range(6):
+        _, grasps = _grasps("mug", seed=seed, mesh=mesh, num_candidates=96)
         families.add(grasps[0].family)
     assert families == set(FAMILIES)
 
@@ -220,3 +221,12 @@ def test_builtin_parts_and_exact_convex_pieces():
         points = trimesh.sample.sample_surface(mesh, 500, seed=0)[0]
         gap = np.min([ObjectSDF(h)(points) for h in hulls], axis=0)
         assert gap.max() < 0.001 * 2
+
+
+@pytest.mark.slow
+def test_num_20_on_the_mug_covers_three_families():
+    from pam.pose.command import pose_sequences
+
+    sequences = pose_sequences(object="mug", num=20)
+    families = [seq.meta["pose"]["family"] for seq in sequences]
+    assert set(families) == set(FAMILIES)

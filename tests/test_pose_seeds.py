@@ -16,7 +16,7 @@ class FakeSequence:
 
 
 def fake_generator(failing_seeds, calls, targets=None):
-    def generate(h0, mesh, o0, hT, frames, fps, seed, scale, hand_model):
+    def generate(h0, mesh, o0, hT, frames, fps, seed, scale, hand_model, request=None):
         calls.append(seed)
         if targets is not None:
             targets.append(hT)

@@ -159,24 +159,25 @@ def banana() -> trimesh.Trimesh:
 
 
 def drill() -> trimesh.Trimesh:
-    """YCB 035 power drill, standing on its battery: 185 mm long, 187 mm tall, 57 mm wide.
-    Parts: handle (the pistol grip), body (motor housing), chuck, battery."""
+    """YCB 035 power drill, standing on its battery: 188 mm long, 187 mm tall, 57 mm wide, with a
+    93 mm pistol grip (room for a hand's breadth) at the back, standing 3 mm proud of the battery
+    and motor housing there. Parts: handle (the grip), body (motor housing), chuck, battery."""
     parts = [
-        _box((0.100, 0.057, 0.040), (0.000, 0.0, 0.020)),  # battery pack
-        _box((0.045, 0.045, 0.085), (0.000, 0.0, 0.080)),  # grip
-        _box((0.150, 0.057, 0.062), (0.020, 0.0, 0.150)),  # motor housing
+        _box((0.100, 0.057, 0.035), (-0.002, 0.0, 0.0175)),  # battery pack
+        _box((0.045, 0.045, 0.097), (-0.0325, 0.0, 0.0815)),  # grip
+        _box((0.150, 0.057, 0.059), (0.023, 0.0, 0.1575)),  # motor housing
         trimesh.creation.cylinder(
             radius=0.016,
             height=0.040,
-            transform=trimesh.transformations.translation_matrix([0.115, 0.0, 0.150])
+            transform=trimesh.transformations.translation_matrix([0.113, 0.0, 0.1575])
             @ trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]),
         ),  # chuck
     ]
     boxes = {
-        "handle": ((-0.0235, -1.0, 0.039), (0.0235, 1.0, 0.121)),
-        "body": ((-1.0, -1.0, 0.118), (0.0951, 1.0, 1.0)),
-        "chuck": ((0.0949, -1.0, -1.0), (1.0, 1.0, 1.0)),
-        "battery": ((-1.0, -1.0, -1.0), (1.0, 1.0, 0.0401)),
+        "handle": ((-0.0565, -1.0, 0.034), (-0.0085, 1.0, 0.129)),
+        "body": ((-1.0, -1.0, 0.127), (0.0981, 1.0, 1.0)),
+        "chuck": ((0.0979, -1.0, -1.0), (1.0, 1.0, 1.0)),
+        "battery": ((-1.0, -1.0, -1.0), (1.0, 1.0, 0.0351)),
     }
     return _on_table(trimesh.boolean.union(parts, engine="manifold"), boxes, [p.vertices for p in parts])
 

@@ -73,7 +73,7 @@ DEFAULTS = dict(
     squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
-    max_balance=0.55,  # |sum of unit contact normals| / count must stay below this
+    max_balance=0.55,  # the weighted contact normals' balance (Grasp.balance) must stay below this
     min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
@@ -211,7 +211,8 @@ class Grasp:
         approach: (3,) unit direction from the object towards the approaching hand.
         family: one of ``FAMILIES``.
         finger_contact: (5,) which fingers (thumb .. little) touch the object; palm_contact: bool.
-        balance: |sum of unit contact normals| / number of contacts (0 = perfectly opposed).
+        balance: |weighted sum of unit contact normals| / sum of weights (0 = perfectly opposed;
+            the thumb weighs as much as the fingers it opposes together, the rest 1 each).
         finger_error: mean joint angle (rad) between ``hand_pose`` and the target hand's fingers
             (``style``, hT's ``hand_pose``).
         score: ranking score (higher is better).
@@ -330,15 +331,16 @@ def _cone(axis: np.ndarray, angle: float, n: int, rng: np.random.Generator) -> n
 def _sample_approaches(
     mesh: trimesh.Trimesh, n: int, on_table: bool, rng: np.random.Generator, cfg: dict, aims: np.ndarray,
     normals: np.ndarray | None = None, direction: np.ndarray | None = None, roll: float | None = None,
-    sector: np.ndarray | None = None,
+    sector: np.ndarray | None = None, part_axis: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Approach directions (n, 3), rolls (n,) and aim points (n, 3), from ``aims`` (8 n, 3).
 
     A requested ``direction`` or ``roll`` is sampled within ``approach_cone`` / ``roll_jitter``.
     Otherwise a third of the directions are uniformly random, a third along the object's box axes
     with the fingers along another box axis (the grasps people use on boxes and cylinders),
-    jittered by ~10 degrees, and a third within 45 degrees of ``sector`` or, given the aims'
-    surface ``normals`` (8 n, 3), along those (jittered by ~20 degrees). On a table, directions
+    jittered by ~10 degrees, and a third within 45 degrees of ``sector``. Given the aims' surface
+    ``normals`` (8 n, 3) of a region, all are along those (jittered by ~20 degrees), with the
+    fingers across ``part_axis`` (the region's long axis: the fingers wrap around it). On a table, directions
     from below are left out.
     """
     box_axes = mesh.bounding_box_oriented.primitive.transform[:3, :3].T  # rows
@@ -354,12 +356,17 @@ def _sample_approaches(
         free = rng.normal(size=(m, 3))
         aligned = signs[:, :1] * box_axes[pick[:, 0]] + rng.normal(scale=0.18, size=(m, 3))
         near = _cone(sector, np.radians(45.0), m, rng) if sector is not None else free
-        if normals is not None:
+        if normals is not None:  # a region: every approach along its normals
             near = normals + rng.normal(scale=0.35, size=(m, 3))
+            kind[:] = 2
         a = np.where((kind == 1)[:, None], aligned, np.where((kind == 2)[:, None], near, free))
         a /= np.linalg.norm(a, axis=1, keepdims=True)
     r, s = _roll_basis(a)
     finger = signs[:, 1:] * box_axes[pick[:, 1]]
+    if part_axis is not None and normals is not None:
+        across = np.cross(a, part_axis)
+        finger = np.where((kind == 2)[:, None], signs[:, 1:] * across, finger)
+        kind = np.where(kind == 2, 1, kind)  # rolls from ``finger``, like the box-aligned ones
     if roll is not None:
         rolls = roll + rng.uniform(-cfg["roll_jitter"], cfg["roll_jitter"], m)
     else:
@@ -403,7 +410,7 @@ def _object_axis(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.random.Generator,
-                  count: int = 400, radius: float = 0.03) -> tuple[np.ndarray | None, np.ndarray | None]:
+                  count: int = 2000, radius: float = 0.03) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Surface points and their outward normals, (count, 3) each, of a requested region of
     ``mesh`` (same frame), or (None, None).
 
@@ -550,7 +557,9 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     normal = normal.reshape(n, 6, 3)
     used = np.concatenate([contact, palm_contact[:, None]], axis=1)
     count = used.sum(axis=1)
-    balance = np.linalg.norm((normal * used[..., None]).sum(axis=1), axis=1) / np.maximum(count, 1)
+    # the thumb pushes as hard as the fingers it opposes together (its weight: their number)
+    weight = used * np.concatenate([np.maximum(contact[:, 1:].sum(1, keepdims=True), 1), np.ones((n, 5))], axis=1)
+    balance = np.linalg.norm((normal * weight[..., None]).sum(axis=1), axis=1) / np.maximum(weight.sum(1), 1)
     # opposition: how squarely another contact pushes against the thumb (1 = head-on)
     opposing = -np.einsum("nk,nck->nc", normal[:, 0], normal[:, 1:])
     opposition = np.where(used[:, 1:], opposing, -1.0).max(axis=1)
@@ -641,6 +650,7 @@ def synthesize_grasps(
             sector[2] = abs(sector[2])
             sector /= np.linalg.norm(sector)
     region, region_normals = region_points(mesh, request.region, rng)
+    part_axis = None if region is None else np.linalg.svd(region - region.mean(axis=0), full_matrices=False)[2][0]
     centre, long_axis, half = _object_axis(mesh)
 
     # --- candidates per family: approach direction, roll, aim point, then slide and close -----
@@ -648,12 +658,14 @@ def synthesize_grasps(
     for family, count in shares.items():
         if region is not None:
             pick = rng.integers(0, len(region), 8 * count)
-            aims, normals = region[pick], region_normals[pick]
+            # aim at the region's middle along its long axis: a hand's breadth must fit on it
+            along = (region[pick] - region.mean(axis=0)) @ part_axis
+            aims, normals = region[pick] - 0.7 * along[:, None] * part_axis, region_normals[pick]
         else:
             aims = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], 8 * count)[:, None] * half * long_axis
             normals = None
         a, roll, aim = _sample_approaches(
-            mesh, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector
+            mesh, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
         )
         pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
         out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng)
