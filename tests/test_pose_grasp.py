@@ -5,6 +5,7 @@ signed distance), not the synthesis's own bookkeeping.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,6 +190,8 @@ def test_target_file_grasp_section(tmp_path):
                                 "grasp": {"approach": [0, 0, 2], "region": "handle", "roll_deg": 90, "family": "hook"}}))
     request = load_grasp_request(path)
     assert request == GraspRequest((0.0, 0.0, 1.0), "handle", np.radians(90.0), "hook")
+    example = Path(__file__).resolve().parents[1] / "examples" / "pose_target_handle.json"
+    assert load_grasp_request(example) == GraspRequest(region="handle", family="hook")
     merged = GraspRequest.merged(request, GraspRequest(family="power"))
     assert merged.family == "power" and merged.region == "handle"
     for section, match in [({"aproach": "top"}, "grasp.aproach: unknown key"),

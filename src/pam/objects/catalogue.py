@@ -3,8 +3,10 @@
 Every object is a watertight mesh in metres, resting on the plane z = 0 (z up), its bounding box
 centred on the z axis. Some carry named parts (``BuiltinObject.parts``, e.g. the mug's
 ``handle``) that a grasp request can target: ``mesh.metadata["parts"]`` maps each name to a
-(V,) vertex mask; a part is the surface whose triangles have all three vertices in it. Sizes follow the YCB object set (Calli et al., "The YCB object and model set", 2015) where
-a YCB counterpart exists; ``seg_id`` is then its DexYCB/YCB object index, which the segmentation
+(V,) vertex mask; a part is the surface whose triangles have all three vertices in it. Objects
+built from convex primitives also carry their exact convex pieces (``metadata["convex_parts"]``)
+for the simulator. Sizes follow the YCB object set (Calli et al., "The YCB object and model set",
+2015) where a YCB counterpart exists; ``seg_id`` is then its DexYCB/YCB object index, which the segmentation
 encoder maps to an ADE20K palette colour as the PAM release does.
 """
 
@@ -73,7 +75,8 @@ def _on_table(
     """
     verts = np.asarray(mesh.vertices)
     mesh.metadata["parts"] = {
-        name: np.all((verts >= np.asarray(lo)) & (verts <= np.asarray(hi)), axis=1) for name, (lo, hi) in (parts or {}).items()
+        name: np.all((verts >= np.asarray(lo)) & (verts <= np.asarray(hi)), axis=1)
+        for name, (lo, hi) in (parts or {}).items()
     }
     lo, hi = mesh.bounds
     shift = np.array([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
@@ -132,7 +135,8 @@ def mug() -> trimesh.Trimesh:
 def bottle() -> trimesh.Trimesh:
     """A 0.5 l drink bottle: 66 mm diameter, 215 mm tall, with shoulder and neck. Parts: neck, body."""
     mesh = _revolve([(0.0, 0.0), (0.033, 0.0), (0.033, 0.145), (0.013, 0.185), (0.013, 0.215), (0.0, 0.215)])
-    return _on_table(mesh, {"neck": ((-1.0, -1.0, 0.144), (1.0, 1.0, 1.0)), "body": ((-1.0, -1.0, -1.0), (1.0, 1.0, 0.146))})
+    parts = {"neck": ((-1.0, -1.0, 0.144), (1.0, 1.0, 1.0)), "body": ((-1.0, -1.0, -1.0), (1.0, 1.0, 0.146))}
+    return _on_table(mesh, parts)
 
 
 def bowl() -> trimesh.Trimesh:

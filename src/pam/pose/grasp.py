@@ -9,9 +9,9 @@ pre-shape, a closing pose and a contact pattern that a candidate must show to co
   little stay tucked; the thumb's and the index's (or middle's) distal segments touch, the palm
   stays off the object.
 - ``hook``: the four long fingers curl (proximal joints little, middle and distal joints much),
-  the thumb rests half bent beside the index and does not close; two or more long fingers touch and wrap around a part of
-  the object (a handle, a rim): the chord from fingertip to knuckle passes through the object
-  within ``max_hook_part``.
+  the thumb rests half bent beside the index and does not close; two or more long fingers touch
+  and wrap around a part of the object (a handle, a rim): the chord from fingertip to knuckle
+  passes through the object within ``max_hook_part``.
 
 For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes them):
 1. a family, an approach direction ``a`` (object -> hand, not from below the table), a roll of
@@ -23,10 +23,13 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    plane); the segments that close around the object (the thumb's tip, and the pinching or hooking
    fingers' middle and distal segments) may pass beside it. The hand stops a family-dependent
    standoff short of that contact (precision and hook keep the palm off the object);
-3. each finger closes from the pre-shape towards the closing pose until its capsules touch the
-   object (libigl signed distance), or the table, or it reaches ``max_closure``. The contact pose
-   is what the output shows; the ``squeeze`` pose, a few millimetres further in, is the
-   simulator's position target that makes the grip force.
+3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
+   auto-grasp): its joints close together until a segment's capsules touch the object (libigl
+   signed distance) or the table; that segment and the joints before it stop, the joints after
+   it close on. A joint that closes to ``max_closure`` without touching takes the closing pose's
+   angle, so the closing pose (hT's fingers for hT's family) is followed wherever no contact
+   stops it. The contact pose is what the output shows; the ``squeeze`` pose, a few millimetres
+   further in, is the simulator's position target that makes the grip force.
 Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
 the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
 the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
