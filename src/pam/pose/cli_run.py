@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
-from pam.pose.grasp import GraspRequest
 from pam.pose.generate import PoseError
+from pam.pose.grasp import GraspRequest
 from pam.pose.keyframes import KeyframeError
 from pam.progress import console, progress_bar
 from pam.sequence import SequenceError
