@@ -42,34 +42,44 @@ def synthetic_rgb(depth: np.ndarray, ids: np.ndarray, num_hands: int) -> np.ndar
     return frames.clip(0, 255).astype(np.uint8)
 
 
-def make_smoke_clips(root: str | Path, num: int = 3, seed: int = 0, height: int = HEIGHT, width: int = WIDTH,
-                     prefix: str = "smoke", progress=None) -> list[Path]:
-    """Write ``num`` synthetic clip folders ``root/<prefix>-<i>`` (skipping complete ones); returns their paths."""
+def write_synthetic_clip(root: str | Path, clip_id: str, seq, prompt: str = SMOKE_PROMPT, meta: dict | None = None):
+    """Render ``seq``'s conditions, shade a synthetic RGB video from them (:func:`synthetic_rgb`) and write the
+    clip folder ``root/clip_id``; returns the :class:`~pam.data.clip_folder.ClipFolder`."""
     from pam.conditions import write_condition_set
-    from pam.data.clip_folder import CONDITIONS, VIDEO, is_complete, write_clip_folder
+    from pam.data.clip_folder import CONDITIONS, VIDEO, write_clip_folder
     from pam.fileio import load_arrays
-    from pam.pose.command import pose_sequences
     from pam.render.video import write_video
-    from pam.sequence import Camera
 
     root = Path(root)
-    paths = [root / f"{prefix}-{i:03d}" for i in range(num)]
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        tmp = Path(tmp)
+        written = write_condition_set(seq, tmp)
+        arrays = load_arrays(written["annotations"])
+        rgb = synthetic_rgb(arrays["depth"], arrays["instance_ids"], len(seq.hands))
+        files = {VIDEO: write_video(tmp / VIDEO, rgb, fps=seq.fps), "annotations.npz": written["annotations"],
+                 "sequence.npz": seq.save(tmp / "sequence.npz")}
+        files |= {name: tmp / name for name in CONDITIONS.values()}
+        return write_clip_folder(root, clip_id, files, meta or {"source": {"kind": "synthetic"}}, prompt)
+
+
+def make_smoke_clips(root: str | Path, num: int = 3, seed: int = 0, height: int = HEIGHT, width: int = WIDTH,
+                     prefix: str = "smoke", progress=None) -> list[Path]:
+    """Write ``num`` clip folders ``root/<prefix>-<i>`` from Stage I trajectories of seeds ``seed + i``, seen
+    through the scene's camera scaled to ``height`` x ``width`` (complete folders are kept); returns their paths."""
+    from pam.data.clip_folder import is_complete
+    from pam.pose.command import pose_sequences
+    from pam.sequence import Camera
+
+    paths = [Path(root) / f"{prefix}-{i:03d}" for i in range(num)]
     for i, path in enumerate(paths):
-        if is_complete(path):
-            continue
-        seq = pose_sequences(seed=seed + i, num=1, frames=CLIP_FRAMES)[0]
-        cam = seq.camera
-        scale = np.diag([width / cam.width, height / cam.height, 1.0])
-        seq.camera = Camera(K=scale @ cam.K, R=cam.R, t=cam.t, height=height, width=width)
-        with tempfile.TemporaryDirectory(dir=root.parent if root.parent.exists() else None) as tmp:
-            tmp = Path(tmp)
-            written = write_condition_set(seq, tmp)
-            arrays = load_arrays(written["annotations"])
-            video = write_video(tmp / VIDEO, synthetic_rgb(arrays["depth"], arrays["instance_ids"], len(seq.hands)), fps=seq.fps)
-            files = {VIDEO: video, "annotations.npz": written["annotations"], "sequence.npz": seq.save(tmp / "sequence.npz")}
-            files |= {name: tmp / name for name in CONDITIONS.values()}
+        if not is_complete(path):
+            seq = pose_sequences(seed=seed + i, num=1, frames=CLIP_FRAMES)[0]
+            cam = seq.camera
+            scale = np.diag([width / cam.width, height / cam.height, 1.0])
+            seq.camera = Camera(K=scale @ cam.K, R=cam.R, t=cam.t, height=height, width=width)
             meta = {"source": {"kind": "synthetic", "seed": seed + i, "generator": "pam.training.smoke"}}
-            write_clip_folder(root, path.name, files, meta, SMOKE_PROMPT)
+            write_synthetic_clip(root, path.name, seq, meta=meta)
         if progress is not None:
             progress(i + 1, num)
     return paths

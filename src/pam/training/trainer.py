@@ -135,6 +135,8 @@ def train(
         controlnet = module.controlnet
         ema = EMAModel(params, decay=optim.ema_decay, model_cls=type(controlnet), model_config=controlnet.config)
         ema.to(device)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:  # no prepared DataLoader to read it from
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = optim.batch_size
     model, optimizer = accelerator.prepare(module, optimizer)
     state = TrainState()
     accelerator.register_for_checkpointing(state, lr_schedule, *([ema] if ema is not None else []))
