@@ -151,16 +151,16 @@ def test_cache_is_keyed_by_content_resumable_and_bf16(clips, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ training
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["motion", "appearance"])
 def test_overfitting_two_clips_halves_the_loss(clips, tmp_path, stage):
-    section = "motion" if stage == "motion" else "appearance"
     extra = ["motion.first_frame_drop=0.0"] if stage == "motion" else []
-    config = make_config(clips, tmp_path / "run", stage, "optim.max_steps=80", "optim.lr=1.0e-2", "optim.warmup_steps=0",
-                         "optim.batch_size=2", "optim.scheduler=constant", "checkpoint.every=80",
-                         f"{section}.cue_dropout={{}}", *extra)
+    config = make_config(clips, tmp_path / "run", stage, "optim.max_steps=300", "optim.lr=1.0e-2", "optim.warmup_steps=0",
+                         "optim.batch_size=2", "optim.scheduler=cosine", "checkpoint.every=300",
+                         f"{stage}.cue_dropout={{}}", *extra)
     out = run_train(config)
-    before = fixed_loss(config, None)
-    after = fixed_loss(config, out / "checkpoint-80" / "controlnet")
+    before = fixed_loss(config, None)  # the zero-initialised ControlNet: the base alone
+    after = fixed_loss(config, out / "checkpoint-300" / "controlnet")
     assert after < 0.5 * before, (before, after)
 
 
@@ -258,7 +258,7 @@ def test_checkpoint_loads_into_the_pipeline_and_changes_its_output(clips, tmp_pa
 
 @pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(clips, tmp_path):
-    common = ["optim.max_steps=3", "optim.warmup_steps=0", "checkpoint.every=3", "data.num_workers=0"]
+    common = ["optim.max_steps=3", "optim.warmup_steps=0", "optim.lr=1.0e-3", "checkpoint.every=3", "data.num_workers=0"]
     one = make_config(clips, tmp_path / "one", "motion", "optim.batch_size=2", *common)
     run_train(one)  # also fills the cache
     config = tmp_path / "two.yaml"

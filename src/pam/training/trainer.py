@@ -89,6 +89,7 @@ def train(
     out = Path(config.output_dir)
     optim = config.optim
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # without it, torchrun's processes on a CPU machine each run alone
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=optim.gradient_accumulation_steps,
         log_with=None if config.tracker == "none" else config.tracker,
