@@ -214,6 +214,42 @@ def test_base_is_frozen_and_outside_the_optimizer(clips, tmp_path):
     assert not torch.equal(module.controlnet.controlnet_blocks[0].weight, torch.zeros_like(module.controlnet.controlnet_blocks[0].weight))
 
 
+def test_ema_is_saved_and_weights_only_resume_starts_from_the_checkpoint(clips, tmp_path):
+    from pam.models.cogvideox_controlnet import CogVideoXControlNet
+
+    first = run_train(make_config(clips, tmp_path / "first", "motion", "optim.max_steps=2", "optim.warmup_steps=0",
+                                  "optim.lr=1.0e-2", "optim.ema_decay=0.5", "checkpoint.every=2"))
+    trained = CogVideoXControlNet.from_pretrained(first / "checkpoint-2" / "controlnet").state_dict()
+    ema = CogVideoXControlNet.from_pretrained(first / "checkpoint-2" / "controlnet_ema").state_dict()
+    moved = [k for k in trained if not torch.equal(trained[k], ema[k])]
+    assert moved and trained.keys() == ema.keys()  # the EMA lags the weights
+    # Another run takes only the weights (its own optimiser, step 0); with a negligible lr it keeps them.
+    second = run_train(make_config(clips, tmp_path / "second", "motion", "optim.max_steps=1", "optim.lr=1.0e-12",
+                                   "checkpoint.every=1", "optim.batch_size=2"),
+                       resume=str(first / "checkpoint-2"), weights_only=True)
+    state = json.loads((second / "checkpoint-1" / "train_state.json").read_text())
+    assert (state["step"], state["global_batch"]) == (1, 2)
+    after = CogVideoXControlNet.from_pretrained(second / "checkpoint-1" / "controlnet").state_dict()
+    assert all(torch.allclose(after[k], trained[k], atol=1e-6) for k in trained)
+
+
+def test_eight_bit_adamw_needs_bitsandbytes():
+    pytest.importorskip("accelerate")
+    from pam.training.config import OptimConfig
+    from pam.training.trainer import make_optimizer
+
+    param = torch.nn.Parameter(torch.zeros(3))
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="pip install"):
+            make_optimizer(OptimConfig(optimizer="adamw8bit"), [param])
+    else:
+        assert type(make_optimizer(OptimConfig(optimizer="adamw8bit"), [param])).__name__ == "AdamW8bit"
+    optimizer = make_optimizer(OptimConfig(), [param])
+    assert optimizer.defaults["betas"] == (0.9, 0.95) and optimizer.defaults["weight_decay"] == 1e-3
+
+
 @pytest.mark.parametrize("stage", ["motion", "appearance"])
 def test_checkpoint_loads_into_the_pipeline_and_changes_its_output(clips, tmp_path, stage):
     from pam.smoke import tiny_cogvideox_parts, tiny_flux_parts

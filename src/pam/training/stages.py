@@ -99,14 +99,16 @@ class Stage(Protocol):
     name: str
     config: TrainConfig
     cache_files: tuple[str, ...]  # clip-folder files a record depends on
+    encoder_parts: tuple[str, ...]  # the parts the cache runs (VAE, text encoders, tokenizers)
+    extra_names: tuple[str, ...]  # stage-wide records (null cue, negative prompt)
 
     def spec(self) -> dict: ...  # stage, encoder identity, size, dtype, version: the non-clip part of a key
-    def encode(self, clip) -> dict[str, torch.Tensor]: ...
+    def encode(self, clip) -> dict[str, torch.Tensor]: ...  # one clip folder -> record tensors
     def extras(self) -> dict[str, dict[str, torch.Tensor]]: ...
-    def build_module(self, device: torch.device, dtype: torch.dtype) -> "StageModule": ...
-    def loss(self, controlnet: nn.Module, batch: dict, extras: dict, seeds: Sequence[int]) -> torch.Tensor: ...
-    def generate(self, module: "StageModule", clip, record: dict, extras: dict) -> np.ndarray: ...
-    def reference(self, clip) -> np.ndarray: ...
+    def build_module(self, device: torch.device, dtype: torch.dtype, extras: dict) -> "StageModule": ...
+    def loss(self, module: "StageModule", batch: dict, seeds: Sequence[int]) -> torch.Tensor: ...
+    def generate(self, module: "StageModule", clip, record: dict, extras: dict) -> np.ndarray: ...  # uint8 (T, H, W, 3)
+    def reference(self, clip) -> np.ndarray: ...  # the clip's frames as the model sees them
 
 
 class StageModule(nn.Module):
@@ -164,8 +166,9 @@ class StageBase:
     def part(self, name: str) -> Any:
         """A base-model component (vae, transformer, text encoders, tokenizers, scheduler), loaded once."""
         if name not in self._parts:
-            if self.config.model.tiny:
-                self._parts.update(self.tiny_parts())
+            if self.config.model.tiny:  # built together; parts already handed out stay the same objects
+                for key, value in self.tiny_parts().items():
+                    self._parts.setdefault(key, value)
             else:
                 self._parts[name] = self.load_part(name)
         return self._parts[name]
@@ -326,7 +329,7 @@ class AppearanceStage(StageBase):
 
         s, v = self.settings, self.config.validation
         pipe = AppearancePipeline(
-            vae=self.part("vae"), text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None,
+            vae=self.part("vae").to(module.transformer.device), text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None,
             transformer=module.transformer, controlnet=module.controlnet, scheduler=self.part("scheduler"),
         )
         pipe.set_progress_bar_config(disable=True)
@@ -494,7 +497,8 @@ class MotionStage(StageBase):
         s, v = self.settings, self.config.validation
         module.detach_base()
         pipe = MotionPipeline(
-            tokenizer=None, text_encoder=None, vae=self.part("vae"), transformer=module.transformer,
+            tokenizer=None, text_encoder=None, vae=self.part("vae").to(module.transformer.device),
+            transformer=module.transformer,
             controlnet=module.controlnet, scheduler=self.part("scheduler"),
         )
         pipe.set_progress_bar_config(disable=True)

@@ -107,15 +107,16 @@ def train(
         raise ValueError(f"{len(train_clips)} training clips do not fill one global batch of {global_batch}")
     cache = LatentCache(config.cache.dir, config.cache.dtype)
     if config.cache.fill_missing:
-        with accelerator.main_process_first():  # rank 0 writes the clip-hash memo first
-            fill_cache(stage, cache, train_clips + val_clips, device, rank, world)
+        fill_cache(stage, cache, train_clips + val_clips, device, rank, world)  # each process its shard
         accelerator.wait_for_everyone()
     keys = [record_key(stage, cache, clip) for clip in train_clips]
     missing = [clip.clip_id for clip, key in zip(train_clips, keys) if not cache.has(key)]
     if missing:
         raise CacheError(f"{len(missing)} clips are not in the cache {cache.root} (e.g. {missing[0]}): run `pam train cache`")
     extras = load_extras(stage, cache)
-    stage.release(*(name for name in stage.encoder_parts if name != "vae"))
+    stage.release(*(name for name in stage.encoder_parts if name != "vae"))  # the VAE stays for validation
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     dataset = LatentDataset(cache, keys, [clip.clip_id for clip in train_clips])
 
     # ------------------------------------------------------------------ models and optimiser
