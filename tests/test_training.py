@@ -151,11 +151,26 @@ def test_cache_is_keyed_by_content_resumable_and_bf16(clips, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ training
+def wide_flux_transformer(seed: int = 0):
+    """The smoke Flux transformer at width 64 instead of 16: a width-16 stream cannot carry the 64 velocity
+    features of a 2 x 2 packed token, so the narrow model's loss has a floor above half its start."""
+    from diffusers import FluxTransformer2DModel
+
+    torch.manual_seed(seed)
+    return FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=3, num_single_layers=1, attention_head_dim=32,
+                                  num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                                  guidance_embeds=True, axes_dims_rope=[8, 12, 12]).eval()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["motion", "appearance"])
-def test_overfitting_two_clips_halves_the_loss(clips, tmp_path, stage):
+def test_overfitting_two_clips_halves_the_loss(clips, tmp_path, stage, monkeypatch):
+    import pam.smoke
+
+    monkeypatch.setattr(pam.smoke, "tiny_flux_transformer", wide_flux_transformer)
     extra = ["motion.first_frame_drop=0.0"] if stage == "motion" else []
-    config = make_config(clips, tmp_path / "run", stage, "optim.max_steps=300", "optim.lr=1.0e-2", "optim.warmup_steps=0",
+    lr = "1.0e-2" if stage == "motion" else "3.0e-3"
+    config = make_config(clips, tmp_path / "run", stage, "optim.max_steps=300", f"optim.lr={lr}", "optim.warmup_steps=0",
                          "optim.batch_size=2", "optim.scheduler=cosine", "checkpoint.every=300",
                          f"{stage}.cue_dropout={{}}", *extra)
     out = run_train(config)
@@ -214,11 +229,15 @@ def test_base_is_frozen_and_outside_the_optimizer(clips, tmp_path):
     assert not torch.equal(module.controlnet.controlnet_blocks[0].weight, torch.zeros_like(module.controlnet.controlnet_blocks[0].weight))
 
 
-def test_ema_is_saved_and_weights_only_resume_starts_from_the_checkpoint(clips, tmp_path):
+def test_validation_ema_and_weights_only_resume(clips, tmp_path):
     from pam.models.cogvideox_controlnet import CogVideoXControlNet
 
     first = run_train(make_config(clips, tmp_path / "first", "motion", "optim.max_steps=2", "optim.warmup_steps=0",
-                                  "optim.lr=1.0e-2", "optim.ema_decay=0.5", "checkpoint.every=2"))
+                                  "optim.lr=1.0e-2", "optim.ema_decay=0.5", "checkpoint.every=2",
+                                  "validation.every=2", "validation.steps=2"))
+    metrics = json.loads((first / "validation" / "step-2" / "metrics.json").read_text())
+    assert set(metrics["clips"]) == {"mug-val"} and (first / "validation" / "step-2" / "mug-val.mp4").is_file()
+    assert set(metrics["mean"]) == {"val/psnr", "val/ssim", "val/motion_fidelity"} and metrics["mean"]["val/psnr"] > 0
     trained = CogVideoXControlNet.from_pretrained(first / "checkpoint-2" / "controlnet").state_dict()
     ema = CogVideoXControlNet.from_pretrained(first / "checkpoint-2" / "controlnet_ema").state_dict()
     moved = [k for k in trained if not torch.equal(trained[k], ema[k])]
@@ -318,10 +337,22 @@ def test_two_processes_match_one_with_the_same_global_batch(clips, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ CLI
-def test_cli_reports_bad_configs_without_traceback(tmp_path):
+def test_cli_cache_then_reports_bad_configs_without_traceback(clips, tmp_path):
     from typer.testing import CliRunner
 
     from pam.cli import app
+    from pam.config import save_config
+
+    config = tmp_path / "motion.yaml"
+    save_config(make_config(clips, tmp_path / "run", "motion", f"cache.dir={tmp_path / 'cache'}"), config)
+    def cache(*extra: str) -> str:
+        result = CliRunner().invoke(app, ["train", "cache", "--config", str(config), *extra])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())  # Rich wraps lines
+
+    assert "3 records written" in cache()
+    assert "3 records written" in cache("--set", "cache.dtype=fp32")  # another dtype: other keys
+    assert "0 records written" in cache() and "3 already there" in cache()
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: fast\n")
@@ -329,3 +360,21 @@ def test_cli_reports_bad_configs_without_traceback(tmp_path):
     assert result.exit_code == 1 and "optim.lr: expected a number" in result.output
     result = CliRunner().invoke(app, ["train", "motion"])
     assert result.exit_code == 1 and "--config" in result.output
+
+
+@pytest.mark.slow
+def test_smoke_run_end_to_end(tmp_path):
+    """`pam train motion --smoke`: Stage I clips, cache, training, checkpoints, validation, on the CPU."""
+    from accelerate.state import AcceleratorState
+    from typer.testing import CliRunner
+
+    from pam.cli import app
+
+    AcceleratorState._reset_state(True)
+    out = tmp_path / "smoke"
+    result = CliRunner().invoke(app, ["train", "motion", "--smoke", "--output-dir", str(out), "--max-steps", "4",
+                                      "--checkpoint-every", "2", "--set", "validation.every=4", "--set", "tracker=none"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]
+    assert len(find_clips([out / "smoke-clips" / "train"])) == 2
+    assert (out / "validation" / "step-4" / "smoke-val-000.mp4").is_file() and (out / "config.yaml").is_file()

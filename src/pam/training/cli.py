@@ -190,7 +190,7 @@ def cache(stage: str = typer.Option(None, "--stage", help="appearance or motion 
         stage = stage or _config_stage(config)
         report = run_cache(TrainOptions(stage, config, smoke, output_dir, overrides=tuple(overrides or ())))
     console.print(
-        f"cache {report['cache']}: {report['written']} records written ({report['bytes'] / 2**20:.1f} MiB), "
+        f"cache {report['cache']}: {report['written']} records written ({report['bytes'] / 2**20:.2f} MiB), "
         f"{report['skipped']} already there, {report['clips']} clips in all"
     )
 
