@@ -195,6 +195,7 @@ class StageBase:
             "encoder": self.encoder_id(),
             "cues": sorted(self.cues),
             "dtype": self.config.cache.dtype,
+            "encoder_dtype": str(self.weight_dtype).removeprefix("torch."),  # the encoders compute in it
             "version": CACHE_VERSION,
             **self.size_spec(),
         }

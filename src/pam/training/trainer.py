@@ -82,8 +82,7 @@ def train(
 
     from pam.config import save_config
     from pam.training import checkpoint as ckpt
-    from pam.training.data import LatentDataset, TrainState, find_clips, make_loader
-    from pam.training.latent_cache import CacheError, LatentCache, fill_cache, load_extras, record_key
+    from pam.training.data import TrainState, make_loader
     from pam.training.stages import make_stage, sample_seed
 
     out = Path(config.output_dir)
@@ -98,26 +97,9 @@ def train(
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     stage = make_stage(config)
 
-    # ------------------------------------------------------------------ clips and the latent cache
-    train_clips = find_clips(config.data.train)
-    val_clips = find_clips(config.data.val)[: config.validation.num_clips] if config.data.val else []
+    dataset, val_clips, cache, extras = prepare_data(stage, accelerator)
     global_batch = optim.batch_size * world
-    batches_per_epoch = len(train_clips) // global_batch
-    if batches_per_epoch == 0:
-        raise ValueError(f"{len(train_clips)} training clips do not fill one global batch of {global_batch}")
-    cache = LatentCache(config.cache.dir, config.cache.dtype)
-    if config.cache.fill_missing:
-        fill_cache(stage, cache, train_clips + val_clips, device, rank, world)  # each process its shard
-        accelerator.wait_for_everyone()
-    keys = [record_key(stage, cache, clip) for clip in train_clips]
-    missing = [clip.clip_id for clip, key in zip(train_clips, keys) if not cache.has(key)]
-    if missing:
-        raise CacheError(f"{len(missing)} clips are not in the cache {cache.root} (e.g. {missing[0]}): run `pam train cache`")
-    extras = load_extras(stage, cache)
-    stage.release(*(name for name in stage.encoder_parts if name != "vae"))  # the VAE stays for validation
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    dataset = LatentDataset(cache, keys, [clip.clip_id for clip in train_clips])
+    batches_per_epoch = len(dataset) // global_batch
 
     # ------------------------------------------------------------------ models and optimiser
     module = stage.build_module(device, stage.weight_dtype, extras)
@@ -217,6 +199,34 @@ def train(
     accelerator.unwrap_model(model).detach_base()
     accelerator.end_training()
     return out
+
+
+def prepare_data(stage, accelerator):
+    """Find the clips, fill the cache where records are missing (each process its shard), load the stage-wide
+    records and drop the text encoders. Returns (training dataset, validation clips, cache, extras)."""
+    from pam.training.data import LatentDataset, find_clips
+    from pam.training.latent_cache import CacheError, LatentCache, fill_cache, load_extras, record_key
+
+    config = stage.config
+    train_clips = find_clips(config.data.train)
+    val_clips = find_clips(config.data.val)[: config.validation.num_clips] if config.data.val else []
+    global_batch = config.optim.batch_size * accelerator.num_processes
+    if len(train_clips) < global_batch:
+        raise ValueError(f"{len(train_clips)} training clips do not fill one global batch of {global_batch}")
+    cache = LatentCache(config.cache.dir, config.cache.dtype)
+    if config.cache.fill_missing:
+        fill_cache(stage, cache, train_clips + val_clips, accelerator.device, accelerator.process_index,
+                   accelerator.num_processes)
+        accelerator.wait_for_everyone()
+    keys = [record_key(stage, cache, clip) for clip in train_clips]
+    missing = [clip.clip_id for clip, key in zip(train_clips, keys) if not cache.has(key)]
+    if missing:
+        raise CacheError(f"{len(missing)} clips are not in the cache {cache.root} (e.g. {missing[0]}): run `pam train cache`")
+    extras = load_extras(stage, cache)
+    stage.release(*(name for name in stage.encoder_parts if name != "vae"))  # the VAE stays for validation
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return LatentDataset(cache, keys, [clip.clip_id for clip in train_clips]), val_clips, cache, extras
 
 
 @torch.no_grad()
