@@ -98,6 +98,13 @@ def test_config_defaults_are_the_papers_and_overrides_apply(tmp_path):
         load_train_config("motion", None, ["motion.cue_dropout={normal: 0.5}"])
 
 
+def test_importing_the_training_package_loads_neither_accelerate_nor_diffusers():
+    code = ("import sys, pam.cli, pam.training.cli, pam.training.trainer, pam.training.stages, pam.training.data; "
+            "print(sorted(m for m in ('accelerate', 'diffusers') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "[]"
+
+
 # ------------------------------------------------------------------------------------------ data order
 def test_batches_resume_from_a_cursor_and_split_over_processes():
     whole = [b for b in ResumableBatches(10, 2, 0, 1, seed=3, epoch=1, start=0)]
