@@ -22,6 +22,7 @@ second and peak GPU memory at full size with random weights.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import time
@@ -107,12 +108,7 @@ def gpu_steps(stage_name: str, steps: int) -> dict:
     from pam.training.stages import make_stage
     from pam.training.trainer import make_optimizer
 
-    try:
-        import bitsandbytes  # noqa: F401
-
-        optimizer_name = "adamw8bit"
-    except ImportError:
-        optimizer_name = "adamw"
+    optimizer_name = "adamw8bit" if importlib.util.find_spec("bitsandbytes") else "adamw"
     config = load_train_config(stage_name, {"optim": {"optimizer": optimizer_name}})
     stage = make_stage(config)
     accelerator = Accelerator(mixed_precision="bf16")

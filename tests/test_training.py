@@ -3,6 +3,7 @@ equivalence, frozen base, checkpoints in the pipelines, the CLI."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -265,9 +266,7 @@ def test_eight_bit_adamw_needs_bitsandbytes():
     from pam.training.trainer import make_optimizer
 
     param = torch.nn.Parameter(torch.zeros(3))
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("bitsandbytes") is None:
         with pytest.raises(ValueError, match="pip install"):
             make_optimizer(OptimConfig(optimizer="adamw8bit"), [param])
     else:

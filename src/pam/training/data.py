@@ -10,6 +10,7 @@ fill a global micro-batch is skipped (it is different each epoch).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -35,8 +36,8 @@ def find_clips(roots: Sequence[str | os.PathLike]) -> list:
         if not found:
             raise ValueError(f"{root}: holds no clip folder (no */meta.json)")
         clips.extend(ClipFolder.open(path) for path in found)
-    ids = [clip.clip_id for clip in clips]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    counts = Counter(clip.clip_id for clip in clips)
+    duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
         raise ValueError(f"clip ids appear more than once: {duplicates[:5]}")
     return sorted(clips, key=lambda clip: clip.clip_id)
@@ -92,7 +93,7 @@ class ResumableBatches(torch.utils.data.Sampler[list[int]]):
 
 
 class LatentDataset(torch.utils.data.Dataset):
-    """Cached records of a clip list: item i is ``{name: tensor}`` of clip i, plus its position ``index``."""
+    """Cached records of a clip list: item i is ``{name: tensor}`` of clip i."""
 
     def __init__(self, cache: LatentCache, keys: Sequence[str], clip_ids: Sequence[str]):
         self.cache, self.keys, self.clip_ids = cache, list(keys), list(clip_ids)
