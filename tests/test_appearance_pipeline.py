@@ -8,13 +8,13 @@ import pytest
 import torch
 from diffusers import FluxPipeline
 from PIL import Image
-from tiny_flux import TEXT_DIM, perturb_, tiny_pipeline_parts, xflux_state_dict
+from tiny_flux import TEXT_DIM, flux_scheduler, perturb_, tiny_pipeline_parts, xflux_state_dict
 from typer.testing import CliRunner
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet
 from pam.models.flux_release import FluxReleaseControlNet
 from pam.home import MissingWeightsError
-from pam.pipelines.appearance import AppearancePipeline
+from pam.pipelines.appearance import AppearancePipeline, shift_mu
 from pam.training.appearance_loss import appearance_loss
 from optim_steps import optimizer_steps
 from samples import SAMPLES as OFFICIAL_SAMPLES
@@ -186,10 +186,10 @@ def test_cli_writes_first_frame_from_a_render_folder(tmp_path, monkeypatch):
     hand = tmp_path / "hand.png"
     Image.fromarray(np.full((64, 96, 3), 200, np.uint8)).save(hand)
     args = ["appearance", str(conditions), "-p", PROMPT, "--hand", str(hand), "--height", "32", "--width", "48",
-            "--steps", "2", "--dtype", "float32", "--controlnet", str(tmp_path / "controlnet")]
+            "--steps", "2", "--dtype", "fp32", "--controlnet", str(tmp_path / "controlnet")]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 1 and "FLUX.1-dev" in result.output and not (tmp_path / "frame.png").exists()
-    result = CliRunner().invoke(app, [*args, "--flux", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
+    result = CliRunner().invoke(app, [*args, "--base", str(tmp_path / "flux"), "--out", str(tmp_path / "frame.png")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "frame.png").size == (48, 32)
 
@@ -242,3 +242,74 @@ def test_memory_switches_bf16_and_vae_slicing():
     pipe.to(dtype=torch.bfloat16)
     low = pipe(PROMPT, random_cues(), **call).images
     assert low.shape == plain.shape and np.isfinite(low).all()
+
+
+def xflux_release_sigmas(steps: int, height: int, width: int) -> np.ndarray:
+    """The release's schedule, re-implemented from x-flux's formula: get_schedule(steps, (W//8)(H//8)//256),
+    i.e. t on linspace(1, 0, steps + 1) shifted by mu linear in L from (256, 0.5) to (4096, 1.15)."""
+    seq_len = (width // 8) * (height // 8) // 256
+    mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (seq_len - 256)
+    t = np.linspace(1.0, 0.0, steps + 1)
+    with np.errstate(divide="ignore"):
+        return np.exp(mu) / (np.exp(mu) + (1.0 / t - 1.0))
+
+
+def test_shift_rules_closed_form():
+    config = flux_scheduler().config
+    assert shift_mu(480, 640, "x-flux", config) == pytest.approx(0.5 + 0.65 * (18 - 256) / 3840, abs=1e-12)  # 0.460
+    assert shift_mu(480, 640, "flux", config) == pytest.approx(0.5 + 0.65 * (1200 - 256) / 3840, abs=1e-12)  # 0.660
+    with pytest.raises(ValueError, match="shift rule"):
+        shift_mu(480, 640, "bfl", config)
+
+
+def test_release_weights_sample_on_the_release_schedule():
+    """28 steps at 480 x 640 (the release's setting): the release's sigmas are x-flux's, to float precision;
+    the paper's net keeps FluxPipeline's schedule, which differs by up to ~0.05 there. A tiny run checks
+    that sampling uses this schedule (at 32 x 48 the two rules still differ by ~2e-4)."""
+    parts = tiny_pipeline_parts()
+    release = AppearancePipeline(controlnet=FluxReleaseControlNet.from_transformer(parts["transformer"]), **parts)
+    paper = AppearancePipeline(controlnet=FluxMultiConditionControlNet.from_transformer(parts["transformer"]), **parts)
+    expected = xflux_release_sigmas(28, 480, 640)
+    release.set_timesteps(28, 480, 640)
+    np.testing.assert_allclose(release.scheduler.sigmas.numpy(), expected, rtol=0, atol=1e-6)
+    paper.set_timesteps(28, 480, 640)
+    gap = np.abs(paper.scheduler.sigmas.numpy() - expected).max()
+    assert 0.04 < gap < 0.06, gap
+
+    release.set_progress_bar_config(disable=True)
+    release(PROMPT, random_cues(), seed=0, output_type="latent", **CALL)
+    tiny = xflux_release_sigmas(CALL["num_inference_steps"], HEIGHT, WIDTH)
+    np.testing.assert_allclose(release.scheduler.sigmas.numpy(), tiny, rtol=0, atol=1e-6)
+    paper.set_timesteps(CALL["num_inference_steps"], HEIGHT, WIDTH)
+    assert np.abs(paper.scheduler.sigmas.numpy() - tiny).max() > 1e-4
+
+
+def test_cli_feeds_the_release_its_trained_cues_only(tmp_path, monkeypatch):
+    """A `pam render` folder has normal.mp4, but the release never saw a normal image in training: by default
+    it gets depth, seg and hand (normal stays the null image, as in its training); --cues overrides."""
+    from pam.cli import app
+
+    monkeypatch.setenv("PAM_HOME", str(tmp_path / "home"))
+    save_tiny_parts(tmp_path)
+    torch.save(xflux_state_dict(hidden=16, heads=2, txt=TEXT_DIM, vec=TEXT_DIM), tmp_path / "controlnet.bin")
+    with_normal, without_normal = tmp_path / "with", tmp_path / "without"
+    for folder in (with_normal, without_normal):
+        folder.mkdir()
+        for name, image in random_cues().items():
+            array = np.asarray(image) if not isinstance(image, torch.Tensor) else (image.permute(1, 2, 0).numpy() * 127.5 + 127.5).astype(np.uint8)
+            Image.fromarray(array).save(folder / f"{name}.png")
+    Image.fromarray(np.full((64, 96, 3), 128, np.uint8)).save(with_normal / "normal.png")
+    common = ["-p", PROMPT, "--height", "32", "--width", "48", "--steps", "2", "--dtype", "fp32", "--device", "cpu",
+              "--base", str(tmp_path / "flux"), "--controlnet", str(tmp_path / "controlnet.bin")]
+
+    def generate(folder, out, *extra):
+        result = CliRunner().invoke(app, ["appearance", str(folder), *common, "-o", str(tmp_path / out), *extra])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split()), np.asarray(Image.open(tmp_path / out))  # rich wraps at 80
+
+    output, default = generate(with_normal, "default.png")
+    assert "cues fed: depth, hand, seg (the cues this checkpoint was trained with); null input for normal" in output
+    assert np.array_equal(default, generate(without_normal, "no_normal.png")[1])
+    output, forced = generate(with_normal, "forced.png", "--cues", "depth,seg,hand,normal")
+    assert "normal never given in this checkpoint's training" in output
+    assert not np.array_equal(forced, default)

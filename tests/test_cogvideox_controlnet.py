@@ -124,7 +124,7 @@ def test_save_load_round_trip_is_exact(base, tmp_path):
     controlnet.save_pretrained(tmp_path)
     assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file()
     loaded = CogVideoXControlNet.from_pretrained(tmp_path)
-    assert loaded.cues == ("hand", "depth") and loaded.config.num_layers == 2
+    assert loaded.cue_names == ("hand", "depth") and loaded.config.num_layers == 2
     original, restored = controlnet.state_dict(), loaded.state_dict()
     assert original.keys() == restored.keys()
     assert all(torch.equal(original[k], restored[k]) for k in original)
@@ -185,7 +185,8 @@ def test_release_converter_round_trip_and_semantics(base, tmp_path):
     assert joined.keys() == state.keys() and all(torch.equal(joined[k], state[k]) for k in state)
 
     controlnet, _ = controlnet_from_release(state, dict(base.config))
-    assert controlnet.cues == RELEASE_CUES and controlnet.config.num_layers == 2
+    assert controlnet.cue_names == RELEASE_CUES and controlnet.config.num_layers == 2
+    assert controlnet.trained_cue_names == ("depth", "seg", "hand")  # the release's used_conditions
     exported = join_release_state_dict(base_part, controlnet.state_dict())
     assert all(torch.equal(exported[k], state[k]) for k in state)
 

@@ -9,6 +9,7 @@ from tiny_flux import TEXT_DIM, perturb_, tiny_transformer, xflux_state_dict
 
 from pam.models.flux_controlnet import FluxMultiConditionControlNet, controlled_transformer_forward
 from pam.models.flux_release import (
+    RELEASE_TRAINED_CUES,
     FluxReleaseControlNet,
     convert_release_controlnet,
     load_release_controlnet,
@@ -70,8 +71,9 @@ def test_config_carries_condition_width(transformer):
     assert all(torch.count_nonzero(p) == 0 for layer in zero for p in layer.parameters())
 
 
-def test_zero_initialised_controlnet_leaves_output_bit_identical(transformer):
-    net = FluxMultiConditionControlNet.from_transformer(transformer)
+@pytest.mark.parametrize("mapping", ["repeat", "paper", "interval"])
+def test_zero_initialised_controlnet_leaves_output_bit_identical(transformer, mapping):
+    net = FluxMultiConditionControlNet.from_transformer(transformer, residual_mapping=mapping)
     out = run(transformer, net, net.pack_condition(cue_latents()))
     assert torch.equal(out, base_output(transformer))
 
@@ -88,9 +90,12 @@ def test_perturbed_controlnet_changes_output_and_reads_every_cue(transformer):
     assert torch.equal(run(transformer, net, net.pack_condition(cues), conditioning_scale=0.0), base_output(transformer))
 
 
-@pytest.mark.parametrize("mapping, expected", [("repeat", [0, 1, 0]), ("interval", [0, 0, 1])])
+@pytest.mark.parametrize(
+    "mapping, expected", [("repeat", [0, 1, 0]), ("paper", [0, 1, None]), ("interval", [0, 0, 1])]
+)
 def test_residual_block_mapping(transformer, mapping, expected):
-    """After base double block i the base adds residual i % 2 ("repeat", the release) or i // ceil(3/2)."""
+    """After base double block i the base adds residual i % 2 ("repeat", the release), residual i for the
+    copied blocks only ("paper", Eq. 2: blocks 0 and 1, nothing after block 2) or i // ceil(3/2)."""
     net = perturb_(FluxMultiConditionControlNet.from_transformer(transformer, residual_mapping=mapping))
     cond = net.pack_condition(cue_latents())
     with torch.no_grad():
@@ -111,7 +116,21 @@ def test_residual_block_mapping(transformer, mapping, expected):
         for hook in hooks:
             hook.remove()
     for i, k in enumerate(expected):
-        torch.testing.assert_close(inputs[i + 1] - outputs[i], residuals[k], rtol=1e-5, atol=1e-5)
+        if k is None:
+            assert torch.equal(inputs[i + 1], outputs[i])  # untouched
+        else:
+            torch.testing.assert_close(inputs[i + 1] - outputs[i], residuals[k], rtol=1e-5, atol=1e-5)
+
+
+def test_trained_cues_are_recorded_and_checked(transformer, tmp_path):
+    net = FluxMultiConditionControlNet.from_transformer(transformer)
+    assert net.trained_cue_names == net.cue_names  # trained with every slot unless told otherwise
+    partial = FluxMultiConditionControlNet.from_transformer(transformer, trained_cues=("hand", "depth"))
+    assert partial.trained_cue_names == ("depth", "hand")  # slot order
+    partial.save_pretrained(tmp_path / "net")
+    assert FluxMultiConditionControlNet.from_pretrained(tmp_path / "net").trained_cue_names == ("depth", "hand")
+    with pytest.raises(ValueError, match="trained_cues must be a non-empty subset"):
+        FluxMultiConditionControlNet.from_transformer(transformer, trained_cues=("normal",))
 
 
 def test_save_load_round_trip_is_exact(transformer, tmp_path):
@@ -192,6 +211,9 @@ def test_convert_release_controlnet_places_every_tensor(transformer, tmp_path):
     torch.save(release, path)
     loaded = load_release_controlnet(path, transformer.config)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    # the release trained without normal (always -1): the loaded checkpoint says so
+    assert loaded.cue_names == ("depth", "normal", "hand", "seg")
+    assert loaded.trained_cue_names == ("depth", "hand", "seg") and set(RELEASE_TRAINED_CUES) == {"depth", "seg", "hand"}
     with pytest.raises(ValueError, match="unexpected keys"):
         convert_release_controlnet({"controlnet1.final_layer.linear.weight": torch.zeros(1)})
     torch.save({k: v for k, v in release.items() if "txt_mlp" not in k}, path)
@@ -220,3 +242,38 @@ def test_release_controlnet_zero_init_and_cue_groups(transformer):
     assert not torch.allclose(alone[0], alone[1], atol=1e-5)
     model.enable_gradient_checkpointing()  # for training: reaches both nets
     assert all(net.gradient_checkpointing for net in model.nets)
+
+
+def bfl_single_block_and_final_layer(inner: int = 3072) -> dict:
+    """The BFL entries diffusers' converter needs besides the double blocks (it assumes FLUX.1's width 3072
+    to split a single block's fused linear1); values are irrelevant here, shapes are (rows, 1)."""
+    rows = {"linear1": 7 * inner, "linear2": inner, "modulation.lin": 3 * inner}
+    entries = {f"single_blocks.0.{name}.{p}": torch.zeros(n, 1) if p == "weight" else torch.zeros(n)
+               for name, n in rows.items() for p in ("weight", "bias")}
+    entries |= {"single_blocks.0.norm.query_norm.scale": torch.zeros(1), "single_blocks.0.norm.key_norm.scale": torch.zeros(1)}
+    entries |= {"final_layer.linear.weight": torch.zeros(1, 1), "final_layer.linear.bias": torch.zeros(1),
+                "final_layer.adaLN_modulation.1.weight": torch.zeros(2, 1), "final_layer.adaLN_modulation.1.bias": torch.zeros(2)}
+    return entries
+
+
+def test_release_converter_agrees_with_diffusers_bfl_converter():
+    """Oracle: diffusers' own original(BFL)-to-diffusers Flux conversion, on the entries a ControlNet shares
+    with a Flux transformer (embedders, double blocks). Every such tensor must land on the same name with the
+    same values (a swapped image/text MLP, a wrong qkv order or a wrong embedder would all differ)."""
+    from diffusers.loaders.single_file_utils import convert_flux_transformer_checkpoint_to_diffusers
+
+    release = xflux_state_dict(hidden=INNER, heads=2, txt=TEXT_DIM, vec=TEXT_DIM, seed=5)
+    ours = convert_release_controlnet(release)
+    controlnet_only = ("controlnet_x_embedder.", "input_hint_block.", "controlnet_blocks.")  # diffusers names
+    xflux_controlnet_only = ("pos_embed_input.", "input_hint_block.", "controlnet_blocks.")  # their x-flux names
+    for k in (1, 2):
+        prefix = f"controlnet{k}."
+        shared = {key[len(prefix):]: value.clone() for key, value in release.items()
+                  if key.startswith(prefix) and not key[len(prefix):].startswith(xflux_controlnet_only)}
+        oracle = convert_flux_transformer_checkpoint_to_diffusers({**shared, **bfl_single_block_and_final_layer()})
+        oracle = {key: value for key, value in oracle.items() if not key.startswith(("single_transformer_blocks.", "proj_out.", "norm_out."))}
+        mine = {key[len(prefix):]: value for key, value in ours.items()
+                if key.startswith(prefix) and not key[len(prefix):].startswith(controlnet_only)}
+        assert sorted(mine) == sorted(oracle)
+        for key, value in oracle.items():
+            assert torch.equal(mine[key], value), key

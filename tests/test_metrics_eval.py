@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from metrics_fixtures import moving_video, random_lpips_files, textured_frame, tiny_i3d_expected, tiny_i3d_file
+import pam
 from pam.cli import app
 from pam.metrics.evaluate import evaluate, pair_videos
 from pam.metrics.fvd import fvd
@@ -34,10 +35,29 @@ def folders(tmp_path):
 
 def test_pairing_by_file_name(folders):
     gen, ref, cond = folders
-    pairs, messages = pair_videos(gen, ref, cond)
+    pairs, unpaired = pair_videos(gen, ref, cond)
     assert [p.name for p in pairs] == ["clip0", "clip1", "clip2"]
-    assert [c.name for c in pairs[0].conditions] == ["clip0_seg_mask.mp4"]
-    assert messages == ["generated video without a reference: extra.mp4"]
+    assert pairs[0].conditions == {"seg_mask": cond / "clip0_seg_mask.mp4"}
+    assert unpaired == {"generated": ["extra"], "reference": []}
+
+
+def test_pairing_clip_folders(folders, tmp_path):
+    """Clip folders (``<id>/video.mp4``, also under ``clips/``) pair with flat files by id and bring
+    their conditions."""
+    gen, ref, _ = folders
+    clips = tmp_path / "clips_root"
+    for i, parent in ((0, clips / "clips"), (1, clips)):
+        (parent / f"clip{i}").mkdir(parents=True)
+        (ref / f"clip{i}.mp4").rename(parent / f"clip{i}" / "video.mp4")
+        write_video(parent / f"clip{i}" / "seg.mp4", read_video(parent / f"clip{i}" / "video.mp4"))
+    pairs, unpaired = pair_videos(gen, clips)
+    assert [(p.name, p.reference, p.conditions) for p in pairs] == [
+        ("clip0", clips / "clips/clip0/video.mp4", {"seg": clips / "clips/clip0/seg.mp4"}),
+        ("clip1", clips / "clip1/video.mp4", {"seg": clips / "clip1/seg.mp4"})]
+    assert unpaired == {"generated": ["clip2", "extra"], "reference": []}
+    write_video(clips / "clip1.mp4", read_video(gen / "clip1.mp4"))
+    with pytest.raises(ValueError, match="two videos named 'clip1'"):
+        pair_videos(gen, clips)
 
 
 def test_missing_weights_are_skipped_with_a_message(folders, tmp_path, monkeypatch):
@@ -59,9 +79,11 @@ def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
     tiny_i3d_file(weights / "i3d_torchscript.pt")
     monkeypatch.setenv("PAM_HOME", str(weights))
     gen, ref, cond = folders
+    write_video(ref / "clip2.mp4", read_video(ref / "clip2.mp4")[:8])  # shorter than the clip length asked
+    write_video(ref / "lonely.mp4", read_video(ref / "clip0.mp4"))
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref), "--conditions", str(cond),
-                                   "--metrics", "psnr,ssim,lpips,mf,fvd", "--fvd-frames", "10",
+    res = CliRunner().invoke(app, ["eval", str(gen), str(ref), "--conditions", str(cond),
+                                   "--metrics", "psnr,ssim,lpips,mf,fvd", "--fvd-frames", "10", "--mf-mode", "both",
                                    "--json", str(out / "r.json"), "--csv", str(out / "r.csv"),
                                    "--report", str(out / "report.html")])
     assert res.exit_code == 0, res.output
@@ -69,19 +91,32 @@ def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
     doc = json.loads((out / "r.json").read_text())
     assert set(doc["per_video"]) == {"clip0", "clip1", "clip2"}
     assert doc["skipped"] == {}
+    assert doc["settings"] == {"metrics": ["psnr", "ssim", "lpips", "mf", "fvd"], "tracker": "lk", "mf_mode": "both",
+                               "fvd_frames": 10, "device": "cpu", "pam_version": pam.__version__,
+                               "generated": str(gen), "reference": str(ref), "conditions": str(cond)}
+    assert doc["unpaired"] == {"generated": ["extra"], "reference": ["lonely"]}
+    assert doc["frames"] == {"clip0": T, "clip1": T, "clip2": 8} and doc["short"] == ["clip2"]
+    assert any("clip2: left out of FVD" in n for n in doc["notes"])
+    assert any(n.startswith("FVD: FVD from 2 videos, fewer than the 6 feature dimensions") for n in doc["notes"])
     summary = doc["summary"]
     assert 10 < summary["psnr"] < 40 and 0 < summary["ssim"] < 1 and summary["lpips"] > 0
     assert summary["mf"] > 0.5  # a 2-pixel shift keeps the motion
-    expected_fvd = fvd(*(np.stack([tiny_i3d_expected(read_video(d / f"clip{i}.mp4"), 10) for i in range(3)])
-                         for d in (gen, ref)))
+    with pytest.warns(UserWarning):  # 2 videos, 6 feature dimensions
+        expected_fvd = fvd(*(np.stack([tiny_i3d_expected(read_video(d / f"clip{i}.mp4"), 10) for i in range(2)])
+                             for d in (gen, ref)))
     assert summary["fvd"] == pytest.approx(expected_fvd, rel=1e-3)
     assert summary["psnr"] == pytest.approx(np.mean([r["psnr"] for r in doc["per_video"].values()]))
     rows = list(csv.reader(open(out / "r.csv")))
-    assert rows[0] == ["video", "psnr", "ssim", "lpips", "mf", "fvd"]
+    assert rows[0] == ["video", "psnr", "ssim", "lpips", "mf", "fvd", "frames", "status"]
+    status = {row[0]: row[-2:] for row in rows[1:]}
+    assert status == {"clip0": [str(T), ""], "clip1": [str(T), ""], "clip2": ["8", "short: 8 of 10 frames"],
+                      "extra": ["", "no reference video"], "lonely": ["", "no generated video"], "mean": ["", ""]}
     assert rows[-1][0] == "mean" and float(rows[-1][5]) == pytest.approx(summary["fvd"])
     page = (out / "report.html").read_text()
     assert page.count("data:image/jpeg;base64,") == 3 * 4 * 2 + 4  # pairs x frames x kinds + seg strip
     assert "seg_mask" in page and "src='http" not in page
+    assert page.count("<tr class='flag'>") == 3 and "no generated video" in page and "short: 8 of 10 frames" in page
+    assert "mf_mode: both" in page and f"pam_version: {pam.__version__}" in page
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
@@ -101,11 +136,30 @@ def test_report_renders_in_headless_chromium(folders, tmp_path):
     assert img.std() > 10  # the page drew a table and pictures, not a blank canvas
 
 
-def test_cli_rejects_unknown_metric(folders):
-    gen, ref, _ = folders
-    res = CliRunner().invoke(app, ["eval", "--generated", str(gen), "--reference", str(ref), "--metrics", "psnr,fid"])
-    assert res.exit_code != 0
-    assert "unknown fid" in str(res.exception) + res.output
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "psnr,fid"], "metrics: unknown fid"),
+    (["--fvd-frames", "-3"], "fvd_frames: expected a whole number of frames >= 1, got -3"),
+    (["--fvd-frames", "0"], "fvd_frames: expected a whole number of frames >= 1, got 0"),
+    (["--mf-mode", "reference"], "mf_mode: expected one of both, generated_to_reference, published"),
+    (["--tracker", "raft"], "tracker: expected one of lk, cotracker3"),
+])
+def test_cli_rejects_bad_options(tmp_path, args, message):
+    res = CliRunner().invoke(app, ["eval", str(tmp_path), str(tmp_path),
+                                   "--json", str(tmp_path / "r.json"), *args])
+    assert res.exit_code == 1 and f"error: {message}" in res.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_missing_folder_and_no_pairs_are_errors(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    write_video(ref / "clip.mp4", moving_video(textured_frame(16, 16), 3, (1.0, 0.0)))
+    res = CliRunner().invoke(app, ["eval", str(tmp_path / "nope"), str(ref)])
+    assert res.exit_code == 1 and f"error: {tmp_path / 'nope'}: not a directory" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(app, ["eval", str(empty), str(ref)])
+    assert res.exit_code == 1 and "error: no videos with the same name" in res.output
 
 
 def test_mpjpe_reads_ground_truth_and_runs_the_estimator(folders, monkeypatch):
@@ -168,8 +222,8 @@ def test_conditions_go_to_the_longest_matching_stem(tmp_path):
             write_video(d / f"{stem}.mp4", clip)
     write_video(cond / "val_video_seg_mask.mp4", clip)
     write_video(cond / "val_seg_mask.mp4", clip)
-    pairs = {p.name: [c.name for c in p.conditions] for p in pair_videos(gen, ref, cond)[0]}
-    assert pairs == {"val": ["val_seg_mask.mp4"], "val_video": ["val_video_seg_mask.mp4"]}
+    pairs = {p.name: {k: c.name for k, c in p.conditions.items()} for p in pair_videos(gen, ref, cond)[0]}
+    assert pairs == {"val": {"seg_mask": "val_seg_mask.mp4"}, "val_video": {"seg_mask": "val_video_seg_mask.mp4"}}
 
 
 def test_malformed_mpjpe_ground_truth_is_named(folders):
@@ -179,3 +233,23 @@ def test_malformed_mpjpe_ground_truth_is_named(folders):
     np.savez(pair.reference.with_name(pair.name + ".joints.npz"), joints=np.zeros((3, 21, 3)))
     with pytest.raises(ValueError, match=r"lacks \['boxes', 'side'\]"):
         ev._mpjpe(pair, np.zeros((3, 8, 8, 3), np.uint8), estimator=None, row={}, notes=[])
+
+
+def test_mf_mode_and_segmentation_mask_reach_motion_fidelity(folders, monkeypatch):
+    import pam.metrics.evaluate as ev
+
+    calls = {}
+
+    def record(generated, reference, tracker, mask=None, mode="both"):
+        calls[len(calls)] = (mask, mode)
+        return 0.5
+
+    monkeypatch.setattr(ev, "motion_fidelity", record)
+    pairs, _ = pair_videos(*folders)
+    result = evaluate(pairs, ["mf"], mf_mode="published")
+    assert result.per_video["clip0"]["mf"] == 0.5 and result.settings["mf_mode"] == "published"
+    (mask0, mode0), (mask1, mode1) = calls[0], calls[1]
+    assert mode0 == mode1 == "published"
+    assert mask1 is None  # clip1 has no segmentation condition
+    rows, cols = np.nonzero(mask0)  # the seg video's rectangle, rows 16..47, columns 24..71
+    assert abs(rows.min() - 16) <= 1 and abs(rows.max() - 47) <= 1 and abs(cols.min() - 24) <= 1 and abs(cols.max() - 71) <= 1

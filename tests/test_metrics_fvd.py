@@ -14,16 +14,34 @@ def test_closed_form_for_diagonal_gaussians():
     assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, abs=1e-9)
 
 
-def test_closed_form_for_general_covariances():
+def test_closed_form_for_commuting_covariances():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    a, b = rng.uniform(0.1, 5.0, size=(2, 6))
+    b[:2] = 0.0  # one of them singular
+    s1, s2 = (q * a) @ q.T, (q * b) @ q.T  # same eigenvectors: tr sqrt(S1 S2) = sum sqrt(a b)
+    mu1, mu2 = rng.normal(size=(2, 6))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(expected, rel=1e-9)
+
+
+def test_general_covariances_equal_stylegan_v_sqrtm():
     rng = np.random.default_rng(0)
     q1, q2 = rng.normal(size=(2, 5, 5))
     s1, s2 = q1 @ q1.T + np.eye(5), q2 @ q2.T + np.eye(5)
     mu1, mu2 = rng.normal(size=(2, 5))
-    r = scipy.linalg.sqrtm(s1).real  # tr sqrt(S1 S2) = tr sqrt(R S2 R) with R = S1^1/2, a symmetric PSD matrix
-    eig = np.linalg.eigvalsh(r @ s2 @ r)
-    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(eig))
-    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-8)
-    assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(expected, rel=1e-8)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)  # StyleGAN-V's route (real part of the trace)
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean).real
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-10)
+
+
+def test_covariance_divided_by_n():
+    features = np.random.default_rng(3).normal(size=(16, 4))
+    centred = features - features.mean(axis=0)
+    mu, sigma = gaussian_stats(features)
+    np.testing.assert_allclose(mu, features.mean(axis=0))
+    np.testing.assert_allclose(sigma, centred.T @ centred / 16, rtol=1e-12)
 
 
 def test_symmetric_and_zero_for_identical_sets():
@@ -34,18 +52,21 @@ def test_symmetric_and_zero_for_identical_sets():
     assert fvd(a, a) == pytest.approx(0.0, abs=1e-8)
 
 
-def test_singular_covariances_fewer_videos_than_dims():
+def test_singular_covariances_fewer_videos_than_dims_warn():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(10, 400)), rng.normal(0.5, 1.0, size=(12, 400))  # ranks 9 and 11 of 400
     mu1, s1 = gaussian_stats(a)
     mu2, s2 = gaussian_stats(b)
-    r = scipy.linalg.sqrtm(s1).real
-    eig = np.clip(np.linalg.eigvalsh(r @ s2 @ r), 0, None)
-    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(eig))
-    got = fvd(a, b)
-    assert np.isfinite(got)
-    assert got == pytest.approx(expected, rel=1e-3)
-    assert fvd(a, a) == pytest.approx(0.0, abs=1e-3 * np.trace(s1))
+    # S1 = Ac^T Ac and S2 = Bc^T Bc (centred features over sqrt N): the eigenvalues of S1 S2 are the
+    # squared singular values of Ac Bc^T, so tr sqrt(S1 S2) is its nuclear norm
+    ac, bc = (a - mu1) / np.sqrt(len(a)), (b - mu2) / np.sqrt(len(b))
+    nuclear = np.linalg.svd(ac @ bc.T, compute_uv=False).sum()
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * nuclear
+    with pytest.warns(UserWarning, match="fewer than the 400 feature dimensions"):
+        got = fvd(a, b)
+    assert got == pytest.approx(expected, rel=1e-9)
+    with pytest.warns(UserWarning):
+        assert fvd(a, a) == pytest.approx(0.0, abs=1e-9 * np.trace(s1))
 
 
 def test_needs_two_videos():

@@ -22,9 +22,15 @@ def test_psnr_matches_closed_form():
     np.testing.assert_allclose(psnr(gen, ref), 10 * np.log10(255.0**2 / np.array([100.0, 200.0])))
 
 
-def test_psnr_identical_frames_is_inf():
-    ref = np.zeros((1, 8, 8, 3), np.uint8)
-    assert psnr(ref, ref)[0] == np.inf
+def test_psnr_is_capped_at_100_db_per_frame():
+    ref = np.full((3, 256, 256, 3), 100, np.uint8)
+    gen = ref.copy()
+    gen[1, 0, 0, 0] += 1  # MSE 1 / 196608: 101.05 dB, capped
+    gen[2] += 10  # MSE 100
+    expected = [100.0, 100.0, 10 * np.log10(255.0**2 / 100.0)]
+    assert 10 * np.log10(255.0**2 * 256 * 256 * 3) > 100
+    np.testing.assert_allclose(psnr(gen, ref), expected)
+    assert np.isfinite(psnr(gen, ref).mean()) and psnr(gen, ref).mean() == pytest.approx(np.mean(expected))
 
 
 def test_ssim_matches_scikit_image():

@@ -8,15 +8,14 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import CogVideoXImageToVideoPipeline
+from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler, CogVideoXImageToVideoPipeline
 from tiny_cogvideox import HEIGHT, NUM_FRAMES, WIDTH, scheduler, tiny_transformer, tiny_vae
 from tiny_text import tiny_t5, tiny_tokenizer
 
-from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet
+from pam.models.cogvideox_controlnet import RELEASE_CUES, RELEASE_TRAINED_CUES, CogVideoXControlNet
 from pam.models.cogvideox_release import join_release_state_dict
 from pam.pipelines.motion import MotionPipeline
 from pam.render.video import read_video, write_video
-from pam.pipelines.motion_loading import load_motion_pipeline
 from samples import SAMPLES as OFFICIAL_SAMPLES
 
 PROMPT = "a hand holds the red mug"
@@ -125,7 +124,7 @@ def model_dirs(parts, pipe, tmp_path_factory):
 
 
 def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
-    loaded = load_motion_pipeline(model_dirs / "base", controlnet=model_dirs / "controlnet", torch_dtype=torch.float32)
+    loaded = MotionPipeline.from_pretrained_parts(model_dirs / "base", controlnet=model_dirs / "controlnet", torch_dtype=torch.float32)
     assert loaded.scheduler.config.timestep_spacing == "trailing"
     cues = {"depth": random_video(1)}
     run = dict(generator=torch.Generator().manual_seed(1), **SMALL)
@@ -141,18 +140,18 @@ def test_loading_from_disk(model_dirs, pipe, monkeypatch, tmp_path):
     monkeypatch.setenv("PAM_HOME", str(model_dirs))
     (model_dirs / "PAM").mkdir(exist_ok=True)
     (model_dirs / "PAM" / "motion").symlink_to(model_dirs / "release")
-    release = load_motion_pipeline(model_dirs / "base", torch_dtype=torch.float32)
-    assert release.controlnet.cues == RELEASE_CUES
+    release = MotionPipeline.from_pretrained_parts(model_dirs / "base", torch_dtype=torch.float32)
+    assert release.controlnet.cue_names == RELEASE_CUES
     release(frame0(), cues, PROMPT, **dict(run, num_inference_steps=1))
 
     monkeypatch.setenv("PAM_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="THUDM/CogVideoX-5b-I2V"):
-        load_motion_pipeline()
+        MotionPipeline.from_pretrained_parts()
     with pytest.raises(FileNotFoundError, match="GasaiYU/PAM"):
-        load_motion_pipeline(model_dirs / "base")
+        MotionPipeline.from_pretrained_parts(model_dirs / "base")
     (tmp_path / "partial").mkdir()
     with pytest.raises(FileNotFoundError, match="no tokenizer/ folder"):
-        load_motion_pipeline(tmp_path / "partial")
+        MotionPipeline.from_pretrained_parts(tmp_path / "partial")
 
 
 def test_cli_writes_a_video(model_dirs, tmp_path):
@@ -171,12 +170,13 @@ def test_cli_writes_a_video(model_dirs, tmp_path):
         "--controlnet", str(model_dirs / "controlnet"),
     ]  # fmt: skip
     def invoke(output, *extra):
-        return CliRunner().invoke(app, ["motion", common[0], str(tmp_path / output), *common[1:], *extra])
+        return CliRunner().invoke(app, ["motion", common[0], *common[1:], "-o", str(tmp_path / output), *extra])
 
-    result = invoke("out.mp4", "--cues-dir", str(cues))
+    result = invoke("out.mp4", str(cues))
     assert result.exit_code == 0, result.output
     video = read_video(tmp_path / "out.mp4")
     assert video.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3)
+    assert "cues fed: depth, seg, hand (the cues this checkpoint was trained with)" in " ".join(result.output.split())
 
     bad = invoke("bad.mp4", "--seg", str(tmp_path / "missing.mp4"))
     assert bad.exit_code == 1 and "missing.mp4" in bad.output
@@ -198,3 +198,58 @@ def test_official_sample_cues_run_through_the_pipeline(pipe):
     run = dict(SMALL, num_inference_steps=1, generator=torch.Generator().manual_seed(0))
     frames = pipe(image, cues, PROMPT, **run).frames
     assert frames.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3) and np.isfinite(frames).all()
+
+
+def test_from_pretrained_accepts_the_base_ddim_scheduler(parts, pipe, tmp_path):
+    """CogVideoX-5b-I2V ships a DDIM scheduler: `from_pretrained(base, controlnet=...)` builds the DPM
+    scheduler from its config (as diffusers pipelines swap schedulers) and samples like the DPM pipeline."""
+    ddim = CogVideoXDDIMScheduler.from_config(parts["scheduler"].config)
+    CogVideoXImageToVideoPipeline(**dict(parts, scheduler=ddim)).save_pretrained(tmp_path / "base")
+    loaded = MotionPipeline.from_pretrained(tmp_path / "base", controlnet=pipe.controlnet)
+    assert type(loaded.scheduler) is CogVideoXDPMScheduler
+    assert loaded.scheduler.config.timestep_spacing == "trailing" and loaded.scheduler.config.rescale_betas_zero_snr
+    cues = {"depth": random_video(1)}
+    run = dict(SMALL, num_inference_steps=2)
+    expected = pipe(frame0(), cues, PROMPT, seed=3, **run).frames
+    np.testing.assert_array_equal(loaded(frame0(), cues, PROMPT, seed=3, **run).frames, expected)
+
+
+def test_cli_feeds_the_release_its_trained_cues_only(model_dirs, tmp_path, monkeypatch):
+    """The release's normal slot was always zero in its training: a conditions folder's normal.mp4 is not
+    fed by default (same video as without it); --cues can still force it."""
+    from typer.testing import CliRunner
+
+    import pam.pipelines.loading
+    from pam.cli import app
+
+    real_loader, loaded = pam.pipelines.loading.load_motion_pipeline, []
+
+    def load_once(options):  # the three runs share one loaded release pipeline (the options are the same)
+        loaded.append(loaded[0] if loaded else real_loader(options))
+        return loaded[-1]
+
+    monkeypatch.setattr(pam.pipelines.loading, "load_motion_pipeline", load_once)
+
+    PIL.Image.fromarray(frame0()).save(tmp_path / "first.png")
+    with_normal, without_normal = tmp_path / "with", tmp_path / "without"
+    for folder in (with_normal, without_normal):
+        write_video(folder / "depth.mp4", random_video(1), fps=15)
+        write_video(folder / "hand_keypoints.mp4", random_video(2), fps=15)
+    write_video(with_normal / "normal.mp4", random_video(3), fps=15)
+
+    def generate(folder, out, *extra):
+        result = CliRunner().invoke(app, [
+            "motion", str(tmp_path / "first.png"), str(folder), "-p", PROMPT, "--frames", "9", "--height", "64",
+            "--width", "96", "--steps", "1", "--dtype", "fp32", "--device", "cpu", "--base", str(model_dirs / "base"),
+            "--controlnet", str(model_dirs / "release"), "-o", str(tmp_path / out), *extra,
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split()), read_video(tmp_path / out)
+
+    output, default = generate(with_normal, "default.mp4")
+    assert "cues fed: depth, seg, hand (the cues this checkpoint was trained with); null input for tracking, normal" in output
+    np.testing.assert_array_equal(default, generate(without_normal, "without.mp4")[1])
+    output, forced = generate(with_normal, "forced.mp4", "--cues", "depth,hand,normal")
+    assert "normal never given in this checkpoint's training" in output
+    assert not np.array_equal(forced, default)
+    assert len(loaded) == 3 and loaded[0].trained_cue_names == RELEASE_TRAINED_CUES

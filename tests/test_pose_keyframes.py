@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from pam.pose.keyframes import (
+    load_scene_init,
+    load_scene_target,
     HAND_PRESETS,
     KeyframeError,
     default_camera,
@@ -31,6 +33,11 @@ def test_example_files_load(tmp_path):
     np.testing.assert_allclose(h0.hand_pose, hand_preset("relaxed"))
     np.testing.assert_allclose(obj.rotation, axis_angle_to_matrix_np(np.array([0.0, 0.0, 0.5])))
     assert hT.offset_from_grasp is not None and hT.global_orient is None
+    hands, objects, _ = load_scene_init(root / "pose_init_two_hands.json")
+    targets = load_scene_target(root / "pose_target_two_hands.json", hands)
+    assert [h.side for h in hands] == ["right", "left"] and len(objects) == len(targets) == 2
+    assert load_scene_target(root / "pose_target_place.json", [h0])[0][1].kind == "place"
+    assert load_scene_target(root / "pose_target_pour.json", [h0])[0][1].kind == "tilt"
 
 
 def test_presets_are_mirrored_for_the_left_hand():
@@ -87,7 +94,7 @@ def test_bad_files(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(KeyframeError, match="not valid JSON"):
         load_init(tmp_path / "broken.json")
-    with pytest.raises(KeyframeError, match="missing 'object'"):
+    with pytest.raises(KeyframeError, match="give either 'object' or 'objects'"):
         load_init(_write(tmp_path / "noobj.json", {"hand": {"global_orient": [0, 0, 0], "transl": [0, 0, 0]}}))
     both = {"hand": {"offset_from_grasp": [0, 0, 0.1], "transl": [0, 0, 0], "global_orient": [0, 0, 0]}}
     with pytest.raises(KeyframeError, match="either offset_from_grasp"):
@@ -117,3 +124,49 @@ def test_bad_object_fields_name_the_file_and_field(tmp_path, obj, match):
     with pytest.raises(KeyframeError, match=match) as info:
         load_init(path)
     assert "init.json" in str(info.value)
+
+
+HAND = {"global_orient": [0, 0, 0], "transl": [0, 0, 0.1]}
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"hand": dict(HAND, hand_pos="relaxed"), "object": {"mesh": "mug"}}, r"hand: unknown key 'hand_pos' \(did you mean 'hand_pose'\?\)"),
+    ({"hand": HAND, "object": {"mesh": "mug", "scal": 2}}, r"object: unknown key 'scal' \(did you mean 'scale'\?\)"),
+    ({"hand": HAND, "object": {"mesh": "mug"}, "tabel_z": 0}, r"unknown key 'tabel_z' \(did you mean 'table_z'\?\)"),
+    ({"hands": [HAND, HAND], "objects": [{"mesh": "mug"}]}, "each hand needs its own object"),
+    ({"hands": [HAND, dict(HAND, trnasl=[0, 0, 0])], "objects": [{"mesh": "mug"}, {"mesh": "ball"}]}, r"hands\[1\]: unknown key 'trnasl'"),
+])
+def test_misspelt_or_inconsistent_init_keys_are_errors_naming_the_key(tmp_path, data, match):
+    with pytest.raises(KeyframeError, match=match):
+        load_scene_init(_write(tmp_path / "init.json", data))
+
+
+def test_two_hand_scene_with_goals(tmp_path):
+    init = _write(tmp_path / "init.json", {
+        "hands": [HAND, dict(HAND, side="left")], "objects": [{"mesh": "mug"}, {"mesh": "ball"}], "table_z": 0.01})
+    hands, objects, table_z = load_scene_init(init)
+    assert [h.side for h in hands] == ["right", "left"] and [o.mesh for o in objects] == ["mug", "ball"]
+    assert table_z == 0.01
+    target = _write(tmp_path / "target.json", {"hands": [
+        {"goal": {"type": "place", "rotation": [0, 0, 1.0], "translation": [0.1, 0, 0]}},
+        {"offset_from_grasp": [0, 0, 0.1], "goal": {"type": "tilt", "axis": [0, 2, 0], "degrees": 90}},
+    ]})
+    (hT0, g0, o0), (hT1, g1, o1) = load_scene_target(target, hands)
+    assert g0.kind == "place" and hT0.transl is None and o0 == 0  # a place goal needs no wrist pose
+    np.testing.assert_allclose(g0.translation, [0.1, 0, 0])
+    assert g1.kind == "tilt" and g1.angle == pytest.approx(np.pi / 2) and o1 == 1 and hT1.side == "left"
+    np.testing.assert_allclose(g1.axis, [0, 1, 0])
+    assert g1.to_json() == {"type": "tilt", "axis": [0.0, 1.0, 0.0], "degrees": 90.0}
+
+
+@pytest.mark.parametrize("goal, match", [
+    ({"type": "pour"}, "type 'lift', 'tilt' or 'place'"),
+    ({"type": "tilt", "axis": [0, 0, 1], "degrees": 30}, "horizontal axis"),
+    ({"type": "tilt", "axis": [1, 0, 0]}, "needs 'degrees'"),
+    ({"type": "place", "translation": [0, 0, 0]}, "needs 'rotation'"),
+    ({"type": "tilt", "axis": [1, 0, 0], "degrees": 30, "angel": 3}, "unknown key 'angel'"),
+])
+def test_bad_goals_name_the_field(tmp_path, goal, match):
+    hands, _, _ = load_scene_init(_write(tmp_path / "init.json", {"hand": HAND, "object": {"mesh": "mug"}}))
+    with pytest.raises(KeyframeError, match=match):
+        load_scene_target(_write(tmp_path / "target.json", {"hand": {"offset_from_grasp": [0, 0, 0.1], "goal": goal}}), hands)

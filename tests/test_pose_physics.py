@@ -1,16 +1,24 @@
-"""MuJoCo scene: a two-capsule gripper lifting a box; convex decomposition and its cache."""
+"""The simulated hand (joint-actuated MuJoCo tree read back into MANO) against forward kinematics and
+physics: the table stops a hand pressed down on it, grip comes from friction and torque limits (a
+frictionless box or a 10x heavier one drops, a light one is held, not crushed); convex decomposition."""
 
+import mujoco
 import numpy as np
 import pytest
 import trimesh
 
+from pam.hand import OpenHand
+from pam.hand.anatomy import KEYPOINT_ORDER
+from pam.pose import generate as G
+from pam.pose import physics
 from pam.pose.collision import closed_mesh, convex_parts, is_convex
-from pam.pose.hand_geometry import HandCapsules, minimal_rotation
-from pam.pose.physics import simulate
+from pam.pose.hand_geometry import HandCapsules, PosedHand, minimal_rotation
+from pam.pose.keyframes import default_keyframes, hand_preset
 from pam.pose.sdf import ObjectSDF
-from pam.pose.trajectory import phase_progress
+from pam.rotations import axis_angle_to_matrix_np
 
-FRAMES, SUB = 31, 4
+HAND = OpenHand("right")
+PALM_DOWN = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # fingers +y, palm -z
 
 
 def _box():
@@ -20,36 +28,109 @@ def _box():
     return box
 
 
-def _gripper_run(squeeze, lift=0.1):
-    """Two vertical 1 cm capsules close on the box from +-x, then lift it by ``lift``."""
-    caps = HandCapsules(
-        segment=np.array([0, 1]), start=np.zeros((2, 3)), end=np.array([[0, 0, 0.04]] * 2),
-        radius=np.array([0.01, 0.01]), rest_joints=np.zeros((21, 3)),
-    )
-    steps = (FRAMES - 1) * SUB + 1
-    f = np.arange(steps) / SUB
-    close, up = phase_progress(f, 3, 10), phase_progress(f, 12, 26)
-    gap = 0.03 + 0.03 * (1 - close) - squeeze * close  # capsule axis to box centre
-    pos = np.zeros((steps, 16, 3))
-    rot = np.tile(np.eye(3), (steps, 16, 1, 1))
-    pos[:, 0] = np.stack([0.01 - gap, np.zeros(steps), 0.01 + lift * up], 1)
-    pos[:, 1] = np.stack([0.01 + gap, np.zeros(steps), 0.01 + lift * up], 1)
-    return simulate([_box()], np.eye(3), np.zeros(3), 0.0, caps, pos, rot, 15.0, SUB, hold_start=11)
+def test_euler_hinges_round_trip_mano_axis_angles():
+    pose = np.random.default_rng(0).normal(scale=0.6, size=(4, 45))
+    np.testing.assert_allclose(physics.euler_to_pose(physics.pose_to_euler(pose)), pose, atol=1e-10)
 
 
-def test_squeezing_gripper_lifts_the_box():
-    res = _gripper_run(squeeze=0.0015)
-    assert res.held and res.drop_frame is None
-    assert res.translation[0] == pytest.approx([0, 0, 0], abs=1e-3)  # starts resting where it was put
-    assert res.translation[-1][2] == pytest.approx(0.1, abs=0.005)  # lifted with the hand
-    assert res.drift.max() < 0.005
-    np.testing.assert_allclose(res.rotation[-1], np.eye(3), atol=0.05)
+def test_simulated_tree_is_mano_forward_kinematics():
+    """Bodies posed by hinge angles sit where the hand model puts its joints for the same MANO pose."""
+    hand = PosedHand(HAND)
+    rig = physics.HandRig.from_model(HAND)
+    model = physics.build_scene([rig], [], None, 0.002, dict(physics.DEFAULTS))
+    data = mujoco.MjData(model)
+    rng = np.random.default_rng(1)
+    pose = rng.normal(scale=0.4, size=45)
+    orient, wrist = np.array([0.3, -1.1, 0.4]), np.array([0.1, -0.2, 0.3])
+    data.qpos[:3] = wrist
+    data.qpos[3:7] = physics._quat_wxyz(axis_angle_to_matrix_np(orient))
+    data.qpos[7:] = physics.pose_to_euler(pose)
+    mujoco.mj_kinematics(model, data)
+    _, joints = hand(orient[None], pose[None], (wrist - hand.wrist)[None])
+    for keypoint, kin in enumerate(KEYPOINT_ORDER):
+        if kin < 16:
+            np.testing.assert_allclose(data.xpos[model.body(f"hand0_j{kin}").id], joints[0, keypoint], atol=1e-9)
 
 
-def test_open_gripper_drops_the_box():
-    res = _gripper_run(squeeze=-0.003)
-    assert not res.held and res.drop_frame is not None
-    assert res.translation[-1][2] == pytest.approx(0.0, abs=2e-3)  # stayed on the table
+def _press_down(table_z):
+    """A flat, palm-down hand driven from 5 cm above the table to 5 cm below it."""
+    rig = physics.HandRig.from_model(HAND)
+    hand = PosedHand(HAND)
+    samples = 15 * 4 + 1
+    s = np.linspace(0.0, 1.0, samples)
+    wrist = np.stack([0 * s, 0 * s, 0.07 - 0.12 * s], axis=1)
+    drive = physics.HandDrive(wrist, np.tile(PALM_DOWN, (samples, 1, 1)), np.zeros((samples, 45)))
+    res = physics.simulate([rig], [drive], [], table_z, 15.0, 4)
+    verts, _ = hand(res.global_orient[0], res.hand_pose[0], res.transl[0])
+    return verts[..., 2].min(axis=1)
+
+
+def test_a_hand_pressed_down_stops_at_the_table():
+    lowest = _press_down(table_z=0.0)
+    assert lowest[-1] > -0.004  # the skin may sink by the capsules' softness, not through the table
+    assert lowest[-1] < 0.01  # it did come down onto it
+    free = _press_down(table_z=None)  # the same command without a table goes through
+    assert free[-1] < -0.03
+
+
+@pytest.fixture(scope="module")
+def box_grasp():
+    """A simulated box grasp: the chosen candidate's commands, the box's parts and its pose."""
+    box = trimesh.creation.box([0.05, 0.07, 0.09])
+    box.apply_translation([0.0, 0.0, 0.045])
+    h0, _, hT = default_keyframes("box")
+    seq = G.generate_trajectory(h0, box, np.eye(4), hT, seed=0, hand_model=HAND)
+    hand = PosedHand(HAND)
+    prep = G._prepare(G.SceneObject("object", box, np.eye(4)))
+    rest = physics.settle([physics.SimObject(prep.parts, np.eye(3), np.zeros(3))], 0.0)[0]
+    prep = G._prepare(G.SceneObject("object", box, G._rigid(rest.rotation, rest.translation)), parts=prep.parts)
+    ranked = list(G._candidates(hand, G.HandTask(h0, hT), prep, 0.0, 49, 15.0, np.random.default_rng(0), "h0", None))
+    rank, cand, reason = ranked[seq.meta["pose"]["attempt"]]
+    assert reason is None
+    return cand, prep, seq
+
+
+def _carry(box_grasp, **overrides):
+    """Re-simulate the chosen commands (default density 700 kg/m^3, the box then weighs 0.22 kg)."""
+    cand, prep, _ = box_grasp
+    obj = physics.settle([physics.SimObject(prep.parts, np.eye(3), np.zeros(3))], 0.0)
+    return physics.simulate([physics.HandRig.from_model(HAND)], [cand.drive], obj, 0.0, 15.0, G.SUBSTEPS, **overrides)
+
+
+def test_the_saved_sequence_is_the_simulation(box_grasp):
+    cand, prep, seq = box_grasp
+    res = _carry(box_grasp)
+    np.testing.assert_allclose(seq.hands[0].hand_pose, res.hand_pose[0], atol=1e-6)
+    np.testing.assert_allclose(seq.objects[0].translation, res.object_translation[0], atol=1e-6)
+    assert seq.meta["pose"]["simulated"] and seq.meta["pose"]["table_z"] == 0.0
+
+
+def _left_behind(res, grip):
+    """How far (m) the object's centre falls behind the wrist from the grip to the end."""
+    rel = res.object_translation[0] - res.wrist[0]
+    return float(np.linalg.norm(rel[-1] - rel[grip]))
+
+
+def test_grip_comes_from_friction_and_torque_limits(box_grasp):
+    grip = box_grasp[0].grip_frame
+    lifted = _carry(box_grasp)
+    assert lifted.object_translation[0, -1, 2] > 0.1 and _left_behind(lifted, grip) < 0.02  # carried 15 cm up
+    frictionless = _carry(box_grasp, friction=(0.0, 0.0, 0.0))
+    assert frictionless.object_translation[0, -1, 2] < 0.05 and _left_behind(frictionless, grip) > 0.1  # slips out
+    # 10x heavier than it looks: the grip planned for its look cannot hold it, it slides out
+    heavy = _carry(box_grasp, density=7000.0)
+    assert heavy.object_translation[0, -1, 2] < 0.05 and _left_behind(heavy, grip) > 0.1
+
+
+def test_a_light_object_is_held_not_crushed(box_grasp):
+    cand, prep, _ = box_grasp
+    light = _carry(box_grasp, density=10.0)  # 3 g
+    assert light.object_translation[0, -1, 2] > 0.1
+    hand = PosedHand(HAND)
+    verts, _ = hand(light.global_orient[0], light.hand_pose[0], light.transl[0])
+    local = np.einsum("tji,tvj->tvi", light.object_rotation[0], verts - light.object_translation[0][:, None])
+    depth = -ObjectSDF(prep.obj.mesh)(local).min(axis=1)
+    assert depth.max() < 0.005  # the fingers rest on the surface; they do not squeeze through
 
 
 def test_minimal_rotation_maps_a_to_b():

@@ -1,6 +1,7 @@
 """`pose_sequences` skips seeds whose grasps all drop the object, within a bound; bad input fails at once."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,10 +17,10 @@ class FakeSequence:
 
 
 def fake_generator(failing_seeds, calls, targets=None):
-    def generate(h0, mesh, o0, hT, frames, fps, seed, scale, hand_model):
+    def generate(tasks, objects, frames, fps, seed, hand_models, table_z):
         calls.append(seed)
         if targets is not None:
-            targets.append(hT)
+            targets.append(tasks[0].hT)
         if seed in failing_seeds:
             raise NoGraspHeld(f"seed {seed}: dropped")
         return FakeSequence(seed)
@@ -29,12 +30,13 @@ def fake_generator(failing_seeds, calls, targets=None):
 
 @pytest.fixture
 def no_quality(monkeypatch):
-    monkeypatch.setattr(command, "evaluate", lambda seq, mesh, hand_model: {"success": True})
+    report = SimpleNamespace(as_dict=lambda: {"success": True})
+    monkeypatch.setattr(command, "evaluate", lambda seq, meshes, hand_models: report)
 
 
 def test_failing_seeds_are_skipped_and_reported(monkeypatch, no_quality):
     calls = []
-    monkeypatch.setattr(command, "generate_trajectory", fake_generator({11, 13}, calls))
+    monkeypatch.setattr(command, "generate_scene", fake_generator({11, 13}, calls))
     skipped = []
     seqs = command.pose_sequences("ball", seed=10, num=3, skipped=skipped)
     assert [s.meta["pose"]["seed"] for s in seqs] == [10, 12, 14]
@@ -43,7 +45,7 @@ def test_failing_seeds_are_skipped_and_reported(monkeypatch, no_quality):
 
 def test_gives_up_after_the_skip_bound(monkeypatch, no_quality):
     calls = []
-    monkeypatch.setattr(command, "generate_trajectory", fake_generator(set(range(100)), calls))
+    monkeypatch.setattr(command, "generate_scene", fake_generator(set(range(100)), calls))
     with pytest.raises(NoGraspHeld, match="5 seeds failed"):
         command.pose_sequences("ball", seed=0, num=2)
     assert len(calls) == command.MAX_SKIPS_PER_TRAJECTORY * 2 + 1
@@ -56,7 +58,7 @@ def test_bad_input_is_not_retried(monkeypatch, no_quality):
         calls.append(1)
         raise PoseError("hand starts inside the object")
 
-    monkeypatch.setattr(command, "generate_trajectory", bad)
+    monkeypatch.setattr(command, "generate_scene", bad)
     with pytest.raises(PoseError, match="inside"):
         command.pose_sequences("ball", num=3)
     assert calls == [1]
@@ -69,7 +71,7 @@ def test_left_init_without_target_gets_a_left_target(monkeypatch, no_quality, tm
         "object": {"mesh": "ball"},
     }))
     targets = []
-    monkeypatch.setattr(command, "generate_trajectory", fake_generator(set(), [], targets))
+    monkeypatch.setattr(command, "generate_scene", fake_generator(set(), [], targets))
     command.pose_sequences(init=init)
     assert targets[0].side == "left"
     np.testing.assert_array_equal(targets[0].hand_pose, hand_preset("power_grasp", "left"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -66,3 +67,32 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
     except Exception as exc:
         raise ValueError(f"{path}: not a readable .npz ({exc})") from exc
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    For folders that must appear complete or not at all (clip folders, cache entries, checkpoints).
+    If ``path`` already exists, ``FileExistsError`` is raised after the block unless ``replace``, in
+    which case the old folder is swapped out and removed. On any exception the temporary folder is
+    removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
+    tmp_path.mkdir()
+    try:
+        yield tmp_path
+        if not path.exists():
+            os.replace(tmp_path, path)  # raises if another writer created it meanwhile
+            return
+        if not replace:
+            raise FileExistsError(f"{path}: already exists")
+        old = path.parent / f".{path.name}.old-{secrets.token_hex(4)}"
+        os.replace(path, old)
+        os.replace(tmp_path, path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+        raise

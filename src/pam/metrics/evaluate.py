@@ -1,14 +1,16 @@
 """Evaluate a folder of generated videos against a folder of reference videos (``pam eval``).
 
-Videos are paired by file name. Per pair: PSNR, SSIM, LPIPS (per frame, averaged), Motion
+Videos are paired by name: the file stem of a flat video (``<root>/<id>.mp4``), or the clip id
+of a clip folder (``<root>/<id>/video.mp4`` or ``<root>/clips/<id>/video.mp4``). Per pair: PSNR, SSIM, LPIPS (per frame, averaged), Motion
 Fidelity and, when ground truth is given, MPJPE; over the whole set: FVD. A metric whose
 pretrained file is missing is skipped with the message of :class:`MissingWeightsError` (what to
 get and where to put it); it is never dropped silently or replaced by a made-up value.
 
 Optional per-video files:
 
-- conditions: ``<conditions_dir>/<stem>_*.<video>`` (e.g. ``clip_seg_mask.mp4``); shown in the
-  report, and a condition whose name contains ``seg`` gives the first-frame foreground mask
+- conditions: ``<conditions_dir>/<stem>_*.<video>`` (e.g. ``clip_seg_mask.mp4``), or without a
+  conditions folder the other videos of the reference's clip folder (``seg.mp4``, ...); shown in
+  the report, and a condition whose name contains ``seg`` gives the first-frame foreground mask
   (non-black pixels) on which Motion Fidelity samples its points.
 - MPJPE ground truth: ``<reference_dir>/<stem>.joints.npz`` with ``joints`` (T, 21, 3) metres,
   ``boxes`` (T, 4) xyxy pixels of the hand in the generated frames, and ``side`` ('right' or 'left').
@@ -20,6 +22,7 @@ import csv
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pam import __version__
 from pam.fileio import atomic_path
 from pam.metrics.fvd import fvd, i3d_features, load_i3d
 from pam.metrics.hand_estimator import HaMeREstimator
 from pam.metrics.hand_pose import mpjpe
 from pam.metrics.image import psnr, ssim
 from pam.metrics.lpips import LPIPS, lpips
-from pam.metrics.motion_fidelity import motion_fidelity
+from pam.metrics.motion_fidelity import MF_MODES, motion_fidelity
 from pam.metrics.tracking import CoTracker3Tracker, LucasKanadeTracker
 from pam.metrics.weights import MissingWeightsError
 from pam.fileio import load_arrays
@@ -43,7 +47,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 ALL_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd", "mpjpe")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "mf", "fvd")
 TRACKERS = ("lk", "cotracker3")
-MF_DIRECTIONS = ("both", "generated_to_reference")
 #: Direction of "better" per metric, shown in tables.
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "mf": True, "fvd": False, "mpjpe": False}
 THUMB_HEIGHT = 120
@@ -55,48 +58,89 @@ class VideoPair:
     name: str
     generated: Path
     reference: Path
-    conditions: list[Path] = field(default_factory=list)
+    #: condition kind ("seg_mask", "depth", ...) -> video
+    conditions: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
 class EvalResult:
     """Per-video values ``per_video[name][metric]``, set-level ``summary[metric]`` (means, and FVD),
-    ``skipped[metric]`` (why a metric was not computed) and ``notes`` (per-video adjustments)."""
+    ``skipped[metric]`` (why a metric was not computed), ``notes`` (per-video adjustments), the
+    ``settings`` it ran with, ``frames[name]`` compared per video, ``short`` (videos with fewer
+    frames than the clip length asked, ``settings["fvd_frames"]``) and ``unpaired`` videos
+    (``{"generated": [...], "reference": [...]}``, names without a partner)."""
 
     metrics: list[str]
     per_video: dict[str, dict[str, float]] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    #: name -> {"generated"/"reference"/condition stem: (k, h, w, 3) uint8 thumbnails}, for the report.
+    settings: dict[str, object] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=dict)
+    short: list[str] = field(default_factory=list)
+    unpaired: dict[str, list[str]] = field(default_factory=lambda: {"generated": [], "reference": []})
+    #: name -> {"generated"/"reference"/condition kind: (k, h, w, 3) uint8 thumbnails}, for the report.
     thumbnails: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def status(self, name: str) -> str:
+        """What a table row of video ``name`` needs to say besides its values ("" when nothing)."""
+        if name in self.unpaired["generated"]:
+            return "no reference video"
+        if name in self.unpaired["reference"]:
+            return "no generated video"
+        if name in self.short:
+            return f"short: {self.frames[name]} of {self.settings.get('fvd_frames')} frames"
+        return ""
+
+
+def _is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _clip_video(folder: Path) -> Path | None:
+    """``video.<ext>`` of a clip folder, or None."""
+    return next((p for p in sorted(folder.glob("video.*")) if _is_video(p)), None)
 
 
 def _videos(folder: Path) -> dict[str, Path]:
+    """Name -> video of a folder: flat videos by stem, clip folders (``<id>/video.mp4``, also under
+    ``clips/``) by id. Two videos of one name are an error."""
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a directory")
-    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()}
+    found: dict[str, Path] = {}
+    for base in (folder, folder / "clips"):
+        for p in sorted(base.iterdir()) if base.is_dir() else ():
+            name, video = (p.stem, p) if _is_video(p) else (p.name, _clip_video(p) if p.is_dir() else None)
+            if video is None:
+                continue
+            if name in found:
+                raise ValueError(f"{folder}: two videos named {name!r}: {found[name]} and {video}")
+            found[name] = video
+    return found
+
+
+def _clip_conditions(video: Path) -> dict[str, Path]:
+    """The other videos of ``video``'s clip folder (kind = file stem)."""
+    return {p.stem: p for p in sorted(video.parent.iterdir()) if _is_video(p) and p != video}
 
 
 def pair_videos(generated_dir: str | os.PathLike, reference_dir: str | os.PathLike,
-                conditions_dir: str | os.PathLike | None = None) -> tuple[list[VideoPair], list[str]]:
-    """Pair videos with the same file name; returns (pairs, messages about unpaired files)."""
+                conditions_dir: str | os.PathLike | None = None) -> tuple[list[VideoPair], dict[str, list[str]]]:
+    """Pair videos of the same name; returns (pairs, unpaired names ``{"generated": [...], "reference": [...]}``)."""
     gen, ref = _videos(Path(generated_dir)), _videos(Path(reference_dir))
-    cond = _videos(Path(conditions_dir)) if conditions_dir is not None else {}
-    stems = sorted(Path(name).stem for name in gen.keys() & ref.keys())
-    owner = {}  # condition file -> the longest paired stem it starts with ("val_video_seg" -> "val_video", not "val")
-    for n in cond:
-        matches = [stem for stem in stems if n.startswith(stem + "_")]
-        if matches:
-            owner[n] = max(matches, key=len)
-    pairs = []
-    for name in sorted(gen.keys() & ref.keys()):
-        stem = Path(name).stem
-        conditions = [cond[n] for n, o in owner.items() if o == stem]
-        pairs.append(VideoPair(stem, gen[name], ref[name], conditions))
-    messages = [f"generated video without a reference: {n}" for n in sorted(gen.keys() - ref.keys())]
-    messages += [f"reference video without a generated one: {n}" for n in sorted(ref.keys() - gen.keys())]
-    return pairs, messages
+    names = sorted(gen.keys() & ref.keys())
+    if conditions_dir is None:  # clip folders bring their own
+        cond = {n: _clip_conditions(ref[n]) for n in names if ref[n].parent != Path(reference_dir)}
+    else:
+        cond = {}
+        # a condition file goes to the longest paired name it starts with ("val_video_seg" -> "val_video", not "val")
+        for n, path in _videos(Path(conditions_dir)).items():
+            owners = [name for name in names if n.startswith(name + "_")]
+            if owners:
+                owner = max(owners, key=len)
+                cond.setdefault(owner, {})[n[len(owner) + 1:]] = path
+    pairs = [VideoPair(n, gen[n], ref[n], cond.get(n, {})) for n in names]
+    return pairs, {"generated": sorted(gen.keys() - ref.keys()), "reference": sorted(ref.keys() - gen.keys())}
 
 
 def _thumbs(video: np.ndarray) -> np.ndarray:
@@ -129,15 +173,18 @@ def _foreground_mask(conditions: dict[str, np.ndarray], shape: tuple[int, int]) 
     return mask if mask.any() else None
 
 
-def check_options(metrics, tracker: str, mf_direction: str) -> None:
-    """Raise ValueError naming the bad option: unknown metric, tracker or Motion Fidelity direction."""
+def check_options(metrics, tracker: str, mf_mode: str, fvd_frames: int = 49) -> None:
+    """Raise ValueError naming the bad option: unknown metric, tracker or Motion Fidelity mode, or a
+    clip length that is not a positive whole number."""
     unknown = sorted(set(metrics) - set(ALL_METRICS))
     if unknown:
         raise ValueError(f"metrics: unknown {', '.join(unknown)}; choose from {','.join(ALL_METRICS)}")
     if tracker not in TRACKERS:
         raise ValueError(f"tracker: expected one of {', '.join(TRACKERS)}, got {tracker!r}")
-    if mf_direction not in MF_DIRECTIONS:
-        raise ValueError(f"mf_direction: expected one of {', '.join(MF_DIRECTIONS)}, got {mf_direction!r}")
+    if mf_mode not in MF_MODES:
+        raise ValueError(f"mf_mode: expected one of {', '.join(MF_MODES)}, got {mf_mode!r}")
+    if isinstance(fvd_frames, bool) or not isinstance(fvd_frames, (int, np.integer)) or fvd_frames < 1:
+        raise ValueError(f"fvd_frames: expected a whole number of frames >= 1, got {fvd_frames!r}")
 
 
 class _Metrics:
@@ -165,26 +212,32 @@ class _Metrics:
 
 
 def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, tracker: str = "lk",
-             mf_direction: str = "both", fvd_frames: int = 49, device: str = "cpu",
+             mf_mode: str = "both", fvd_frames: int = 49, device: str = "cpu",
              progress: Callable[[int, int], None] | None = None, thumbnails: bool = True) -> EvalResult:
     """Compute ``metrics`` over ``pairs``; ``progress(done, total)`` is called before and after each pair.
 
     A pair that cannot be read or measured is left out of every value (per video, means and FVD) and
     named in ``notes``. ``thumbnails`` keeps small frames of each video for the HTML report.
     """
-    check_options(metrics, tracker, mf_direction)
+    check_options(metrics, tracker, mf_mode, fvd_frames)
     result = EvalResult(metrics=[m for m in ALL_METRICS if m in metrics])
+    result.settings = {"metrics": result.metrics, "tracker": tracker, "mf_mode": mf_mode, "fvd_frames": fvd_frames,
+                       "device": device, "pam_version": __version__}
     models = _Metrics(result.metrics, result.skipped, tracker, device)
     gen_feats, ref_feats = [], []
     for i, pair in enumerate(pairs):
         if progress is not None:
             progress(i, len(pairs))
         try:
-            row, notes, thumbs, feats = _evaluate_pair(pair, result.metrics, models, mf_direction, fvd_frames, thumbnails)
+            row, frames, notes, thumbs, feats = _evaluate_pair(pair, result.metrics, models, mf_mode, fvd_frames,
+                                                               thumbnails)
         except (VideoError, ValueError) as exc:
             result.notes.append(f"{pair.name}: skipped: {exc}")
             continue
         result.per_video[pair.name] = row
+        result.frames[pair.name] = frames
+        if frames < fvd_frames:
+            result.short.append(pair.name)
         result.notes.extend(notes)
         if thumbs:
             result.thumbnails[pair.name] = thumbs
@@ -199,19 +252,21 @@ def evaluate(pairs: list[VideoPair], metrics: list[str] | tuple[str, ...] = DEFA
             result.summary[m] = float(np.mean(values))
     if models.i3d is not None:
         if len(gen_feats) >= 2:
-            result.summary["fvd"] = fvd(np.concatenate(gen_feats), np.concatenate(ref_feats))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result.summary["fvd"] = fvd(np.concatenate(gen_feats), np.concatenate(ref_feats))
+            result.notes += [f"FVD: {w.message}" for w in caught]
         else:
             result.skipped["fvd"] = f"FVD needs at least 2 pairs of at least {fvd_frames} frames, got {len(gen_feats)}"
     return result
 
 
-def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_direction: str, fvd_frames: int,
+def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_mode: str, fvd_frames: int,
                    thumbnails: bool):
-    """One pair's values, notes, thumbnails and I3D features (None when left out of FVD); raises on
-    unreadable or unmeasurable input, so nothing of a failed pair is kept."""
+    """One pair's values, frames compared, notes, thumbnails and I3D features (None when left out of
+    FVD); raises on unreadable or unmeasurable input, so nothing of a failed pair is kept."""
     generated, reference = read_video(pair.generated), read_video(pair.reference)
-    kinds = {cond.stem[len(pair.name) + 1:]: cond for cond in pair.conditions}
-    conditions = {kind: read_video(path) for kind, path in kinds.items() if thumbnails or "seg" in kind}
+    conditions = {kind: read_video(path) for kind, path in pair.conditions.items() if thumbnails or "seg" in kind}
     thumbs = {}
     if thumbnails:
         thumbs = {"generated": _thumbs(generated), "reference": _thumbs(reference)}
@@ -234,10 +289,10 @@ def _evaluate_pair(pair: VideoPair, metrics: list[str], models: _Metrics, mf_dir
         row["lpips"] = float(np.mean(lpips(generated, reference, models.lpips)))
     if models.tracker is not None:
         mask = _foreground_mask(conditions, generated.shape[1:3])
-        row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, direction=mf_direction)
+        row["mf"] = motion_fidelity(generated, reference, models.tracker, mask=mask, mode=mf_mode)
     if models.hamer is not None:
         _mpjpe(pair, generated, models.hamer, row, notes)
-    return row, notes, thumbs, feats
+    return row, len(generated), notes, thumbs, feats
 
 
 def _mpjpe(pair: VideoPair, generated: np.ndarray, estimator, row: dict, notes: list[str]) -> None:
@@ -259,24 +314,37 @@ def _plain(value: float) -> float | str:
 
 
 def write_json(result: EvalResult, path: str | os.PathLike) -> None:
-    """Per-video values, summary, skipped metrics with reasons, and notes, as JSON."""
+    """Settings, per-video values and frames, summary, short and unpaired videos, skipped metrics
+    with reasons, and notes, as JSON."""
     doc = {
+        "settings": result.settings,
         "metrics": result.metrics,
         "summary": {k: _plain(v) for k, v in result.summary.items()},
         "per_video": {n: {k: _plain(v) for k, v in row.items()} for n, row in result.per_video.items()},
+        "frames": result.frames,
+        "short": result.short,
+        "unpaired": result.unpaired,
         "skipped": result.skipped,
         "notes": result.notes,
     }
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2))
+        tmp.write_text(json.dumps(doc, indent=2, default=str))
+
+
+def table_rows(result: EvalResult) -> list[tuple[str, dict[str, float], int | None, str]]:
+    """(name, values, frames, status) per evaluated video, then per unpaired video (no values)."""
+    rows = [(n, row, result.frames.get(n), result.status(n)) for n, row in result.per_video.items()]
+    rows += [(n, {}, None, result.status(n)) for side in ("generated", "reference") for n in result.unpaired[side]]
+    return rows
 
 
 def write_csv(result: EvalResult, path: str | os.PathLike) -> None:
-    """One row per video plus a final ``mean`` row (which also holds FVD); empty cells = not computed."""
+    """One row per video (frames compared and a status: short clip, unpaired) plus a final ``mean``
+    row (which also holds FVD); empty cells = not computed."""
     cols = result.metrics
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["video", *cols])
-        for name, row in result.per_video.items():
-            w.writerow([name, *(row.get(m, "") for m in cols)])
-        w.writerow(["mean", *(result.summary.get(m, "") for m in cols)])
+        w.writerow(["video", *cols, "frames", "status"])
+        for name, row, frames, status in table_rows(result):
+            w.writerow([name, *(row.get(m, "") for m in cols), "" if frames is None else frames, status])
+        w.writerow(["mean", *(result.summary.get(m, "") for m in cols), "", ""])

@@ -4,18 +4,22 @@ Detector: the Kinetics-400 I3D as TorchScript (``i3d_torchscript.pt``, a port of
 of the original FVD), called on (B, 3, T, H, W) float frames with values in [0, 255] and
 ``rescale=True, resize=True, return_features=True``: it rescales to [-1, 1], resizes to 224 and
 returns the 400-d pre-softmax features. FVD is the Frechet distance between Gaussians fitted
-to the real and generated feature sets:
-``|mu_g - mu_r|^2 + tr(S_g + S_r - 2 sqrtm(S_g S_r))``, real part, with ``scipy.linalg.sqrtm``.
-Videos shorter than the clip length are discarded; longer ones use their first frames.
+to the real and generated feature sets, mean and covariance divided by N as StyleGAN-V's feature
+statistics: ``|mu_g - mu_r|^2 + tr(S_g + S_r - 2 sqrtm(S_g S_r))``. StyleGAN-V takes the real part
+of ``scipy.linalg.sqrtm``; here ``tr sqrtm(S_g S_r)`` is computed from eigenvalues (equal for
+covariance matrices, and stable when they are singular). Videos shorter than the clip length are
+discarded; longer ones use their first frames. With fewer videos than feature dimensions (400)
+the covariances are singular and FVD is biased upwards: a warning says so (the paper uses 1,600
+videos, StyleGAN-V 2,048).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from pam.metrics.weights import WeightFile, find_weight
@@ -63,26 +67,40 @@ def i3d_features(videos: Iterable[np.ndarray], detector: torch.nn.Module, num_fr
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (D,) and covariance (D, D) (unbiased, as ``np.cov``) of (N, D) features, N >= 2."""
+    """Mean (D,) and covariance (D, D) divided by N (StyleGAN-V's ``FeatureStats``) of (N, D) features, N >= 2."""
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"FVD needs at least 2 feature vectors, got features of shape {features.shape}")
-    return features.mean(axis=0), np.cov(features, rowvar=False)
+    return features.mean(axis=0), np.cov(features, rowvar=False, bias=True)
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``tr sqrtm(sigma1 @ sigma2)`` of two symmetric positive semi-definite (D, D) matrices.
+
+    ``sigma1 @ sigma2`` is similar to ``R sigma2 R`` with ``R = sigma1^(1/2)`` (symmetric), so its
+    eigenvalues are real and non-negative: the trace is the sum of their square roots. Eigenvalues
+    below the rounding level (``D * eps`` times the largest) are zeros of a singular matrix and count
+    as 0, as a pseudo-inverse's cutoff does (their square roots would otherwise add ~1e-8 each).
+    """
+
+    def cutoff(w: np.ndarray) -> np.ndarray:
+        return np.where(w > len(w) * np.finfo(w.dtype).eps * max(np.abs(w).max(), 1e-300), w, 0.0)
+
+    w, v = np.linalg.eigh(sigma1)
+    root = (v * np.sqrt(cutoff(w))) @ v.T
+    return float(np.sqrt(cutoff(np.linalg.eigvalsh(root @ sigma2 @ root))).sum())
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2): StyleGAN-V's formula.
-
-    When ``sqrtm`` of the product is not finite (near-singular covariances), it is recomputed
-    with 1e-6 added to both diagonals, the usual remedy of FID implementations.
-    """
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2): StyleGAN-V's formula."""
     mean_term = float(np.square(mu1 - mu2).sum())
-    covmean, _ = scipy.linalg.sqrtm(sigma1 @ sigma2, disp=False)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(sigma1)) * 1e-6
-        covmean, _ = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset), disp=False)
-    return float(np.real(mean_term + np.trace(sigma1 + sigma2 - 2.0 * covmean)))
+    return mean_term + float(np.trace(sigma1) + np.trace(sigma2)) - 2.0 * trace_sqrt_product(sigma1, sigma2)
 
 
 def fvd(generated_features: np.ndarray, real_features: np.ndarray) -> float:
-    """FVD between generated and real I3D feature sets, each (N, D)."""
+    """FVD between generated and real I3D feature sets, each (N, D); warns when N < D."""
+    n = min(len(generated_features), len(real_features))
+    if generated_features.ndim == 2 and n < generated_features.shape[1]:
+        warnings.warn(f"FVD from {n} videos, fewer than the {generated_features.shape[1]} feature dimensions: "
+                      "singular covariances, the value is biased upwards and not comparable with published "
+                      "FVD (the paper uses 1,600 videos)", UserWarning, stacklevel=2)
     return frechet_distance(*gaussian_stats(generated_features), *gaussian_stats(real_features))

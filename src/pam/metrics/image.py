@@ -16,6 +16,8 @@ import numpy as np
 #: SSIM constants of Wang et al. 2004 for 8-bit data: C1 = (0.01 L)^2, C2 = (0.03 L)^2, L = 255.
 SSIM_C1 = (0.01 * 255) ** 2
 SSIM_C2 = (0.03 * 255) ** 2
+#: PSNR of a frame equal to its reference (mse 0), and the cap of every frame, in dB.
+PSNR_MAX_DB = 100.0
 #: Gaussian window: sigma 1.5, 11 x 11 taps (scikit-image's ``truncate=3.5`` gives radius 5).
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5
@@ -34,13 +36,15 @@ def check_video_pair(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("ge
 def psnr(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Peak signal-to-noise ratio per frame in dB, over all pixels and channels, peak 255.
 
-    Identical frames give ``inf``. Returns (T,) float64.
+    Each frame is capped at :data:`PSNR_MAX_DB` (100 dB), so a frame equal to its reference (the
+    conditioning frame of image-to-video output) gives 100, not ``inf`` that would swamp the mean.
+    Returns (T,) float64.
     """
     check_video_pair(generated, reference)
     n = generated[0].size
     mse = np.array([cv2.norm(g, r, cv2.NORM_L2SQR) / n for g, r in zip(generated, reference)])
     with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(255.0**2 / mse)
+        return np.minimum(10.0 * np.log10(255.0**2 / mse), PSNR_MAX_DB)
 
 
 _KERNEL = cv2.getGaussianKernel(2 * SSIM_RADIUS + 1, SSIM_SIGMA)

@@ -15,14 +15,15 @@ import cv2
 import numpy as np
 
 from pam.fileio import atomic_path
-from pam.metrics.evaluate import HIGHER_IS_BETTER, EvalResult
+from pam.metrics.evaluate import HIGHER_IS_BETTER, EvalResult, table_rows
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}
 th{background:#eee}td:first-child,th:first-child{text-align:left}tr.mean td{font-weight:bold;background:#f0f4ff}
 .grid{display:grid;gap:6px;justify-content:start}.cap{font-size:13px;color:#444;font-weight:bold}
-.skipped{color:#a33}.note{color:#666;font-size:13px}
+.skipped{color:#a33}.note{color:#666;font-size:13px}tr.flag td{background:#fff4d6}td.status{text-align:left}
+.settings{font-size:13px;color:#444}
 img{display:block;border:1px solid #bbb}
 """
 
@@ -43,14 +44,18 @@ def render_html(result: EvalResult, title: str = "pam eval") -> str:
     """The report page as a string."""
     cols = result.metrics
     arrows = {m: (" &uarr;" if HIGHER_IS_BETTER[m] else " &darr;") for m in cols}
-    head = "".join(f"<th>{m.upper()}{arrows[m]}</th>" for m in cols)
-    rows = [
-        f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{format_value(row.get(m), '&ndash;')}</td>" for m in cols) + "</tr>"
-        for n, row in result.per_video.items()
-    ]
-    rows.append('<tr class="mean"><td>mean</td>' + "".join(f"<td>{format_value(result.summary.get(m), '&ndash;')}</td>" for m in cols) + "</tr>")
+    head = "".join(f"<th>{m.upper()}{arrows[m]}</th>" for m in cols) + "<th>frames</th><th>status</th>"
+    rows = []
+    for name, row, frames, status in table_rows(result):  # flagged: short clips and videos without a partner
+        rows.append(("<tr class='flag'>" if status else "<tr>") + f"<td>{html.escape(name)}</td>"
+                    + "".join(f"<td>{format_value(row.get(m), '&ndash;')}</td>" for m in cols)
+                    + f"<td>{'&ndash;' if frames is None else frames}</td><td class='status'>{html.escape(status)}</td></tr>")
+    rows.append('<tr class="mean"><td>mean</td>' + "".join(f"<td>{format_value(result.summary.get(m), '&ndash;')}</td>" for m in cols)
+                + "<td></td><td></td></tr>")
+    settings = ", ".join(f"{k}: {v}" for k, v in result.settings.items())
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p class='settings'>{html.escape(settings)}</p>",
              f"<table><tr><th>video</th>{head}</tr>{''.join(rows)}</table>"]
     for metric, reason in result.skipped.items():
         parts.append(f"<p class='skipped'><b>{metric.upper()} skipped:</b> {html.escape(reason)}</p>")

@@ -9,7 +9,9 @@ tracks (T, N, 2) and a visibility mask (T, N) bool.
 
 :func:`sample_points` picks the query points on the foreground: inside a mask when one is given
 (the hand/object segmentation, or :func:`motion_mask` of the reference video), else where the
-first frame has texture to track (Shi-Tomasi corners).
+first frame has texture to track (Shi-Tomasi corners). :func:`published_query_points` gives the
+published Motion Fidelity script's points instead: CoTracker's 55 x 55 grid inside the bounding
+box of the first-frame foreground.
 """
 
 from __future__ import annotations
@@ -72,6 +74,45 @@ def sample_points(frame: np.ndarray, num_points: int = 100, mask: np.ndarray | N
     if len(points) == 0:
         raise ValueError("sample_points: the first frame has no texture to track; give a foreground mask")
     return points.astype(np.float32)
+
+
+#: CoTracker's model resolution (H, W), in which its predictor lays out query grids (v2 and v3).
+COTRACKER_RESOLUTION = (384, 512)
+
+
+def published_query_points(shape: tuple[int, int], mask: np.ndarray | None = None, grid_size: int = 55) -> np.ndarray:
+    """The query points (N, 2) xy float64, in pixels of a (H, W) video, of the published Motion
+    Fidelity script: ``CoTrackerPredictor(video, grid_size=55, segm_mask=box)``.
+
+    CoTracker lays a ``grid_size`` x ``grid_size`` grid over its model resolution (384 x 512),
+    a margin of 512 / 64 pixels from the border, keeps the points that fall (rounded) on the box
+    mask resized there with nearest neighbours, and maps them to the video by (W - 1) / 511 and
+    (H - 1) / 383. The box is the script's: rows ``[min, max)`` and columns ``[min, max)`` of the
+    foreground pixels of ``mask`` (H, W) bool (its last row and column are left out, as there).
+    Without a mask: the whole grid (the script's ``use_mask: False``).
+    """
+    h, w = shape
+    rh, rw = COTRACKER_RESOLUTION
+    margin = rw / 64
+    gy, gx = np.meshgrid(np.linspace(margin, rh - margin, grid_size), np.linspace(margin, rw - margin, grid_size),
+                         indexing="ij")
+    gx, gy = gx.ravel(), gy.ravel()
+    if mask is not None:
+        if mask.shape != (h, w):
+            raise ValueError(f"mask: expected shape {(h, w)}, got {mask.shape}")
+        rows, cols = np.nonzero(mask)
+        if len(rows) == 0:
+            raise ValueError("mask: the foreground mask of the first frame is empty")
+        box = np.zeros((h, w), bool)
+        box[rows.min():rows.max(), cols.min():cols.max()] = True
+        # nearest-neighbour resize to the model resolution, then the grid point's rounded pixel
+        r = np.minimum(np.floor(np.round(gy) * (h / rh)).astype(int), h - 1)
+        c = np.minimum(np.floor(np.round(gx) * (w / rw)).astype(int), w - 1)
+        inside = box[r, c]
+        if not inside.any():
+            raise ValueError("mask: no grid point falls inside the bounding box of the foreground")
+        gx, gy = gx[inside], gy[inside]
+    return np.stack([gx * (w - 1) / (rw - 1), gy * (h - 1) / (rh - 1)], axis=1)
 
 
 class LucasKanadeTracker:

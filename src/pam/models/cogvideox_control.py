@@ -136,7 +136,7 @@ class ControlledTransformer:
             hidden_states: (B, F, C_in, H, W) noisy latents concatenated with the first-frame latents.
             encoder_hidden_states: (B, L, D_text) prompt embeddings.
             timestep: (B,) diffusion timesteps.
-            cue_latents: (B, K, F, 2C, H, W), one 2C-channel latent per slot of ``controlnet.cues`` (the cue video
+            cue_latents: (B, K, F, 2C, H, W), one 2C-channel latent per slot of ``controlnet.cue_names`` (the cue video
                 latent and its first-frame latent zero-padded in time, on channels; zeros for an absent cue).
             image_rotary_emb: (cos, sin) from ``get_3d_rotary_pos_embed``; required by rotary models.
             conditioning_scale: factor on every residual (1.0 = as trained).
@@ -144,10 +144,10 @@ class ControlledTransformer:
         if not self._handles:
             raise RuntimeError("this ControlledTransformer was removed")
         check_transformer_inputs(self.transformer, hidden_states, encoder_hidden_states, image_rotary_emb)
-        slots = len(self.controlnet.cues)
+        slots = len(self.controlnet.cue_names)
         if cue_latents.ndim != 6 or cue_latents.shape[1] != slots:
             raise ValueError(
-                f"cue_latents must be (B, {slots}, F, C, H, W) for cues {list(self.controlnet.cues)}, "
+                f"cue_latents must be (B, {slots}, F, C, H, W) for cues {list(self.controlnet.cue_names)}, "
                 f"got {tuple(cue_latents.shape)}"
             )
         self._cue_latents, self.conditioning_scale = cue_latents, conditioning_scale

@@ -24,10 +24,13 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
 from torch import nn
 
-from pam.models.flux_controlnet import DEFAULT_CUES
+from pam.models.flux_controlnet import DEFAULT_CUES, check_trained_cues, trained_cue_names
 
 RELEASE_CUES = ("tracking", "normal", "depth", "seg", "hand")
-"""Slot order of the official release's checkpoint (tracking and normal are fed as zero latents there)."""
+"""Slot order of the official release's checkpoint."""
+RELEASE_TRAINED_CUES = ("depth", "seg", "hand")
+"""The cues the release's Stage III checkpoint was trained with (``used_conditions`` hand_keypoints, depth,
+seg_mask): its tracking and normal slots were always zero latents, in training and in its evaluation."""
 
 BLOCK_CONFIG_KEYS = (
     "num_attention_heads",
@@ -48,6 +51,7 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
     Args:
         num_layers: number of copied blocks N (residual i goes after main block i, i < N).
         cues: names of the cue slots, in the order of the ``cue_combine`` input features.
+        trained_cues: the cues the checkpoint was trained with (None: all); the pipeline feeds those by default.
         the other arguments: those of the base ``CogVideoXTransformer3DModel`` (must match it).
     """
 
@@ -67,8 +71,10 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
         attention_bias: bool = True,
         norm_elementwise_affine: bool = True,
         norm_eps: float = 1e-5,
+        trained_cues: Sequence[str] | None = None,
     ):
         super().__init__()
+        check_trained_cues(trained_cues, cues)
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if not cues or len(set(cues)) != len(cues):
@@ -97,8 +103,13 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
         self.gradient_checkpointing = False
 
     @property
-    def cues(self) -> tuple[str, ...]:
+    def cue_names(self) -> tuple[str, ...]:
         return tuple(self.config.cues)
+
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues this checkpoint was trained with (fed by default), in slot order."""
+        return trained_cue_names(self.config.trained_cues, self.cue_names)
 
     @classmethod
     def from_transformer(
@@ -106,6 +117,7 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
         transformer: CogVideoXTransformer3DModel,
         num_layers: int = 12,
         cues: Sequence[str] = DEFAULT_CUES,
+        trained_cues: Sequence[str] | None = None,
     ) -> "CogVideoXControlNet":
         """A ControlNet whose blocks are copies of ``transformer``'s blocks 0..num_layers-1 (projections zero)."""
         if num_layers > transformer.config.num_layers:
@@ -114,7 +126,12 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
             )
         config = {key: transformer.config[key] for key in BLOCK_CONFIG_KEYS}
         with torch.device(transformer.device):
-            controlnet = cls(num_layers=num_layers, cues=tuple(cues), **config)
+            controlnet = cls(
+                num_layers=num_layers,
+                cues=tuple(cues),
+                trained_cues=None if trained_cues is None else tuple(trained_cues),
+                **config,
+            )
         for copy, block in zip(controlnet.transformer_blocks, transformer.transformer_blocks):
             copy.load_state_dict({name: value.clone() for name, value in block.state_dict().items()}, assign=True)
         controlnet.cue_combine.to(transformer.dtype)
@@ -140,14 +157,14 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
 
         Args:
             hidden_states: (B, N, D) patch-embedded noisy input (video tokens only).
-            cue_states: (B, K, N, D) patch-embedded cue latents, K = len(self.cues), in slot order.
+            cue_states: (B, K, N, D) patch-embedded cue latents, K = len(self.cue_names), in slot order.
         Returns:
             (B, N, D) ``cue_combine(concat_k(hidden_states + cue_states[:, k]))``.
         """
         batch, slots, tokens, dim = cue_states.shape
-        if slots != len(self.cues) or hidden_states.shape != (batch, tokens, dim):
+        if slots != len(self.cue_names) or hidden_states.shape != (batch, tokens, dim):
             raise ValueError(
-                f"expected hidden_states (B, N, D) and cue_states (B, {len(self.cues)}, N, D); got "
+                f"expected hidden_states (B, N, D) and cue_states (B, {len(self.cue_names)}, N, D); got "
                 f"{tuple(hidden_states.shape)} and {tuple(cue_states.shape)}"
             )
         combined = (hidden_states.unsqueeze(1) + cue_states).permute(0, 2, 1, 3).reshape(batch, tokens, slots * dim)

@@ -8,7 +8,8 @@ and saves one state dict holding the base model's keys plus:
 - ``initial_combine_linear.weight|bias``: Linear(5*D -> D) over the slots tracking, normal, depth, seg, hand
   (the release's noisy-input-plus-cue combination)                -> our ``cue_combine.*``
 
-Everything else is the (frozen) base transformer. The conversion is a renaming: no tensor is changed.
+Everything else is the (frozen) base transformer. The conversion is a renaming: no tensor is changed. The
+converted ControlNet records ``trained_cues`` = depth, seg, hand (the release's ``used_conditions``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from diffusers.models.model_loading_utils import load_state_dict
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
 
-from pam.models.cogvideox_controlnet import BLOCK_CONFIG_KEYS, RELEASE_CUES, CogVideoXControlNet
+from pam.models.cogvideox_controlnet import BLOCK_CONFIG_KEYS, RELEASE_CUES, RELEASE_TRAINED_CUES, CogVideoXControlNet
 
 _RENAMES = (  # (release prefix, our ControlNet prefix)
     ("transformer_blocks_copy.", "transformer_blocks."),
@@ -71,7 +72,8 @@ def controlnet_from_release(
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[CogVideoXControlNet, dict[str, torch.Tensor]]:
-    """Build our ControlNet (slots tracking, normal, depth, seg, hand) from a release state dict.
+    """Build our ControlNet (slots tracking, normal, depth, seg, hand; trained cues depth, seg, hand) from a
+    release state dict.
 
     Args:
         state_dict: the release's combination-transformer state dict.
@@ -91,7 +93,10 @@ def controlnet_from_release(
         raise ValueError(f"initial_combine_linear.weight has shape {found}, expected {expected} for this base model")
     with torch.device("meta"):
         controlnet = CogVideoXControlNet(
-            num_layers=num_layers, cues=RELEASE_CUES, **{key: base_config[key] for key in BLOCK_CONFIG_KEYS}
+            num_layers=num_layers,
+            cues=RELEASE_CUES,
+            trained_cues=RELEASE_TRAINED_CUES,
+            **{key: base_config[key] for key in BLOCK_CONFIG_KEYS},
         )
     controlnet_state = {key: value.to(device=device, dtype=dtype) for key, value in controlnet_state.items()}
     controlnet.load_state_dict(controlnet_state, strict=True, assign=True)

@@ -1,4 +1,4 @@
-"""The paper's multi-condition Flux ControlNet (Stage II) and the controlled transformer call.
+"""The multi-condition Flux ControlNet (Stage II): the paper's cue encoding, and the controlled transformer call.
 
 Design (PAM paper): each cue image (default depth, segmentation, hand keypoints) is encoded by the
 Flux VAE to a 16-channel latent at H/8 x W/8 (shifted and scaled like image latents), the cue
@@ -9,10 +9,16 @@ blocks (copies of the base's first two), no single-stream blocks, and a zero-ini
 each block whose output is a residual for the base.
 
 Residual mapping (``residual_mapping`` in the config), for a base of N double blocks and n residuals:
-- ``"repeat"`` (default, the authors' release / x-flux): after base double block i the base adds
-  residual ``i % n``; with n = 2 blocks 0, 2, 4, ... get residual 0 and blocks 1, 3, 5, ... residual 1.
+- ``"repeat"`` (the default: the authors' release / x-flux behaviour, which their weights were trained
+  with): after base double block i the base adds residual ``i % n``; with n = 2 blocks 0, 2, 4, ... get
+  residual 0 and blocks 1, 3, 5, ... residual 1 (all 19 double blocks of FLUX.1-dev get one).
+- ``"paper"`` (the paper's Eq. 2, f_l = f_l + Z(f'_l) for the copied layers only): residual i after base
+  double block i for i < n, nothing after the others.
 - ``"interval"`` (diffusers' default for InstantX nets): block i gets residual ``i // ceil(N / n)``.
 Nothing is added inside single-stream blocks.
+
+``trained_cues`` (config) records the cues the checkpoint was trained with (None: all of ``cues``); the
+pipelines feed those by default and give the other slots the null input.
 
 The condition width lives in the config (``conditioning_channels``), so ``save_pretrained`` /
 ``from_pretrained`` round-trip exactly; diffusers' ``FluxControlNetModel`` has no such option.
@@ -31,7 +37,7 @@ from torch import nn
 
 DEFAULT_CUES = ("depth", "seg", "hand")
 """The paper's cues, in slot order (Stage II and Stage III)."""
-RESIDUAL_MAPPINGS = ("repeat", "interval")
+RESIDUAL_MAPPINGS = ("repeat", "paper", "interval")
 # Config keys shared with the base transformer that a ControlNet built from it must copy.
 TRANSFORMER_KEYS = (
     "in_channels",
@@ -48,7 +54,8 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
     """Flux ControlNet whose condition is the packed, channel-concatenated VAE latents of several cues.
 
     Config (beyond the Flux transformer's): ``cues`` (names, in channel order), ``conditioning_channels``
-    (total cue-latent channels, 16 per cue), ``residual_mapping`` (see the module docstring).
+    (total cue-latent channels, 16 per cue), ``residual_mapping`` and ``trained_cues`` (see the module
+    docstring).
 
     Forward (inherited): ``controlnet_cond`` is ``(B, h/2 * w/2, 4 * conditioning_channels)``, as made by
     :meth:`pack_condition`; returns one residual ``(B, h/2 * w/2, inner_dim)`` per ControlNet block.
@@ -56,6 +63,7 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
 
     ignore_for_config = ["patch_size", "num_mode", "conditioning_embedding_channels"]
     cue_space = "latent"
+    shift_rule = "flux"  # sampled with FluxPipeline's timestep shift (pam.pipelines.appearance.shift_mu)
 
     @register_to_config
     def __init__(
@@ -72,8 +80,10 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
         cues: Sequence[str] = DEFAULT_CUES,
         conditioning_channels: int = 48,
         residual_mapping: str = "repeat",
+        trained_cues: Sequence[str] | None = None,
     ):
         cues = tuple(cues)
+        check_trained_cues(trained_cues, cues)
         if not cues or len(set(cues)) != len(cues):
             raise ValueError(f"cues must be distinct names, got {cues}")
         if conditioning_channels % len(cues):
@@ -99,14 +109,18 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
         return tuple(self.config.cues)
 
     @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues this checkpoint was trained with (fed by default), in slot order."""
+        return trained_cue_names(self.config.trained_cues, self.cue_names)
+
+    @property
     def cue_channels(self) -> int:
         """Latent channels per cue (16 for the Flux VAE)."""
         return self.config.conditioning_channels // len(self.config.cues)
 
     @property
-    def controlnet_blocks_repeat(self) -> bool:
-        """The flag the base transformer's forward takes for this net's residual mapping."""
-        return self.config.residual_mapping == "repeat"
+    def residual_mapping(self) -> str:
+        return self.config.residual_mapping
 
     def pack_condition(self, cue_latents: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Concatenate cue latents ``{name: (B, 16, h, w)}`` in config order and pack 2x2.
@@ -136,6 +150,7 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
         num_layers: int = 2,
         num_single_layers: int = 0,
         residual_mapping: str = "repeat",
+        trained_cues: Sequence[str] | None = None,
     ) -> FluxMultiConditionControlNet:
         """Build a ControlNet whose embedders and blocks are copies of the base's (its first blocks).
 
@@ -150,6 +165,7 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
             cues=cues,
             conditioning_channels=len(cues) * (config["in_channels"] // 4),
             residual_mapping=residual_mapping,
+            trained_cues=None if trained_cues is None else tuple(trained_cues),
         )
         copy_from_transformer(controlnet, transformer)
         return match_device_dtype(controlnet, transformer)
@@ -190,6 +206,41 @@ def check_cue_names(given: Mapping[str, object], expected: Sequence[str]) -> Non
         )
 
 
+def check_trained_cues(trained: Sequence[str] | None, cues: Sequence[str]) -> None:
+    """Raise a ValueError unless ``trained`` is None or a non-empty subset of the slots ``cues``."""
+    if trained is None:
+        return
+    unknown = sorted(set(trained) - set(cues))
+    if not trained or unknown:
+        raise ValueError(f"trained_cues must be a non-empty subset of the cues {list(cues)}; got {list(trained)}")
+
+
+def trained_cue_names(trained: Sequence[str] | None, cues: Sequence[str]) -> tuple[str, ...]:
+    """The trained cues in slot order (all slots when ``trained`` is None)."""
+    return tuple(cues) if trained is None else tuple(name for name in cues if name in trained)
+
+
+def map_residuals(
+    samples: Sequence[torch.Tensor], mapping: str, num_blocks: int
+) -> tuple[list[torch.Tensor], bool]:
+    """A ControlNet's residuals (one per ControlNet block) as diffusers' Flux transformer takes them:
+    ``(controlnet_block_samples, controlnet_blocks_repeat)`` for a base of ``num_blocks`` double blocks.
+
+    "paper" pads with exact zeros to one residual per base block (block i < n gets residual i, the rest
+    nothing: adding 0.0 leaves them bit-identical); "repeat" / "interval" are diffusers' own two mappings.
+    """
+    samples = list(samples)
+    if mapping == "repeat":
+        return samples, True
+    if mapping == "interval":
+        return samples, False
+    if mapping == "paper":
+        if len(samples) > num_blocks:
+            raise ValueError(f"{len(samples)} residuals for a base of {num_blocks} double blocks")
+        return samples + [torch.zeros_like(samples[0])] * (num_blocks - len(samples)), False
+    raise ValueError(f"residual_mapping must be one of {RESIDUAL_MAPPINGS}, got {mapping!r}")
+
+
 def controlled_transformer_forward(
     transformer: FluxTransformer2DModel,
     controlnet: nn.Module,
@@ -206,7 +257,7 @@ def controlled_transformer_forward(
     joint_attention_kwargs: dict | None = None,
 ) -> torch.Tensor:
     """Run the ControlNet, then the base transformer with its residuals (diffusers'
-    ``controlnet_block_samples`` path, mapping from ``controlnet.controlnet_blocks_repeat``).
+    ``controlnet_block_samples`` path, placed by ``controlnet.residual_mapping``, see :func:`map_residuals`).
 
     ``hidden_states`` are packed noisy latents ``(B, N, 64)``; ``timestep`` and ``guidance`` are in the
     transformer's units (sigma in [0, 1], guidance strength). Returns the velocity ``(B, N, 64)``.
@@ -225,12 +276,17 @@ def controlled_transformer_forward(
         controlnet_cond=controlnet_cond, conditioning_scale=conditioning_scale, return_dict=False, **common
     )
     dtype = transformer.dtype
+    repeat = False
+    if block_samples is not None:
+        block_samples, repeat = map_residuals(
+            [s.to(dtype) for s in block_samples], controlnet.residual_mapping, len(transformer.transformer_blocks)
+        )
     return transformer(
-        controlnet_block_samples=None if block_samples is None else [s.to(dtype) for s in block_samples],
+        controlnet_block_samples=block_samples,
         controlnet_single_block_samples=(
             None if single_block_samples is None else [s.to(dtype) for s in single_block_samples]
         ),
-        controlnet_blocks_repeat=controlnet.controlnet_blocks_repeat,
+        controlnet_blocks_repeat=repeat,
         return_dict=False,
         **common,
     )[0]

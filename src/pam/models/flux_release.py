@@ -7,6 +7,9 @@ base double blocks 0 and 1. Each reads pixel images stacked on channels: net 1 =
 map is patchified 2x2 (64 features) and passed through Linear(64 -> inner) added to the image-token
 embedding. Each block output passes a zero-initialised Linear(inner -> inner); the two nets'
 residuals are summed and residual k is added after every base double block i with i % 2 == k.
+The release trained with depth, seg and hand only (``normal`` was always the null image, REFERENCE.md), so
+the converted checkpoint records ``trained_cues`` = depth, seg, hand, and it is sampled with x-flux's
+timestep shift (``shift_rule``, see :func:`pam.pipelines.appearance.shift_mu`).
 
 In diffusers terms each net is a ``FluxControlNetModel`` with an ``input_hint_block``
 (``ControlNetConditioningEmbedding`` with four 16-channel stages) and ``patch_size=2`` for the hint
@@ -26,9 +29,18 @@ from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedd
 from diffusers.models.controlnets.controlnet_flux import FluxControlNetOutput
 from diffusers.models.modeling_utils import ModelMixin
 
-from pam.models.flux_controlnet import TRANSFORMER_KEYS, check_cue_names, copy_from_transformer, match_device_dtype
+from pam.models.flux_controlnet import (
+    TRANSFORMER_KEYS,
+    check_cue_names,
+    check_trained_cues,
+    copy_from_transformer,
+    match_device_dtype,
+    trained_cue_names,
+)
 
 RELEASE_CUE_GROUPS = (("depth", "normal"), ("hand", "seg"))
+RELEASE_TRAINED_CUES = ("depth", "seg", "hand")
+"""The cues the release's Stage II checkpoint was trained with (its ``normal`` input was always -1)."""
 HINT_CHANNELS = 16  # width of the release's conv condition encoder
 
 
@@ -87,7 +99,8 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = True
     cue_space = "pixel"
-    controlnet_blocks_repeat = True  # residual i % n after base double block i (x-flux)
+    residual_mapping = "repeat"  # residual i % n after base double block i (x-flux)
+    shift_rule = "x-flux"  # the release samples with x-flux's get_schedule
 
     @register_to_config
     def __init__(
@@ -101,11 +114,13 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
         pooled_projection_dim: int = 768,
         guidance_embeds: bool = True,
         axes_dims_rope: Sequence[int] = (16, 56, 56),
+        trained_cues: Sequence[str] | None = None,
     ):
         super().__init__()
         names = [name for group in cue_groups for name in group]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"cue_groups must hold distinct names, got {cue_groups}")
+        check_trained_cues(trained_cues, names)
         for k, group in enumerate(cue_groups, start=1):
             net = FluxPixelControlNet(
                 in_channels=in_channels,
@@ -127,6 +142,11 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
     @property
     def cue_names(self) -> tuple[str, ...]:
         return tuple(name for group in self.config.cue_groups for name in group)
+
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues this checkpoint was trained with (fed by default), in slot order."""
+        return trained_cue_names(self.config.trained_cues, self.cue_names)
 
     def pack_condition(self, cue_images: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
         """Stack cue images ``{name: (B, 3, H, W)}`` on channels per group -> one tensor per net."""
@@ -267,7 +287,8 @@ def load_release_controlnet(
     path: str | os.PathLike, transformer_config: Mapping, cue_groups: Sequence[Sequence[str]] = RELEASE_CUE_GROUPS
 ) -> FluxReleaseControlNet:
     """Load the release's ``controlnet.bin`` (a plain ``torch.save`` of the dual net) for a base whose
-    config is ``transformer_config``; the number of blocks is read from the file.
+    config is ``transformer_config``; the number of blocks is read from the file. The model records
+    ``trained_cues`` = :data:`RELEASE_TRAINED_CUES`.
 
     Raises:
         ValueError: if the file's tensors do not fit the model (names or shapes), naming the file.
@@ -277,7 +298,9 @@ def load_release_controlnet(
         converted = convert_release_controlnet(state_dict)
         num_layers = 1 + max(int(k.split(".")[2]) for k in converted if k.split(".")[1] == "transformer_blocks")
         config = {key: transformer_config[key] for key in TRANSFORMER_KEYS}
-        model = FluxReleaseControlNet(cue_groups=[list(g) for g in cue_groups], num_layers=num_layers, **config)
+        model = FluxReleaseControlNet(
+            cue_groups=[list(g) for g in cue_groups], num_layers=num_layers, trained_cues=RELEASE_TRAINED_CUES, **config
+        )
         model.load_state_dict(converted, strict=True)
     except (ValueError, RuntimeError) as err:
         raise ValueError(f"{path} is not a PAM release ControlNet for this base model: {err}") from err

@@ -34,6 +34,8 @@ def check_mesh(mesh: trimesh.Trimesh, name: str) -> trimesh.Trimesh:
     extents = mesh.extents
     if np.sort(extents)[1] <= 1e-9:
         raise MeshError(f"{name}: mesh is degenerate (flat along two axes, extents {extents})")
+    if mesh.is_watertight and mesh.volume < 0:  # inverted normals: every face wound inwards
+        trimesh.repair.fix_normals(mesh)
     if not mesh.is_watertight:
         warnings.warn(
             f"{name}: mesh is not watertight; physics uses its convex decomposition and volumes are approximate",

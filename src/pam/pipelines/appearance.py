@@ -11,7 +11,12 @@ transformer runs with ControlNet residuals at every step. It accepts either Cont
 Missing cues get the null input the nets were trained with for a dropped cue: an all -1 image
 (for the latent net, the VAE latent of that image). ``cue_scales[name] = s`` feeds
 ``null + s * (cue - null)`` in the space the net reads, so 0 drops the cue and 1 uses it as given;
-``controlnet_conditioning_scale`` multiplies all residuals.
+``controlnet_conditioning_scale`` multiplies all residuals. Each checkpoint records the cues it was trained
+with (:attr:`AppearancePipeline.trained_cue_names`; the release's: depth, seg, hand, its ``normal`` input
+having always been the null image); giving another cue works but is logged as untrained.
+
+Timestep shift (:func:`shift_mu`): FluxPipeline's rule (mu from the number of image tokens) for the paper's
+net, x-flux's ``get_schedule`` rule for the release weights, which were sampled with it.
 
 Memory switches: ``torch_dtype=torch.bfloat16`` when loading, ``pipe.enable_model_cpu_offload()``,
 ``pipe.vae.enable_tiling()`` and ``pipe.vae.enable_slicing()``.
@@ -51,6 +56,36 @@ RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the appearance ControlNet 
 DEFAULT_SIZE = {"latent": (480, 720), "pixel": (480, 640)}  # paper design / release weights
 HUB_ID = r"[\w.-]+/[\w.-]+"
 FLUX_EXTRAS = ("image_encoder", "feature_extractor")  # FluxPipeline's optional IP-adapter parts, unused here
+SHIFT_RULES = ("flux", "x-flux")
+
+
+def shift_mu(height: int, width: int, rule: str, config: Mapping, vae_scale_factor: int = 8) -> float:
+    """The exponent mu of Flux's resolution-dependent timestep shift, sigma' = e^mu / (e^mu + 1/sigma - 1).
+
+    mu is linear in a sequence length L, from ``base_shift`` (0.5) at ``base_image_seq_len`` (256) to
+    ``max_shift`` (1.15) at ``max_image_seq_len`` (4096), as in the scheduler ``config``. The rules differ in L:
+
+    - ``"flux"`` (diffusers' FluxPipeline, BFL's reference): L = number of image tokens = (H/16)(W/16);
+      mu = 0.66 at 480 x 640.
+    - ``"x-flux"`` (the PAM release, via x-flux's ``get_schedule``): L = (W//8)(H//8)//256, i.e. the tokens
+      divided by 64 once more; mu = 0.46 at 480 x 640.
+
+    (8 and 16 stand for ``vae_scale_factor`` and twice it.)
+    """
+    f = vae_scale_factor
+    if rule == "flux":
+        seq_len = (height // (2 * f)) * (width // (2 * f))
+    elif rule == "x-flux":
+        seq_len = (width // f) * (height // f) // 256
+    else:
+        raise ValueError(f"shift rule must be one of {SHIFT_RULES}, got {rule!r}")
+    return calculate_shift(
+        seq_len,
+        config.get("base_image_seq_len", 256),
+        config.get("max_image_seq_len", 4096),
+        config.get("base_shift", 0.5),
+        config.get("max_shift", 1.15),
+    )
 
 
 def encode_image_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
@@ -151,6 +186,11 @@ class AppearancePipeline(DiffusionPipeline):
         return self.controlnet.cue_names
 
     @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues the ControlNet was trained with (the others were always the null input)."""
+        return self.controlnet.trained_cue_names
+
+    @property
     def default_size(self) -> tuple[int, int]:
         """(height, width): 480 x 720 for the paper's net, 480 x 640 for the release weights."""
         return DEFAULT_SIZE[self.controlnet.cue_space]
@@ -169,6 +209,12 @@ class AppearancePipeline(DiffusionPipeline):
         unknown = sorted(set(cue_scales or {}) - set(self.cue_names))
         if unknown:
             raise ValueError(f"cue_scales names unknown cue(s) {unknown}; this ControlNet reads {list(self.cue_names)}")
+        untrained = sorted(set(cues) - set(self.trained_cue_names))
+        if untrained:
+            logger.warning(
+                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
+                f"{list(self.trained_cue_names)}): the result is out of distribution"
+            )
 
     def cue_tensors(self, cues: Mapping[str, ImageInput], height: int, width: int) -> dict[str, torch.Tensor]:
         """Cue images -> ``{name: (B, 3, height, width)}`` in [-1, 1] by a plain resize (as the release);
@@ -223,6 +269,14 @@ class AppearancePipeline(DiffusionPipeline):
         return self.controlnet.pack_condition(inputs)
 
     # ------------------------------------------------------------------------------------------ sampling
+    def set_timesteps(self, num_inference_steps: int, height: int, width: int, device=None) -> torch.Tensor:
+        """Set the scheduler's shifted schedule for this size (rule of the ControlNet, see :func:`shift_mu`);
+        returns the timesteps (sigma x 1000). ``self.scheduler.sigmas`` then ends with the terminal 0."""
+        sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
+        mu = shift_mu(height, width, self.controlnet.shift_rule, self.scheduler.config, self.vae_scale_factor)
+        timesteps, _ = retrieve_timesteps(self.scheduler, num_inference_steps, device, sigmas=sigmas, mu=mu)
+        return timesteps
+
     @torch.no_grad()
     def __call__(
         self,
@@ -288,17 +342,7 @@ class AppearancePipeline(DiffusionPipeline):
         latents, latent_image_ids = self.prepare_latents(
             total, num_channels_latents, height, width, prompt_embeds.dtype, device, generator, latents
         )
-        sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
-        mu = calculate_shift(
-            latents.shape[1],
-            self.scheduler.config.get("base_image_seq_len", 256),
-            self.scheduler.config.get("max_image_seq_len", 4096),
-            self.scheduler.config.get("base_shift", 0.5),
-            self.scheduler.config.get("max_shift", 1.15),
-        )
-        timesteps, num_inference_steps = retrieve_timesteps(
-            self.scheduler, num_inference_steps, device, sigmas=sigmas, mu=mu
-        )
+        timesteps = self.set_timesteps(num_inference_steps, height, width, device)
         guidance = (
             torch.full((total,), guidance_scale, device=device, dtype=torch.float32)
             if self.transformer.config.guidance_embeds

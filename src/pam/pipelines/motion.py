@@ -4,6 +4,11 @@
 latents, rotary embeddings and decoding it reuses) plus a :class:`~pam.models.CogVideoXControlNet` and the
 cue inputs. Defaults follow REFERENCE.md: 49 frames at 480 x 720, 50 steps of CogVideoXDPMScheduler with
 trailing timesteps, dynamic classifier-free guidance with scale 6 and the release's fixed negative prompt.
+Another scheduler (CogVideoX-5b-I2V ships a DDIM one, which ``from_pretrained`` passes) is replaced by a
+CogVideoXDPMScheduler built from its config, the way diffusers pipelines swap compatible schedulers.
+
+Each ControlNet records the cues it was trained with (:attr:`MotionPipeline.trained_cue_names`; the release's:
+depth, seg, hand, its tracking and normal slots having always been zero); giving another cue is logged.
 
 Memory switches are the usual diffusers ones: load in bf16 (``torch_dtype``), ``enable_model_cpu_offload()``
 (the ControlNet, called every step, stays on the GPU once loaded, as diffusers does for its ControlNets),
@@ -13,6 +18,8 @@ Memory switches are the usual diffusers ones: load in bf16 (``torch_dtype``), ``
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -24,9 +31,13 @@ from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import (
     retrieve_timesteps,
 )
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
+from diffusers.utils import logging
+from transformers import AutoTokenizer, T5EncoderModel
 
+from pam.home import MissingWeightsError, locate
 from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
+from pam.models.cogvideox_release import load_release
 from pam.pipelines.inputs import LABEL_CUES, ImageInput, image_to_tensor, resize_tensor
 
 DEFAULT_NEGATIVE_PROMPT = (
@@ -34,6 +45,10 @@ DEFAULT_NEGATIVE_PROMPT = (
     "The background is solid. Strange body and strange trajectory. Distortion."
 )
 """The fixed negative prompt of the official release's Stage III inference."""
+logger = logging.get_logger(__name__)
+BASE_SOURCE = "https://huggingface.co/THUDM/CogVideoX-5b-I2V"
+RELEASE_SOURCE = "https://huggingface.co/GasaiYU/PAM (the Stage III transformer)"
+BASE_SUBFOLDERS = ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")
 
 
 VideoInput = np.ndarray | torch.Tensor
@@ -83,10 +98,66 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         scheduler: CogVideoXDPMScheduler,
     ):
         if not isinstance(scheduler, CogVideoXDPMScheduler):
-            raise TypeError(f"scheduler must be a CogVideoXDPMScheduler, got {type(scheduler).__name__}")
+            logger.info(f"using CogVideoXDPMScheduler with the config of the given {type(scheduler).__name__}")
+            scheduler = CogVideoXDPMScheduler.from_config(scheduler.config)
         super().__init__(tokenizer, text_encoder, vae, transformer, scheduler)
         controlnet.check_base(transformer)
         self.register_modules(controlnet=controlnet)
+
+    @classmethod
+    def from_pretrained_parts(
+        cls,
+        base: str | os.PathLike | None = None,
+        controlnet: str | os.PathLike | None = None,
+        torch_dtype: torch.dtype = torch.bfloat16,
+    ) -> "MotionPipeline":
+        """Assemble the pipeline from a CogVideoX-5b-I2V directory and a ControlNet (never downloaded here).
+
+        Args:
+            base: a full local copy of ``THUDM/CogVideoX-5b-I2V`` (default ``$PAM_HOME/CogVideoX-5b-I2V``).
+            controlnet: our ControlNet (a ``CogVideoXControlNet.save_pretrained`` folder, recognised by its
+                ``config.json``) or the release's Stage III transformer (a folder of ``.safetensors`` shards
+                or one file, converted on load by :mod:`pam.models.cogvideox_release`); default
+                ``$PAM_HOME/PAM/motion``.
+            torch_dtype: weights dtype.
+        Raises:
+            MissingWeightsError: naming the missing part, where to get it and where to put it.
+
+        Known cost: on the release path the base transformer is read from ``base`` and then overwritten by
+        the checkpoint's base entries, so those weights are read twice and briefly held twice in memory.
+        """
+        base_dir = locate(base, "CogVideoX-5b-I2V", "CogVideoX-5b-I2V (diffusers format)", BASE_SOURCE)
+        for sub in BASE_SUBFOLDERS:
+            if not (base_dir / sub).is_dir():
+                raise MissingWeightsError(
+                    f"{base_dir} has no {sub}/ folder: it must be a full copy of {BASE_SOURCE} "
+                    f"({', '.join(BASE_SUBFOLDERS)})"
+                )
+        transformer = CogVideoXTransformer3DModel.from_pretrained(base_dir / "transformer", torch_dtype=torch_dtype)
+        if controlnet is not None and Path(controlnet, "config.json").is_file():
+            control = CogVideoXControlNet.from_pretrained(controlnet, torch_dtype=torch_dtype)
+        else:
+            release_path = locate(controlnet, "PAM/motion", "the PAM release's Stage III checkpoint", RELEASE_SOURCE)
+            control = load_release(release_path, transformer)
+        scheduler = CogVideoXDPMScheduler.from_pretrained(base_dir / "scheduler", timestep_spacing="trailing")
+        return cls(
+            tokenizer=AutoTokenizer.from_pretrained(base_dir / "tokenizer"),
+            text_encoder=T5EncoderModel.from_pretrained(base_dir / "text_encoder", torch_dtype=torch_dtype),
+            vae=AutoencoderKLCogVideoX.from_pretrained(base_dir / "vae", torch_dtype=torch_dtype),
+            transformer=transformer,
+            controlnet=control,
+            scheduler=scheduler,
+        )
+
+    @property
+    def cue_names(self) -> tuple[str, ...]:
+        """The ControlNet's cue slots, in order."""
+        return self.controlnet.cue_names
+
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues the ControlNet was trained with (the other slots were always zero)."""
+        return self.controlnet.trained_cue_names
 
     def check_motion_inputs(self, cues: Mapping[str, VideoInput], num_frames: int, height: int, width: int) -> None:
         """Clear errors for frame counts, sizes and cue names the model cannot take."""
@@ -103,9 +174,15 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             size = (config.sample_height * scale, config.sample_width * scale)
             if (height, width) != size:
                 raise ValueError(f"this model only generates {size[0]} x {size[1]} videos, got {height} x {width}")
-        unknown = sorted(set(cues) - set(self.controlnet.cues))
+        unknown = sorted(set(cues) - set(self.cue_names))
         if unknown:
-            raise ValueError(f"unknown cues {unknown}; this ControlNet takes {list(self.controlnet.cues)}")
+            raise ValueError(f"unknown cues {unknown}; this ControlNet takes {list(self.cue_names)}")
+        untrained = sorted(set(cues) - set(self.trained_cue_names))
+        if untrained:
+            logger.warning(
+                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
+                f"{list(self.trained_cue_names)}): the result is out of distribution"
+            )
 
     def encode_frames(self, video: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(1, 3, T, H, W) in [-1, 1] -> VAE latents x scaling factor, (1, F, C, h, w)."""
@@ -122,11 +199,11 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
         """
         batch, frames, channels, height, width = latent_shape
         slots = torch.zeros(
-            (batch, len(self.controlnet.cues), frames, 2 * channels, height, width),
+            (batch, len(self.controlnet.cue_names), frames, 2 * channels, height, width),
             device=self._execution_device,
             dtype=self.vae.dtype,
         )
-        for k, name in enumerate(self.controlnet.cues):
+        for k, name in enumerate(self.controlnet.cue_names):
             if name in cues:
                 slots[:, k, :, :channels] = self.encode_frames(cues[name], generator)
                 slots[:, k, :1, channels:] = self.encode_frames(cues[name][:, :, :1], generator)
@@ -161,7 +238,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
 
         Args:
             image: the first frame (Stage II output or any image).
-            cues: cue name (of ``controlnet.cues``) -> video of ``num_frames`` frames, uint8 ``(T, H, W, 3)`` or a
+            cues: cue name (of ``controlnet.cue_names``) -> video of ``num_frames`` frames, uint8 ``(T, H, W, 3)`` or a
                 float tensor ``(3, T, H, W)`` in [-1, 1]; absent cues are zero latents (none given: no control).
             prompt / prompt_embeds: the text, or its (1, L, D) T5 embeddings.
             negative_prompt / negative_prompt_embeds: for classifier-free guidance.

@@ -1,51 +1,77 @@
-"""The body of `pam pose`: progress bar, errors as messages, the report table."""
+"""The body of `pam pose`: progress bar, the report table. Errors are the caller's (``pam.cli.user_errors``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
-from pam.pose.generate import PoseError
-from pam.pose.keyframes import KeyframeError
 from pam.progress import console, progress_bar
-from pam.sequence import SequenceError
 
-#: quality key -> column header
-REPORT_COLUMNS = {
-    "success": "held", "max_penetration_mm": "max pen mm", "mean_penetration_mm": "mean pen mm",
-    "contact_ratio": "contact", "slip_mm": "slip mm", "hand_jerk": "jerk m/s3",
+#: quality measure -> row label of the report (every measure of ``pam.pose.quality.QualityReport``)
+REPORT_ROWS = {
+    "success": "success", "failed": "failed checks", "below_table_mm": "hand below table mm",
+    "disturbance_mm": "pre-grasp shift mm", "disturbance_deg": "pre-grasp turn deg",
+    "contact_fraction": "carried frames in contact", "max_penetration_mm": "max pen mm",
+    "mean_penetration_mm": "mean pen mm (in contact)", "slip_mm": "slip mm",
+    "in_hand_rotation_deg": "in-hand rotation deg",
+    "hold_frames": "hold frames", "hold_s": "hold s", "jerk_max": "peak jerk m/s3", "jerk_mean": "mean jerk m/s3",
+    "grip_frame": "grip frame", "carry_start": "carry start",
 }
 
 
-def run_pose(out: Path, object: str | None, init: Path | None, target: Path | None, seed: int, frames: int,
-             fps: float, num: int, report: bool) -> int:
-    """Generate and save; returns the exit code (1 with a message on bad input, nothing written)."""
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return ", ".join(value) or "-"
+    return "-" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """Everything `pam pose` takes (see ``pam pose --help``)."""
+
+    out: Path
+    object: str | None = None
+    init: Path | None = None
+    target: Path | None = None
+    seed: int = 0
+    frames: int = 49
+    fps: float = 15.0
+    num: int = 1
+    report: bool = False
+    scale: float | None = None
+
+
+def run_pose(options: PoseOptions) -> int:
+    """Generate and save (nothing is written unless every trajectory succeeds); returns the exit code.
+
+    Bad input raises ``ValueError``/``OSError``/``KeyError`` (``KeyframeError``, ``PoseError``,
+    ``MeshError``, ``FileNotFoundError``), which ``pam.cli.user_errors`` prints as ``error: ...``.
+    """
+    o = options
+    paths = output_paths(o.out, o.num)
     skipped: list[int] = []
-    try:
-        paths = output_paths(out, num)
-        with progress_bar("pose trajectories") as update:
-            update(0, num)
-            sequences = pose_sequences(object, init, target, seed, num, frames, fps,
-                                       progress=lambda i: update(i + 1, num), skipped=skipped)
-        save_all(sequences, out)
-    except (KeyframeError, PoseError, SequenceError, FileNotFoundError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err  # str(KeyError) adds quotes
-        console.print(f"[red]error:[/red] {message}")
-        return 1
+    with progress_bar("pose trajectories") as update:
+        update(0, o.num)
+        sequences = pose_sequences(o.object, o.init, o.target, o.seed, o.num, o.frames, o.fps,
+                                   progress=lambda i: update(i + 1, o.num), skipped=skipped, scale=o.scale)
+    save_all(sequences, o.out)
     if skipped:
-        console.print(f"skipped seeds {skipped}: no grasp held the object in simulation")
+        console.print(f"skipped seeds {skipped}: no grasp candidate passed in simulation")
     for path, seq in zip(paths, sequences):
         console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
-    if report:
-        table = Table(title="Stage I quality")
-        table.add_column("file", no_wrap=True)
-        for header in REPORT_COLUMNS.values():
-            table.add_column(header)
-        for path, seq in zip(paths, sequences):
-            q = seq.meta["pose"]["quality"]
-            table.add_row(path.name, *(str(q[c]) if isinstance(q[c], bool) else f"{q[c]:.3g}" for c in REPORT_COLUMNS))
+    if o.report:
+        table = Table(title="Stage I quality (thresholds: docs/pose.md)")
+        table.add_column("measure", no_wrap=True)
+        for path in paths:
+            table.add_column(path.name)
+        qualities = [seq.meta["pose"]["quality"] for seq in sequences]
+        for key, label in REPORT_ROWS.items():
+            table.add_row(label, *(_cell(q[key]) for q in qualities))
         Console().print(table)
     return 0

@@ -12,8 +12,8 @@ import numpy as np
 
 from pam.hand import load_hand_model
 from pam.objects import load_object
-from pam.pose.generate import NoGraspHeld, generate_trajectory
-from pam.pose.keyframes import KeyframeError, default_keyframes, load_init, load_target
+from pam.pose.generate import HandTask, NoGraspHeld, SceneObject, generate_scene
+from pam.pose.keyframes import KeyframeError, ObjectGoal, default_keyframes, load_scene_init, load_scene_target
 from pam.pose.quality import evaluate
 from pam.sequence import HOISequence
 
@@ -32,44 +32,60 @@ def pose_sequences(
     fps: float = 15.0,
     progress=None,
     skipped: list[int] | None = None,
+    scale: float | None = None,
 ) -> list[HOISequence]:
     """Generate ``num`` trajectories; each gets its quality measures in ``meta["pose"]["quality"]``.
 
     Args:
-        object: a built-in object name or mesh path; overrides the init file's object.
-        init, target: keyframe JSON files (``pam.pose.keyframes``); defaults: the built-in scene.
-        seed: the first seed; seeds ``seed, seed + 1, ...`` are tried in turn. A seed whose grasp
-            candidates all drop the object is skipped (listed in ``skipped``), at most
+        object: a built-in object name or mesh path; overrides the init file's (first) object.
+        init, target: keyframe JSON files (``pam.pose.keyframes``, one or two hands); defaults:
+            the built-in scene, and a lift by 15 cm with a power grasp.
+        seed: the first seed (>= 0); seeds ``seed, seed + 1, ...`` are tried in turn. A seed whose
+            grasp candidates all fail in simulation is skipped (listed in ``skipped``), at most
             ``MAX_SKIPS_PER_TRAJECTORY * num`` of them.
         progress: optional callable ``progress(i)`` after each trajectory.
         skipped: optional list that receives the skipped seeds.
+        scale: mesh units -> metres for the objects (overrides the init file's scale), e.g. 0.001
+            for a mesh in millimetres.
 
     Raises:
-        KeyframeError, PoseError, FileNotFoundError: bad inputs (nothing is produced).
-        NoGraspHeld: too many seeds failed to hold the object.
+        KeyframeError, PoseError, FileNotFoundError, MeshError: bad inputs (nothing is produced).
+        NoGraspHeld: too many seeds failed.
     """
     if num < 1:
-        raise KeyframeError(f"num: need at least one trajectory, got {num}")
-    h0, obj, hT = default_keyframes(object or "mug")
-    if init is not None:
-        h0, obj = load_init(init)
-        if object is not None:
-            obj.mesh = object
-    if target is None:
-        hT = default_keyframes(obj.mesh, side=h0.side)[2]
+        raise KeyframeError(f"--num: need at least one trajectory, got {num}")
+    if seed < 0:
+        raise KeyframeError(f"--seed: must be a non-negative integer, got {seed}")
+    if scale is not None and not (np.isfinite(scale) and scale > 0):
+        raise KeyframeError(f"--scale: must be positive, got {scale}")
+    table_z = None
+    if init is None:
+        h0, obj, _ = default_keyframes(object or "mug")
+        starts, objs = [h0], [obj]
     else:
-        hT = load_target(target, initial=h0)
-    o0 = np.eye(4)
-    o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
-    hand = load_hand_model(h0.model, side=h0.side)
-    mesh = load_object(obj.mesh, scale=obj.scale)
+        starts, objs, table_z = load_scene_init(init)
+        if object is not None:
+            objs[0].mesh = object
+    for obj in objs:
+        obj.scale = obj.scale if scale is None else float(scale)
+    if target is None:
+        goals = [(default_keyframes(objs[i].mesh, side=h.side)[2], ObjectGoal(), i) for i, h in enumerate(starts)]
+    else:
+        goals = load_scene_target(target, starts)
+    tasks = [HandTask(h0, hT, o, goal) for h0, (hT, goal, o) in zip(starts, goals)]
+    models = [load_hand_model(h.model, side=h.side) for h in starts]
+    scene = []
+    for obj in objs:
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = obj.rotation, obj.translation
+        scene.append(SceneObject(obj.mesh, load_object(obj.mesh, scale=obj.scale), pose, obj.scale))
     sequences: list[HOISequence] = []
     failed: list[int] = [] if skipped is None else skipped
     next_seed = seed
     while len(sequences) < num:
         try:
-            seq = generate_trajectory(h0, obj.mesh, o0, hT, frames=frames, fps=fps, seed=next_seed,
-                                      scale=obj.scale, hand_model=hand)
+            seq = generate_scene(tasks, scene, frames=frames, fps=fps, seed=next_seed, hand_models=models,
+                                 table_z=table_z)
         except NoGraspHeld as err:
             failed.append(next_seed)
             if len(failed) > MAX_SKIPS_PER_TRAJECTORY * num:
@@ -77,7 +93,7 @@ def pose_sequences(
             next_seed += 1
             continue
         next_seed += 1
-        seq.meta["pose"]["quality"] = evaluate(seq, mesh=mesh, hand_model=hand)
+        seq.meta["pose"]["quality"] = evaluate(seq, meshes=[o.mesh for o in scene], hand_models=models).as_dict()
         sequences.append(seq)
         if progress is not None:
             progress(len(sequences) - 1)

@@ -1,51 +1,92 @@
-"""Stage I: a physically checked hand-object trajectory from keyframes h0, (mesh, o0), hT.
+"""Stage I: simulated hand-object trajectories from keyframes h0, (mesh, o0), hT and an object goal.
 
-The motion has five phases over the clip (fractions of its duration, each with minimum-jerk
-timing): reach from h0 to a pre-grasp pose 8 cm out along the grasp's approach direction while
-the fingers pre-shape (0 - 32 %); approach along that straight, collision-free line (32 - 48 %);
-close the fingers, proximal joints first (48 - 62 %); transport so the wrist ends at hT's wrist
-pose (62 - 92 %); hold (92 - 100 %). The object's trajectory comes from a MuJoCo simulation of the
-plan (``pam.pose.physics``): grasp candidates (``pam.pose.grasp``) are tried best first until
-one holds the object to the end.
+The plan has phases over the clip (fractions of its duration, minimum-jerk timing each): reach
+from h0 to a pre-grasp pose 8 cm out along the grasp's approach direction while the fingers
+pre-shape; approach along that line; close the fingers, proximal joints first; transport. Then,
+by goal (``ObjectGoal``): *lift* holds at hT's wrist pose; *tilt* also turns the object about a
+horizontal axis through its centre; *place* carries the object to a pose on the table, opens the
+fingers and withdraws the hand along the approach direction.
 
-Bad input: a hand starting inside the object, a target the wrist cannot reach in time or that
-would push the object through the table, too few frames, or a degenerate mesh raise
-``PoseError`` naming the reason; a mesh with holes is closed (or replaced by its convex hull) with
-a warning. Nothing is written here: saving is the caller's (``HOISequence.save`` is atomic).
+The plan only commands the simulation (``pam.pose.physics``): a joint-actuated hand whose
+torque-limited fingers and force-limited wrist follow it, a free object and a solid table. The
+saved sequence is the simulated hand and object, read back every frame. Grasp candidates
+(``pam.pose.grasp``) are simulated best first; the generator's own acceptance (object not pushed
+before the grip, carried without slip or turning, in contact while carried, the hand's surface
+above the table, the arm able to follow) picks the first that passes. It never uses
+``pam.pose.quality``, which grades the final sequences independently.
+
+Bad input: a hand or object keyframe below the table, a hand starting inside an object, a target
+the wrist cannot reach in time, too few frames, or a degenerate mesh raise ``PoseError`` naming
+the keyframe. Nothing is written here: saving is the caller's (``HOISequence.save`` is atomic).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
+from scipy.spatial.transform import Rotation
 
 from pam.pose import grasp as grasp_mod
 from pam.pose import physics
 from pam.pose.collision import closed_mesh, convex_parts
-from pam.pose.hand_geometry import HandCapsules, PosedHand
-from pam.pose.keyframes import HandKeyframe, default_camera, hand_preset
-from pam.pose.quality import CONTACT_DISTANCE, penetration_depths
+from pam.pose.hand_geometry import PosedHand, finger_pose
+from pam.pose.keyframes import HandKeyframe, ObjectGoal, default_camera, hand_preset
 from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import (
     finger_closing_progress,
     interpolate_positions,
-    minimum_jerk,
     phase_progress,
     slerp_axis_angles,
     slerp_rotations,
 )
-from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
+from pam.rotations import axis_angle_to_matrix_np
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack
 
-
-#: Phase boundaries as fractions of the clip: reach, approach, close, transport ends.
-PHASES = (0.32, 0.48, 0.62, 0.92)
+#: Phase ends as fractions of the clip. lift/tilt: reach, approach, close, transport (then hold);
+#: place: reach, approach, close, transport, release (then withdraw).
+PHASES = {"lift": (0.32, 0.48, 0.62, 0.92), "tilt": (0.3, 0.44, 0.56, 0.92),
+          "place": (0.26, 0.38, 0.5, 0.74, 0.84)}
 APPROACH_DISTANCE = 0.08  # m from pre-grasp to grasp
 MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
+#: Closure (in units of the grasp style's closing direction) the fingers touching the object are
+#: commanded past the surface: the torque-limited joints then press with their limit torque.
+OVERSHOOT = 0.3
+#: Grasp synthesis settings (``grasp.DEFAULTS``): the hand stops 5 mm short of the object, as the
+#: simulated capsules enclose most of the skin and would otherwise shove it during the approach.
+GRASP_SETTINGS = dict(clearance=0.005)
+#: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
+SURFACE = 0.65
+#: Fraction of the finger torque limits used while the fingers move onto the surface.
+GENTLE = 0.1
+#: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
+GRIP_SAFETY = 6.0
+GRIP_MIN = 0.2
+#: m: hand surface allowed below the table top (the capsules' contact softness).
+TABLE_TOLERANCE = 0.002
+
+#: The generator's own acceptance of a simulated candidate (not the quality module's thresholds).
+ACCEPT = dict(
+    pregrasp_shift=0.01,  # m the object may move before the grip closes
+    pregrasp_turn=10.0,  # degrees it may turn
+    # when no candidate meets those, the least disturbing one within these is taken (meta says so)
+    pregrasp_shift_fallback=0.02,
+    pregrasp_turn_fallback=25.0,
+    slip=0.01,  # m the object's centre may move in the wrist frame while carried
+    turn=8.0,  # degrees it may turn in the hand while carried
+    contact=0.95,  # fraction of carried frames with simulated hand-object contact
+    tracking=0.02,  # m the simulated wrist may lag the plan
+    place_error=0.02,  # m the placed object may end from its goal position
+)
+
+
+#: kg: masses of the built-in objects' YCB counterparts (Calli et al. 2015, the YCB object set);
+#: a built-in's density is its mass over its volume. Other meshes get ``physics.DEFAULTS["density"]``.
+BUILTIN_MASS = {"cracker_box": 0.411, "soup_can": 0.349, "bottle": 0.603, "bowl": 0.147, "mug": 0.118,
+                "banana": 0.066, "drill": 0.895, "foam_brick": 0.059, "ball": 0.148}
 
 
 class PoseError(ValueError):
@@ -53,35 +94,124 @@ class PoseError(ValueError):
 
 
 class NoGraspHeld(PoseError):
-    """Valid inputs, but no grasp candidate of this seed held the object in simulation."""
+    """Valid inputs, but no grasp candidate of this seed passed in simulation."""
 
 
 @dataclass
-class Plan:
-    """Hand parameters at times ``frames`` (float frame indices): global_orient (S, 3),
-    hand_pose (S, 45) shown, sim_pose (S, 45) simulator finger targets, transl (S, 3)."""
+class HandTask:
+    """One hand's job: start h0, target hT (wrist pose or offset, grasp style) and the goal for
+    object ``obj`` (an index into the scene's objects)."""
 
-    global_orient: np.ndarray
-    hand_pose: np.ndarray
-    sim_pose: np.ndarray
-    transl: np.ndarray
-
-
-def _phase_frames(frames: int) -> np.ndarray:
-    return np.asarray(PHASES) * (frames - 1)
+    h0: HandKeyframe
+    hT: HandKeyframe
+    obj: int = 0
+    goal: ObjectGoal = field(default_factory=ObjectGoal)
 
 
-def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_rot: np.ndarray,
-                target_wrist: np.ndarray, times: np.ndarray, frames: int, arc: float = 0.0) -> Plan:
-    """The hand plan at frame times ``times`` (S,) for a clip of ``frames`` frames.
+@dataclass
+class SceneObject:
+    """An object: its reference (built-in name or path), mesh (object frame, metres), initial pose, scale."""
 
-    ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object.
+    ref: str
+    mesh: trimesh.Trimesh
+    pose: np.ndarray
+    scale: float = 1.0
+
+
+@dataclass
+class _Prepared:
+    """Per-object data shared by every candidate."""
+
+    obj: SceneObject
+    world: trimesh.Trimesh
+    parts: list
+    sdf: ObjectSDF
+    centre: np.ndarray  # (3,) object-frame bounding box centre
+    density: float | None  # kg/m^3, None for the simulator's default
+    mass: float  # kg the hand expects (what it sees: the object's size and kind)
+
+
+@dataclass
+class _Candidate:
+    """A grasp with its plan: the simulator's commands and the phase ends (frames)."""
+
+    grasp: grasp_mod.Grasp
+    drive: physics.HandDrive
+    nominal: np.ndarray  # (S, 45) the commanded fingers without the press past the surface
+    phases: tuple
+    grip_frame: int
+    carry_end: int
+    target_pose: np.ndarray  # (4, 4) the object pose the plan carries it to
+    release: bool  # the hand lets go (place)
+
+
+def _phase_frames(kind: str, frames: int) -> np.ndarray:
+    return np.asarray(PHASES[kind]) * (frames - 1)
+
+
+def _rigid(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = rot, pos
+    return out
+
+
+def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Final wrist rotation (3, 3), wrist position (3,) and the object pose (4, 4) they carry it to."""
+    wg = hand.wrist + g.transl
+    grasp_w = _rigid(g.rotation, wg)
+    o0 = prep.obj.pose
+    goal = task.goal
+    if goal.kind == "place":
+        obj_end = _rigid(goal.rotation, goal.translation)
+        wrist_end = obj_end @ np.linalg.inv(o0) @ grasp_w
+        return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
+    hT = task.hT
+    if hT.offset_from_grasp is not None:
+        rot, pos = g.rotation, wg + hT.offset_from_grasp
+    else:
+        rot, pos = axis_angle_to_matrix_np(hT.global_orient), hand.wrist + hT.transl
+    wrist_end = _rigid(rot, pos)
+    obj_end = wrist_end @ np.linalg.inv(grasp_w) @ o0
+    if goal.kind == "tilt":
+        centre = obj_end[:3, :3] @ prep.centre + obj_end[:3, 3]
+        turn = _rigid(Rotation.from_rotvec(goal.angle * goal.axis).as_matrix(), centre - Rotation.from_rotvec(
+            goal.angle * goal.axis).as_matrix() @ centre)
+        wrist_end, obj_end = turn @ wrist_end, turn @ obj_end
+    return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
+
+
+def grip_effort(mass: float) -> float:
+    """Fraction of the finger torque limits a hand grips an object of expected ``mass`` (kg) with.
+
+    People scale grip force to the load they expect, with a safety margin over the slip limit
+    (Johansson & Westling 1984): here ``GRIP_SAFETY`` times the normal force two opposing
+    friction contacts need, ``m g / (2 mu)``, over the squeeze of two fingers at their torque
+    limit with an 8 cm lever, at least ``GRIP_MIN``. The margin is large because real contacts
+    are neither opposed head-on nor at the fingertips. An object much heavier than it looks slips.
     """
-    reach, approach, close, transport = _phase_frames(frames)
+    mu = physics.DEFAULTS["friction"][0]
+    full = 2.0 * physics.FINGER_TORQUE[0] / 0.08
+    return float(np.clip(GRIP_SAFETY * mass * 9.81 / (2.0 * mu) / full, GRIP_MIN, 1.0))
+
+
+def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared, times: np.ndarray,
+                frames: int, arc: float = 0.0, up: float = 0.0) -> _Candidate:
+    """The simulator's commands at frame times ``times`` (S,) for a clip of ``frames`` frames.
+
+    ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object; ``up``
+    tilts the approach line upwards (adds ``up`` to its direction's z before normalising), to
+    keep a low pre-grasp pose above the table.
+    """
+    kind = task.goal.kind
+    ends = _phase_frames(kind, frames)
+    reach, approach, close, transport = ends[:4]
+    h0 = task.h0
     w0 = hand.wrist + h0.transl
     wg = hand.wrist + g.transl
-    w_pre = wg + APPROACH_DISTANCE * g.approach
+    line = g.approach + np.array([0.0, 0.0, up])
+    w_pre = wg + APPROACH_DISTANCE * line / np.linalg.norm(line)
     r0 = axis_angle_to_matrix_np(h0.global_orient)
+    rot_end, wrist_end, obj_end = _carry_target(hand, task, g, prep)
     s_reach = phase_progress(times, 0.0, reach)
     s_app = phase_progress(times, reach, approach)
     s_tr = phase_progress(times, close, transport)
@@ -89,51 +219,352 @@ def plan_motion(hand: PosedHand, h0: HandKeyframe, g: grasp_mod.Grasp, target_ro
     wrist = np.where(
         (times <= reach)[:, None], interpolate_positions(w0, w_pre, s_reach) + lift,
         np.where((times <= close)[:, None], interpolate_positions(w_pre, wg, s_app),
-                 interpolate_positions(wg, target_wrist, s_tr)),
+                 interpolate_positions(wg, wrist_end, s_tr)),
     )
     rot = np.where(
         (times <= reach)[:, None, None], slerp_rotations(r0, g.rotation, s_reach),
-        np.where((times <= close)[:, None, None], g.rotation, slerp_rotations(g.rotation, target_rot, s_tr)),
+        np.where((times <= close)[:, None, None], g.rotation, slerp_rotations(g.rotation, rot_end, s_tr)),
     )
-    u_close = np.clip((times - approach) / (close - approach), 0.0, 1.0)
+    style = task.hT.hand_pose
+    grip = finger_pose(g.hand_pose, style - g.preshape, OVERSHOOT * g.finger_contact.astype(float))
+    # fingers close onto the surface (proximal joints first), then press: the command moves past
+    # the surface only once every finger is on it, so no finger shoves the object alone
+    u_close = np.clip((times - approach) / (SURFACE * (close - approach)), 0.0, 1.0)
     per_joint = np.repeat(finger_closing_progress(u_close), 3, axis=1)  # (S, 45)
-    reach_pose = slerp_axis_angles(h0.hand_pose, g.preshape, s_reach)
-    shown = np.where((times <= reach)[:, None], reach_pose, g.preshape + per_joint * (g.hand_pose - g.preshape))
-    # the simulator's fingers follow the shown ones to the surface, then squeeze in (last 40 % of the closing)
-    ramp = minimum_jerk((u_close - 0.6) / 0.4)[:, None]
-    sim = np.where((times <= reach)[:, None], reach_pose, shown + ramp * (g.squeeze_pose - g.hand_pose))
-    return Plan(matrix_to_axis_angle_np(rot), shown, sim, wrist - hand.wrist)
+    press = phase_progress(times, approach + SURFACE * (close - approach), close)[:, None]
+    nominal = np.where((times <= reach)[:, None], slerp_axis_angles(h0.hand_pose, g.preshape, s_reach),
+                       g.preshape + per_joint * (g.hand_pose - g.preshape))
+    fingers = nominal + np.where((times <= reach)[:, None], 0.0, press * (grip - g.hand_pose))
+    hold = grip_effort(prep.mass)
+    effort = GENTLE + (hold - GENTLE) * press[:, 0]
+    carry_end = frames - 1
+    if kind == "place":
+        release = ends[4]
+        s_rel = phase_progress(times, transport, release)
+        s_out = phase_progress(times, release, frames - 1)
+        fingers = np.where((times > transport)[:, None], grip + s_rel[:, None] * (g.preshape - grip), fingers)
+        nominal = np.where((times > transport)[:, None], g.hand_pose + s_rel[:, None] * (g.preshape - g.hand_pose), nominal)
+        away = rot_end @ g.rotation.T @ g.approach  # the approach direction, carried with the object
+        withdraw = APPROACH_DISTANCE * (away + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(away + [0.0, 0.0, 1.0])
+        wrist = np.where((times > release)[:, None], interpolate_positions(wrist_end, wrist_end + withdraw, s_out), wrist)
+        effort = np.where(times > transport, GENTLE + (hold - GENTLE) * (1.0 - s_rel), effort)
+        carry_end = int(np.floor(transport))
+    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort)
+    return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
 
 
-def _check_inputs(hand: PosedHand, h0: HandKeyframe, mesh: trimesh.Trimesh, frames: int, fps: float) -> None:
+def _hand_below_table(hand: PosedHand, global_orient: np.ndarray, hand_pose: np.ndarray, transl: np.ndarray,
+                      table_z: float) -> tuple[float, int]:
+    """Deepest point (m, >= 0) of the posed hand surfaces (N poses) below the table, and at which pose."""
+    verts, _ = hand(global_orient, hand_pose, transl)
+    low = table_z - verts[..., 2].min(axis=1)
+    return float(max(low.max(), 0.0)), int(low.argmax())
+
+
+def _plan_params(hand: PosedHand, cand: _Candidate, idx: np.ndarray):
+    """MANO parameters (global_orient, hand_pose, transl) of the planned hand at samples ``idx``."""
+    d = cand.drive
+    return Rotation.from_matrix(d.rotation[idx]).as_rotvec(), cand.nominal[idx], d.wrist[idx] - hand.wrist
+
+
+def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepared], table_z: float, frames: int,
+                fps: float) -> None:
+    h0, hT = task.h0, task.hT
     if frames < MIN_FRAMES:
         raise PoseError(f"frames: need at least {MIN_FRAMES} frames for reach, grasp and transport, got {frames}")
     if not np.isfinite(fps) or fps <= 0:
         raise PoseError(f"fps: must be positive, got {fps}")
     if h0.global_orient is None or h0.transl is None:
-        raise PoseError("h0: the initial hand needs global_orient and transl")
-    extents = mesh.bounding_box_oriented.extents
+        raise PoseError(f"{name}: the initial hand needs global_orient and transl")
+    extents = preps[task.obj].world.bounding_box_oriented.extents
+    ref = preps[task.obj].obj.ref
     if extents.min() < 0.003:
-        raise PoseError(f"object: too thin to grasp (smallest extent {extents.min() * 1000:.1f} mm)")
+        raise PoseError(f"{ref}: too thin to grasp (smallest extent {extents.min() * 1000:.1f} mm)")
     if extents.min() > 0.16:
-        raise PoseError(f"object: too large for one hand (smallest extent {extents.min() * 100:.0f} cm)")
+        hint = "; if the mesh is in millimetres, pass --scale 0.001 (or 'scale' in the keyframe)" if extents.min() > 1.0 else ""
+        raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm){hint}")
+    below, _ = _hand_below_table(hand, h0.global_orient[None], h0.hand_pose[None], h0.transl[None], table_z)
+    if below > TABLE_TOLERANCE:
+        raise PoseError(f"{name}: the initial hand is {below * 1000:.0f} mm below the table top (z = {table_z:.3f} m); "
+                        "raise its transl")
+    if hT.global_orient is not None and task.goal.kind != "place":
+        below, _ = _hand_below_table(hand, hT.global_orient[None], hT.hand_pose[None], hT.transl[None], table_z)
+        if below > TABLE_TOLERANCE:
+            raise PoseError(f"{name} target: the target hand is {below * 1000:.0f} mm below the table top; raise its transl")
     verts, _ = hand(h0.global_orient[None], h0.hand_pose[None], h0.transl[None])
-    depth = -ObjectSDF(mesh)(verts[0]).min()
-    if depth > 0.002:
-        raise PoseError(f"h0: the hand starts inside the object ({depth * 1000:.1f} mm deep); move it out")
+    for prep in preps:
+        depth = -prep.sdf(verts[0]).min()
+        if depth > 0.002:
+            raise PoseError(f"{name}: the hand starts inside {prep.obj.ref} ({depth * 1000:.1f} mm deep); move it out")
+    if task.goal.kind == "place":
+        mesh = preps[task.obj].obj.mesh
+        low = float((np.asarray(mesh.vertices) @ task.goal.rotation.T + task.goal.translation)[:, 2].min())
+        if low < table_z - TABLE_TOLERANCE:
+            raise PoseError(f"{name} goal: the placed object reaches {(table_z - low) * 1000:.0f} mm below the table top")
 
 
-def _path_collides(hand: PosedHand, plan: Plan, sdf: ObjectSDF, idx: np.ndarray, tol: float = 0.002) -> bool:
-    """True if the shown hand sinks more than ``tol`` into the (resting) object at plan samples ``idx``."""
-    verts, _ = hand(plan.global_orient[idx], plan.hand_pose[idx], plan.transl[idx])
-    return bool(sdf(verts[:, ::3]).min() < -tol)
+def _prepare(obj: SceneObject, parts: list | None = None) -> _Prepared:
+    if obj.mesh.is_watertight and obj.mesh.volume < 0:  # inside out: every normal points in
+        obj.mesh.invert()
+    local = closed_mesh(obj.mesh, name=obj.ref)  # warns for meshes with holes
+    world = local.copy()
+    world.apply_transform(obj.pose)
+    parts = convex_parts(local, name=obj.ref) if parts is None else parts
+    mass = BUILTIN_MASS.get(obj.ref)
+    volume = sum(p.volume for p in parts)  # the simulator's mass is over the convex parts
+    density = mass / (volume / obj.scale**3) if mass is not None and volume > 0 else None  # density kept under scale
+    mass = (density or physics.DEFAULTS["density"]) * volume
+    return _Prepared(SceneObject(obj.ref, local, obj.pose, obj.scale), world, parts, ObjectSDF(world),
+                     local.bounding_box.centroid, density, mass)
 
 
-def _final_gap(hand: PosedHand, plan: Plan, result: physics.SimResult, mesh: trimesh.Trimesh) -> float:
-    """Distance (m) from the shown hand's last pose to the simulated object's last pose."""
-    verts, _ = hand(plan.global_orient[-1:], plan.hand_pose[-1:], plan.transl[-1:])
-    _, nearest = penetration_depths(verts, mesh, result.rotation[-1:], result.translation[-1:])
-    return float(max(nearest[0], 0.0))
+def _pregrasp_disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray, fallback: bool = False) -> str | None:
+    """Why the object's poses (T, 3, 3), (T, 3) up to the grip moved too much, or None."""
+    shift, turn = _disturbance(rot, trans, centre)
+    suffix = "_fallback" if fallback else ""
+    if shift > ACCEPT["pregrasp_shift" + suffix] or turn > ACCEPT["pregrasp_turn" + suffix]:
+        return f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed"
+    return None
+
+
+def _disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
+    """Largest displacement (m) of the object's centre and rotation (degrees) over poses (T, 3, 3), (T, 3)."""
+    c = rot @ centre + trans
+    return float(np.linalg.norm(c - c[0], axis=1).max()), float(np.degrees(Rotation.from_matrix(rot @ rot[0].T).magnitude().max()))
+
+
+def _in_hand_motion(rot: np.ndarray, trans: np.ndarray, wrist_rot: np.ndarray, wrist: np.ndarray,
+                    centre: np.ndarray, grip: int) -> str | None:
+    """Why the object (poses (T, 3, 3), (T, 3)) slipped or turned in the hand (wrist poses
+    (T, 3, 3), (T, 3)) since frame ``grip`` beyond ``ACCEPT``, or None."""
+    local = np.einsum("tji,tj->ti", wrist_rot, rot @ centre + trans - wrist)
+    slip = np.linalg.norm(local[grip:] - local[grip], axis=1).max()
+    in_hand = wrist_rot.transpose(0, 2, 1) @ rot
+    spin = np.degrees(Rotation.from_matrix(in_hand[grip:] @ in_hand[grip].T).magnitude().max())
+    if slip > ACCEPT["slip"] or spin > ACCEPT["turn"]:
+        return f"the object slipped {slip * 1000:.0f} mm / turned {spin:.0f} deg in the hand"
+    return None
+
+
+def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Prepared, hand: PosedHand,
+            table_z: float, frames: int) -> str | None:
+    """Why the simulated candidate fails the generator's acceptance, or None."""
+    grip, end = cand.grip_frame, cand.carry_end
+    rot, trans = res.object_rotation[o], res.object_translation[o]
+    pushed = _pregrasp_disturbance(rot[: grip + 1], trans[: grip + 1], prep.centre, fallback=True)
+    if pushed is not None:
+        return pushed
+    wrist_rot = axis_angle_to_matrix_np(res.global_orient[h])
+    carried = slice(grip, end + 1)
+    moved = _in_hand_motion(rot[carried], trans[carried], wrist_rot[carried], res.wrist[h][carried], prep.centre, 0)
+    if moved is not None:
+        return f"{moved} (frame {grip}-{end})"
+    touching = res.contact[h, o, carried].mean()
+    if touching < ACCEPT["contact"]:
+        return f"the hand touched the object in only {touching:.0%} of the carried frames"
+    planned = cand.drive.wrist[:: SUBSTEPS]
+    lag = np.linalg.norm(res.wrist[h] - planned, axis=1).max()
+    if lag > ACCEPT["tracking"]:
+        return f"the wrist could not follow the plan (off by {lag * 1000:.0f} mm; object {res.masses[o]:.2f} kg)"
+    if cand.release:  # place: the object ends at its goal
+        miss = np.linalg.norm(trans[-1] - cand.target_pose[:3, 3])
+        if miss > ACCEPT["place_error"]:
+            return f"the object was placed {miss * 1000:.0f} mm from its goal"
+    below, frame = _hand_below_table(hand, res.global_orient[h], res.hand_pose[h], res.transl[h], table_z)
+    if below > TABLE_TOLERANCE:
+        return f"the hand surface went {below * 1000:.1f} mm below the table (frame {frame})"
+    return None
+
+
+def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, frames: int, fps: float,
+                rng: np.random.Generator, name: str, grasp_settings: dict | None, request=None):
+    """Yield (rank, candidate, reason) for the task's ranked grasps; reason is None for a plan worth simulating."""
+    preshape = hand_preset("preshape", task.h0.side)
+    style = task.hT.hand_pose
+    _, tips = hand(np.zeros((2, 3)), np.stack([preshape, style]), np.zeros((2, 3)))
+    closing = np.mean(np.linalg.norm(tips[0, 8::4] - tips[0, :1], axis=1) - np.linalg.norm(tips[1, 8::4] - tips[1, :1], axis=1))
+    if closing < 0.015:
+        raise PoseError(
+            f"{name} target hand_pose: it closes the fingertips by only {closing * 1000:.0f} mm from the open "
+            "pre-shape, so it describes no grasp; use a closing pose such as 'power_grasp' or 'pinch'"
+        )
+    preferred = [axis_angle_to_matrix_np(task.h0.global_orient)]
+    if task.hT.global_orient is not None:
+        preferred.append(axis_angle_to_matrix_np(task.hT.global_orient))
+    extra = {} if request is None else {"request": request}
+    grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
+                                         **extra, **dict(GRASP_SETTINGS, **(grasp_settings or {})))
+    if not grasps:
+        raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it")
+    times = np.arange((frames - 1) * SUBSTEPS + 1) / SUBSTEPS
+    duration = (frames - 1) / fps
+    check = np.linspace(0, len(times) - 1, 25).astype(int)
+    for i, g in enumerate(grasps):
+        cand = plan_motion(hand, task, g, prep, times, frames)
+        reach, approach, close, transport = cand.phases[:4]
+        wg = hand.wrist + g.transl
+        speed = np.linalg.norm(cand.drive.wrist[-1 if len(cand.phases) == 4 else int(transport * SUBSTEPS)] - wg) / (
+            duration * (transport - close) / (frames - 1))
+        reach_speed = np.linalg.norm(cand.drive.wrist[int(reach * SUBSTEPS)] - cand.drive.wrist[0]) / (duration * reach / (frames - 1))
+        if max(speed, reach_speed) > MAX_WRIST_SPEED:
+            which = "the target" if speed >= reach_speed else "the object from the initial hand"
+            raise PoseError(
+                f"{name}: unreachable: reaching {which} needs a mean wrist speed of {max(speed, reach_speed):.1f} m/s "
+                f"(limit {MAX_WRIST_SPEED} m/s); bring it closer or use more frames"
+            )
+        low = (np.asarray(prep.world.vertices) - prep.obj.pose[:3, 3]) @ prep.obj.pose[:3, :3]  # object frame
+        end_low = (low @ cand.target_pose[:3, :3].T + cand.target_pose[:3, 3])[:, 2].min()
+        if end_low < table_z - 0.005:
+            yield i, cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
+            continue
+        path = np.linspace(0, int(approach * SUBSTEPS), 14).astype(int)  # reach and approach
+        top = float(prep.world.vertices[:, 2].max()) + 0.06
+        arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
+        reason = None
+        for up in (0.0, 0.5, 1.5):
+            for arc in (0.0, arc_over):
+                cand = plan_motion(hand, task, g, prep, times, frames, arc, up)
+                verts, _ = hand(*_plan_params(hand, cand, path))
+                below = table_z - verts[..., 2].min()
+                if prep.sdf(verts[:-1, ::3]).min() < -0.002:
+                    reason = reason or f"candidate {i}: the reach passes through the object"
+                elif below > TABLE_TOLERANCE:
+                    reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
+                else:
+                    reason = None
+                    break
+            if reason is None:
+                break
+        if reason is not None:
+            yield i, cand, reason
+            continue
+        below, k = _hand_below_table(hand, *_plan_params(hand, cand, check), table_z)
+        if below > TABLE_TOLERANCE:
+            yield i, cand, f"candidate {i}: the planned hand goes {below * 1000:.0f} mm below the table (frame {check[k] // SUBSTEPS})"
+            continue
+        yield i, cand, None
+
+
+def generate_scene(
+    tasks: list[HandTask],
+    objects: list[SceneObject],
+    frames: int = 49,
+    fps: float = 15.0,
+    seed: int = 0,
+    camera: Camera | None = None,
+    hand_models: list | None = None,
+    max_attempts: int = 10,
+    table_z: float | None = None,
+    grasp_settings: dict | None = None,
+    physics_settings: dict | None = None,
+    request=None,
+) -> HOISequence:
+    """One sequence of one or more hands, each grasping its own object, simulated together.
+
+    Args:
+        tasks: one ``HandTask`` per hand (each with its own object index).
+        objects: the scene's objects at their initial poses.
+        frames, fps: clip length and rate.
+        seed: grasp candidates are drawn from ``numpy.random.default_rng(seed)``.
+        camera: the sequence's camera (default: ``keyframes.default_camera`` framing the motion).
+        hand_models: one ``HandModel`` per task (default: ``pam.hand.load_hand_model``).
+        max_attempts: grasp candidates simulated at most per hand.
+        table_z: world z of the table top (default: the lowest point of the objects).
+        request: passed to ``grasp.synthesize_grasps`` (grasp steering), when given.
+
+    Raises:
+        PoseError: bad inputs (naming the keyframe); NoGraspHeld: no candidate passed.
+    """
+    from pam.hand import load_hand_model
+
+    if len({t.obj for t in tasks}) != len(tasks):
+        raise PoseError("hands: each hand needs its own object (both hands on one object is not supported)")
+    if any(not 0 <= t.obj < len(objects) for t in tasks):
+        raise PoseError(f"hands: an object index is out of range (there are {len(objects)} objects)")
+    preps = []
+    for i, obj in enumerate(objects):
+        pose = np.asarray(obj.pose, dtype=np.float64)
+        if pose.shape != (4, 4) or not np.all(np.isfinite(pose)):
+            raise PoseError(f"object {i} ({obj.ref}): expected a finite 4x4 pose, got shape {pose.shape}")
+        preps.append(_prepare(SceneObject(obj.ref, obj.mesh.copy(), pose, obj.scale)))
+    lows = [float(p.world.vertices[:, 2].min()) for p in preps]
+    table_z = min(lows) if table_z is None else float(table_z)
+    for i, low in enumerate(lows):
+        where = f"object {i} ({objects[i].ref})" if len(objects) > 1 else f"object ({objects[i].ref})"
+        if low < table_z - TABLE_TOLERANCE:
+            raise PoseError(f"{where}: its initial pose puts it {(table_z - low) * 1000:.0f} mm below the table top")
+        if low > table_z + 0.005:
+            raise PoseError(f"{where}: its initial pose floats {(low - table_z) * 1000:.0f} mm above the table top")
+    # objects not at rest (a curved one on its lowest point) rock into a resting pose first
+    settled = physics.settle([physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps],
+                             table_z, **(physics_settings or {}))
+    moved = []
+    for i, (prep, rest) in enumerate(zip(preps, settled)):
+        pose = _rigid(rest.rotation, rest.translation)
+        moved.append(float(np.linalg.norm(pose[:3, 3] - prep.obj.pose[:3, 3])))
+        preps[i] = _prepare(SceneObject(prep.obj.ref, prep.obj.mesh, pose, prep.obj.scale), parts=prep.parts)
+    names = ["h0"] if len(tasks) == 1 else [f"hand {i}" for i in range(len(tasks))]
+    models = hand_models or [load_hand_model(t.h0.model, side=t.h0.side) for t in tasks]
+    hands = [PosedHand(m, t.h0.betas) for m, t in zip(models, tasks)]
+    for hand, task, name in zip(hands, tasks, names):
+        _check_task(hand, task, name, preps, table_z, frames, fps)
+    rigs = [physics.HandRig.from_model(h.model, h.betas) for h in hands]
+    rng = np.random.default_rng(seed)
+    sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps]
+    chosen, reasons, fallback = [], [], []
+    for h, (hand, task, name) in enumerate(zip(hands, tasks, names)):
+        tried, best = 0, None
+        prep = preps[task.obj]
+        for i, cand, reason in _candidates(hand, task, prep, table_z, frames, fps, rng, name, grasp_settings, request):
+            if reason is None:
+                if tried >= max_attempts:
+                    break
+                tried += 1
+
+                def failing(f, rot, trans, wrist_rot, wrist, c=cand):  # stop a candidate as soon as it fails
+                    if f == c.grip_frame:
+                        return _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
+                    if c.grip_frame < f <= c.carry_end:
+                        return _in_hand_motion(rot[0], trans[0], wrist_rot[0], wrist[0], prep.centre, c.grip_frame) is not None
+                    return False
+
+                res = physics.simulate([rigs[h]], [cand.drive], [sim_objects[task.obj]], table_z, fps, SUBSTEPS,
+                                       monitor=failing, **(physics_settings or {}))
+                reason = _assess(res, 0, 0, cand, prep, hand, table_z, frames)
+                if reason is None:
+                    grip = cand.grip_frame + 1
+                    shift, turn = _disturbance(res.object_rotation[0, :grip], res.object_translation[0, :grip], prep.centre)
+                    if shift <= ACCEPT["pregrasp_shift"] and turn <= ACCEPT["pregrasp_turn"]:
+                        chosen.append((cand, i, res))
+                        break
+                    # passes only the fallback: keep the least disturbing one in case none does better
+                    score = max(shift / ACCEPT["pregrasp_shift"], turn / ACCEPT["pregrasp_turn"])
+                    if best is None or score < best[0]:
+                        best = (score, (cand, i, res))
+                    reason = f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed (kept as fallback)"
+                reason = f"candidate {i}: {reason}"
+            reasons.append(f"{name} {reason}" if len(tasks) > 1 else reason)
+        if len(chosen) <= h and best is not None:
+            chosen.append(best[1])
+            fallback.append(h)
+        if len(chosen) <= h:
+            if reasons and all("into the table" in r for r in reasons):
+                raise PoseError(f"{name}: unreachable target: {reasons[0].split(': ', 1)[1]}")
+            raise NoGraspHeld(f"{preps[task.obj].obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); "
+                              "try another seed")
+    if len(tasks) == 1:
+        res = chosen[0][2]
+    else:  # all hands and objects together: the saved sequence is this joint simulation
+        res = physics.simulate(rigs, [c.drive for c, _, _ in chosen], sim_objects, table_z, fps, SUBSTEPS,
+                               **(physics_settings or {}))
+        for h, (task, hand, name) in enumerate(zip(tasks, hands, names)):
+            reason = _assess(res, h, task.obj, chosen[h][0], preps[task.obj], hand, table_z, frames)
+            if reason is not None:
+                raise NoGraspHeld(f"{name}: together with the other hand: {reason}; try another seed")
+    seq = _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames)
+    seq.meta["pose"]["settled_mm"] = [round(1000 * m, 2) for m in moved]
+    seq.meta["pose"]["fallback_hands"] = fallback  # hands whose grasp met only the fallback pre-grasp limits
+    return seq
 
 
 def generate_trajectory(
@@ -148,148 +579,66 @@ def generate_trajectory(
     camera: Camera | None = None,
     hand_model=None,
     max_attempts: int = 10,
+    goal: ObjectGoal | None = None,
     grasp_settings: dict | None = None,
     physics_settings: dict | None = None,
+    request=None,
 ) -> HOISequence:
-    """A hand-object trajectory from h0 to hT that grasps and carries the object.
+    """One hand grasping one object: ``generate_scene`` with a single task.
 
     Args:
-        h0: initial hand (needs global_orient and transl).
+        h0: initial hand (needs global_orient and transl); hT: target hand (wrist pose or
+            ``offset_from_grasp``, and the grasp style ``hand_pose``).
         obj: a built-in object name or mesh path (or a mesh, then named "object").
         o0: (4, 4) initial object-to-world transform; the table top is at its lowest point.
-        hT: target hand: its wrist pose (or ``offset_from_grasp``) and its grasp style (hand_pose).
-        frames, fps: clip length and rate.
-        seed: grasp candidates are drawn from ``numpy.random.default_rng(seed)``.
+        goal: what happens to the object (default: lift it to hT).
         scale: mesh units -> metres.
-        camera: the sequence's camera (default: ``keyframes.default_camera`` framing the motion).
-        hand_model: a ``HandModel`` (default: ``pam.hand.load_hand_model(h0.model, h0.side)``).
-        max_attempts: grasp candidates simulated at most.
-
-    Returns:
-        A ``HOISequence`` with one hand and one object; ``meta["pose"]`` records the grasp, the
-        phases and the attempts.
-
-    Raises:
-        PoseError: bad inputs, or no candidate held the object.
+        Others: as ``generate_scene``.
     """
-    from pam.hand import load_hand_model
     from pam.objects import load_object
 
     if isinstance(obj, trimesh.Trimesh):
-        ref, local = "object", obj.copy()
+        ref, mesh = "object", obj.copy()
     else:
-        ref, local = str(obj), load_object(str(obj), scale=scale)
-    o0 = np.asarray(o0, dtype=np.float64)
-    if o0.shape != (4, 4) or not np.all(np.isfinite(o0)):
-        raise PoseError(f"o0: expected a finite 4x4 transform, got shape {o0.shape}")
-    model = load_hand_model(h0.model, side=h0.side) if hand_model is None else hand_model
-    hand = PosedHand(model, h0.betas)
-    local = closed_mesh(local, name=ref)  # warns for meshes with holes
-    parts = convex_parts(local, name=ref)
-    world = local.copy()
-    world.apply_transform(o0)
-    _check_inputs(hand, h0, world, frames, fps)
-    table = float(world.vertices[:, 2].min())
-    sdf = ObjectSDF(world)
-
-    rng = np.random.default_rng(seed)
-    style = hT.hand_pose
-    preshape = hand_preset("preshape", h0.side)
-    _, tips = hand(np.zeros((2, 3)), np.stack([preshape, style]), np.zeros((2, 3)))
-    closing = np.mean(np.linalg.norm(tips[0, 8::4] - tips[0, :1], axis=1) - np.linalg.norm(tips[1, 8::4] - tips[1, :1], axis=1))
-    if closing < 0.015:
-        raise PoseError(
-            f"hT.hand_pose: the target hand closes the fingertips by only {closing * 1000:.0f} mm from the open "
-            "pre-shape, so it describes no grasp; use a closing pose such as 'power_grasp' or 'pinch'"
-        )
-    preferred = [axis_angle_to_matrix_np(h0.global_orient)]
-    if hT.global_orient is not None:
-        preferred.append(axis_angle_to_matrix_np(hT.global_orient))
-    candidates = grasp_mod.synthesize_grasps(
-        hand, world, table, preshape, style, rng, preferred=tuple(preferred), **(grasp_settings or {})
-    )
-    if not candidates:
-        raise PoseError(f"{ref}: no grasp found with the thumb and another finger or the palm opposing it")
-
-    reach, approach, close, transport = _phase_frames(frames)
-    duration = (frames - 1) / fps
-    times = np.arange((frames - 1) * SUBSTEPS + 1) / SUBSTEPS
-    capsules = HandCapsules.from_model(hand.model, hand.betas)
-    hold_start = int(np.ceil(close))
-    reasons = []
-    for attempt, g in enumerate(candidates[:max_attempts]):
-        wg = hand.wrist + g.transl
-        if hT.offset_from_grasp is not None:
-            target_rot, target_wrist = g.rotation, wg + hT.offset_from_grasp
-        else:
-            target_rot, target_wrist = axis_angle_to_matrix_np(hT.global_orient), hand.wrist + hT.transl
-        speed = np.linalg.norm(target_wrist - wg) / (duration * (transport - close) / (frames - 1))
-        reach_speed = np.linalg.norm(wg + APPROACH_DISTANCE * g.approach - hand.wrist - h0.transl) / (
-            duration * reach / (frames - 1)
-        )
-        if max(speed, reach_speed) > MAX_WRIST_SPEED:
-            which = "hT" if speed >= reach_speed else "the object from h0"
-            raise PoseError(
-                f"unreachable target: reaching {which} needs a mean wrist speed of {max(speed, reach_speed):.1f} m/s "
-                f"(limit {MAX_WRIST_SPEED} m/s); bring it closer or use more frames"
-            )
-        # the object carried rigidly to the target must stay above the table
-        carry = target_rot @ g.rotation.T
-        end_low = (np.asarray(world.vertices) - wg) @ carry.T + target_wrist
-        if end_low[:, 2].min() < table - 0.005:
-            reasons.append(f"candidate {attempt}: hT puts the object {100 * (table - end_low[:, 2].min()):.1f} cm into the table")
-            continue
-        reach_idx = np.linspace(0, int(reach * SUBSTEPS), 10).astype(int)
-        low = min(hand.wrist[2] + h0.transl[2], wg[2] + APPROACH_DISTANCE * g.approach[2])
-        for arc in (0.0, max(0.0, float(world.vertices[:, 2].max()) + 0.06 - low)):
-            plan = plan_motion(hand, h0, g, target_rot, target_wrist, times, frames, arc)
-            if not _path_collides(hand, plan, sdf, reach_idx):
-                break
-        else:
-            reasons.append(f"candidate {attempt}: the reach from h0 passes through the object")
-            continue
-        _, sim_joints = hand(plan.global_orient, plan.sim_pose, plan.transl)
-        seg_pos, seg_rot = capsules.segment_poses(sim_joints, plan.global_orient)
-        result = physics.simulate(
-            parts, o0[:3, :3], o0[:3, 3], table, capsules, seg_pos, seg_rot, fps, SUBSTEPS, hold_start,
-            centre=local.bounding_box.centroid, **(physics_settings or {}),
-        )
-        if not result.held:
-            reasons.append(f"candidate {attempt}: dropped at frame {result.drop_frame}")
-            continue
-        gap = _final_gap(hand, plan, result, local)
-        if gap > CONTACT_DISTANCE:  # the shown hand must end touching the object (as quality.evaluate)
-            reasons.append(f"candidate {attempt}: the object ends {gap * 1000:.0f} mm away from the shown hand")
-            continue
-        return _sequence(
-            h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, attempt, hold_start, frames
-        )
-    if all("into the table" in r for r in reasons):
-        raise PoseError(f"unreachable target: {reasons[0].split(': ', 1)[1]}")
-    raise NoGraspHeld(f"{ref}: no grasp held the object in simulation ({'; '.join(reasons)}); try another seed")
+        ref, mesh = str(obj), load_object(str(obj), scale=scale)
+    task = HandTask(h0, hT, 0, goal or ObjectGoal())
+    return generate_scene([task], [SceneObject(ref, mesh, o0, scale)], frames=frames, fps=fps, seed=seed,
+                          camera=camera, hand_models=None if hand_model is None else [hand_model],
+                          max_attempts=max_attempts, grasp_settings=grasp_settings, physics_settings=physics_settings,
+                          request=request)
 
 
-def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, attempt, hold_start, frames):
-    idx = np.arange(frames) * SUBSTEPS
-    track = HandTrack(
-        global_orient=plan.global_orient[idx], hand_pose=plan.hand_pose[idx], transl=plan.transl[idx],
-        betas=h0.betas, side=h0.side, model=h0.model,
-    )
+def _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames) -> HOISequence:
     from pam.objects import object_seg_id
 
-    obj = ObjectTrack(mesh=ref, rotation=result.rotation, translation=result.translation, scale=scale,
-                      seg_id=object_seg_id(ref))
+    tracks = [
+        HandTrack(global_orient=res.global_orient[h], hand_pose=res.hand_pose[h], transl=res.transl[h],
+                  betas=t.h0.betas, side=t.h0.side, model=t.h0.model)
+        for h, t in enumerate(tasks)
+    ]
+    objs = [
+        ObjectTrack(mesh=o.ref, rotation=res.object_rotation[i], translation=res.object_translation[i], scale=o.scale,
+                    seg_id=object_seg_id(o.ref))
+        for i, o in enumerate(objects)
+    ]
     if camera is None:
-        _, joints = hand(track.global_orient[[0, -1]], track.hand_pose[[0, -1]], track.transl[[0, -1]])
-        camera = default_camera(np.concatenate([joints.reshape(-1, 3), result.translation]))
-    reach, approach, close, transport = _phase_frames(frames)
-    meta = {
-        "pose": {
-            "generator": "pam.pose.generate",
-            "seed": int(seed),
+        points = [res.object_translation.reshape(-1, 3)]
+        for hand, track in zip(hands, tracks):
+            _, joints = hand(track.global_orient[[0, -1]], track.hand_pose[[0, -1]], track.transl[[0, -1]])
+            points.append(joints.reshape(-1, 3))
+        camera = default_camera(np.concatenate(points))
+    per_hand = []
+    for (cand, attempt, _), task in zip(chosen, tasks):
+        g = cand.grasp
+        names = ("reach_end", "approach_end", "close_end", "transport_end", "release_end")
+        per_hand.append({
+            "object": task.obj,
+            "goal": task.goal.to_json(),
             "attempt": int(attempt),
-            "hold_start": int(hold_start),
-            "phases": {"reach_end": reach, "approach_end": approach, "close_end": close, "transport_end": transport},
+            "grip_frame": cand.grip_frame,
+            "carry_start": cand.grip_frame,
+            "carry_end": cand.carry_end,
+            "phases": dict(zip(names, cand.phases)),
             "grasp": {
                 "finger_contact": g.finger_contact.astype(int).tolist(),
                 "palm_contact": g.palm_contact,
@@ -297,6 +646,24 @@ def _sequence(h0, hT, ref, scale, plan, result, fps, camera, hand, seed, g, atte
                 "balance": g.balance,
                 "approach": g.approach.tolist(),
             },
+        })
+    first = per_hand[0]
+    meta = {
+        "pose": {
+            "generator": "pam.pose.generate",
+            "simulated": True,
+            "seed": int(seed),
+            "table_z": float(table_z),
+            "grip_frame": first["grip_frame"],
+            "carry_start": first["carry_start"],
+            "carry_end": first["carry_end"],
+            "hold_start": first["grip_frame"],
+            "attempt": first["attempt"],
+            "phases": first["phases"],
+            "grasp": first["grasp"],
+            "goal": first["goal"],
+            "object_mass_kg": [float(m) for m in res.masses],
+            "hands": per_hand,
         }
     }
-    return HOISequence(hands=[track], objects=[obj], camera=camera, fps=fps, meta=meta)
+    return HOISequence(hands=tracks, objects=objs, camera=camera, fps=fps, meta=meta)

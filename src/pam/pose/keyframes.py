@@ -33,7 +33,12 @@ JSON format (see ``examples/pose_init.json`` and ``examples/pose_target.json``):
       }
     }
 
-Every field is checked, and errors name the file and the field.
+    Two hands, each with its own object: ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``
+    in init.json and ``{"hands": [{...}, {...}]}`` in target.json. A target hand may also give
+    ``"goal"`` (``parse_goal``: lift, tilt about a horizontal axis, or place at a pose) and
+    ``"object"`` (the index of its object). init.json may give ``"table_z"``.
+
+Every field is checked, unknown keys are errors, and errors name the file and the field.
 """
 
 from __future__ import annotations
@@ -98,6 +103,32 @@ class HandKeyframe:
 
 
 @dataclass
+class ObjectGoal:
+    """What the hand does with its object after grasping it.
+
+    kind "lift": carried rigidly to the target hand's wrist pose (hT) and held there.
+    kind "tilt": as lift, then turned by ``angle`` (radians) about the horizontal unit ``axis``
+    through the object's centre (pouring).
+    kind "place": carried to the object pose ``rotation`` (3, 3), ``translation`` (3,) on the
+    table, released, and the hand withdraws.
+    """
+
+    kind: str = "lift"
+    rotation: np.ndarray | None = None
+    translation: np.ndarray | None = None
+    axis: np.ndarray | None = None
+    angle: float = 0.0
+
+    def to_json(self) -> dict:
+        out: dict = {"type": self.kind}
+        if self.kind == "place":
+            out.update(rotation=matrix_to_axis_angle_np(self.rotation).tolist(), translation=self.translation.tolist())
+        if self.kind == "tilt":
+            out.update(axis=self.axis.tolist(), degrees=float(np.degrees(self.angle)))
+        return out
+
+
+@dataclass
 class ObjectKeyframe:
     """The object and its initial pose (object-to-world)."""
 
@@ -134,10 +165,30 @@ def _rotation(where: str, value: Any) -> np.ndarray:
     return arr
 
 
-def parse_hand(data: dict, where: str, target: bool = False, side: str = "right") -> HandKeyframe:
-    """A hand keyframe from its JSON dict (``where`` names it in errors; ``side`` is the default)."""
+HAND_KEYS = ("side", "model", "global_orient", "transl", "hand_pose", "betas")
+TARGET_KEYS = HAND_KEYS + ("offset_from_grasp", "goal", "object")
+OBJECT_KEYS = ("mesh", "name", "scale", "rotation", "translation")
+GOAL_KEYS = {"lift": ("type",), "tilt": ("type", "axis", "degrees"), "place": ("type", "rotation", "translation")}
+
+
+def _check_keys(where: str, data: dict, allowed: tuple) -> None:
+    """Unknown keys are errors that name the key (a misspelt field must not be silently ignored)."""
+    for key in data:
+        if key not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KeyframeError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def parse_hand(data: dict, where: str, target: bool = False, side: str = "right", placed: bool = False) -> HandKeyframe:
+    """A hand keyframe from its JSON dict (``where`` names it in errors; ``side`` is the default).
+
+    A target hand of a place goal (``placed``) needs no wrist pose: the placement gives it."""
     if not isinstance(data, dict):
         raise KeyframeError(f"{where}: expected an object with hand fields, got {type(data).__name__}")
+    _check_keys(where, data, TARGET_KEYS if target else HAND_KEYS)
     side = data.get("side", side)
     if side not in ("right", "left"):
         raise KeyframeError(f"{where}.side: expected 'right' or 'left', got {side!r}")
@@ -157,6 +208,8 @@ def parse_hand(data: dict, where: str, target: bool = False, side: str = "right"
             raise KeyframeError(f"{where}: give either offset_from_grasp or global_orient + transl, not both")
         hand.offset_from_grasp = _vector(f"{where}.offset_from_grasp", data["offset_from_grasp"], 3)
         return hand
+    if placed and "global_orient" not in data and "transl" not in data:
+        return hand
     for key in ("global_orient", "transl"):
         if key not in data:
             extra = " (or offset_from_grasp)" if target else ""
@@ -170,6 +223,7 @@ def parse_object(data: dict, where: str, base: Path | None = None) -> ObjectKeyf
     """An object keyframe from its JSON dict; a relative mesh path is taken relative to ``base``."""
     if not isinstance(data, dict) or not isinstance(data.get("mesh", data.get("name")), str):
         raise KeyframeError(f"{where}: expected an object with a 'mesh' (built-in name or file path)")
+    _check_keys(where, data, OBJECT_KEYS)
     mesh = data.get("mesh", data.get("name"))
     if base is not None and Path(mesh).suffix and not Path(mesh).is_absolute():
         mesh = str(base / mesh)
@@ -200,28 +254,105 @@ def _read_json(path: str | Path) -> dict:
     return data
 
 
-def load_init(path: str | Path) -> tuple[HandKeyframe, ObjectKeyframe]:
-    """Read h0 and o0 from an init JSON file."""
-    data = _read_json(path)
-    for key in ("hand", "object"):
+def parse_goal(data: Any, where: str) -> ObjectGoal:
+    """An ``ObjectGoal`` from its JSON dict: ``{"type": "lift"}``, ``{"type": "tilt", "axis": [x, y, 0],
+    "degrees": 90}`` or ``{"type": "place", "rotation": [...], "translation": [...]}``."""
+    if not isinstance(data, dict) or data.get("type") not in GOAL_KEYS:
+        raise KeyframeError(f"{where}: expected an object with type 'lift', 'tilt' or 'place', got {data!r}")
+    kind = data["type"]
+    _check_keys(where, data, GOAL_KEYS[kind])
+    for key in GOAL_KEYS[kind][1:]:
         if key not in data:
-            raise KeyframeError(f"{path}: missing '{key}'")
-    return parse_hand(data["hand"], f"{path}: hand"), parse_object(data["object"], f"{path}: object", Path(path).parent)
+            raise KeyframeError(f"{where}: a {kind} goal needs '{key}'")
+    if kind == "place":
+        return ObjectGoal("place", rotation=_rotation(f"{where}.rotation", data["rotation"]),
+                          translation=_vector(f"{where}.translation", data["translation"], 3))
+    if kind == "tilt":
+        axis = _vector(f"{where}.axis", data["axis"], 3)
+        norm = np.linalg.norm(axis)
+        if norm < 1e-9 or abs(axis[2]) > 1e-6 * norm:
+            raise KeyframeError(f"{where}.axis: a tilt turns about a horizontal axis (z = 0), got {axis.tolist()}")
+        degrees = _vector(f"{where}.degrees", [data["degrees"]], 1)[0]
+        if not 0 < abs(degrees) <= 180:
+            raise KeyframeError(f"{where}.degrees: expected 0 < |degrees| <= 180, got {degrees}")
+        return ObjectGoal("tilt", axis=axis / norm, angle=float(np.radians(degrees)))
+    return ObjectGoal("lift")
+
+
+def _entries(path, data: dict, single: str, plural: str) -> list:
+    if (single in data) == (plural in data):
+        raise KeyframeError(f"{path}: give either '{single}' or '{plural}' (a list)")
+    if single in data:
+        return [data[single]]
+    if not isinstance(data[plural], list) or not 1 <= len(data[plural]) <= 2:
+        raise KeyframeError(f"{path}: '{plural}' must be a list of one or two entries")
+    return data[plural]
+
+
+def load_scene_init(path: str | Path) -> tuple[list[HandKeyframe], list[ObjectKeyframe], float | None]:
+    """Initial hands, objects and the table height (None: the objects' lowest point) of an init file.
+
+    One hand: ``{"hand": {...}, "object": {...}}``; two hands, each with its own object:
+    ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``. Optional ``"table_z"`` (metres).
+    """
+    data = _read_json(path)
+    _check_keys(str(path), data, ("hand", "hands", "object", "objects", "table_z"))
+    hands = _entries(path, data, "hand", "hands")
+    objects = _entries(path, data, "object", "objects")
+    tag = "hand" if "hand" in data else "hands[{}]"
+    otag = "object" if "object" in data else "objects[{}]"
+    h0 = [parse_hand(h, f"{path}: {tag.format(i)}") for i, h in enumerate(hands)]
+    objs = [parse_object(o, f"{path}: {otag.format(i)}", Path(path).parent) for i, o in enumerate(objects)]
+    if len(objs) < len(h0):
+        raise KeyframeError(f"{path}: each hand needs its own object ({len(h0)} hands, {len(objs)} objects)")
+    table_z = None
+    if "table_z" in data:
+        table_z = float(_vector(f"{path}: table_z", [data["table_z"]], 1)[0])
+    return h0, objs, table_z
+
+
+def load_scene_target(path: str | Path, initial: list[HandKeyframe]) -> list[tuple[HandKeyframe, ObjectGoal, int]]:
+    """Target hands of a target file, one per initial hand: (hT, goal, object index).
+
+    ``{"hand": {...}}`` or ``{"hands": [{...}, {...}]}``; each may hold ``"goal"`` (``parse_goal``,
+    default lift) and ``"object"`` (the index of its object, default its own position). Side,
+    model and betas default to the initial hand's.
+    """
+    data = _read_json(path)
+    _check_keys(str(path), data, ("hand", "hands"))
+    entries = _entries(path, data, "hand", "hands")
+    tag = "hand" if "hand" in data else "hands[{}]"
+    if len(entries) != len(initial):
+        raise KeyframeError(f"{path}: {len(entries)} target hands for {len(initial)} initial hands")
+    out = []
+    for i, (entry, h0) in enumerate(zip(entries, initial)):
+        where = f"{path}: {tag.format(i)}"
+        goal = parse_goal(entry["goal"], f"{where}.goal") if isinstance(entry, dict) and "goal" in entry else ObjectGoal()
+        hand = parse_hand(entry, where, target=True, side=h0.side, placed=goal.kind == "place")
+        if hand.side != h0.side:
+            raise KeyframeError(f"{where}.side {hand.side!r} differs from the initial hand's {h0.side!r}")
+        hand.model = entry.get("model", h0.model)
+        if "betas" not in entry:
+            hand.betas = h0.betas
+        obj = entry.get("object", i)
+        if not isinstance(obj, int) or isinstance(obj, bool) or obj < 0:
+            raise KeyframeError(f"{where}.object: expected an object index, got {obj!r}")
+        out.append((hand, goal, obj))
+    return out
+
+
+def load_init(path: str | Path) -> tuple[HandKeyframe, ObjectKeyframe]:
+    """Read h0 and o0 from a one-hand init JSON file."""
+    h0, objs, _ = load_scene_init(path)
+    if len(h0) != 1 or len(objs) != 1:
+        raise KeyframeError(f"{path}: expected one hand and one object")
+    return h0[0], objs[0]
 
 
 def load_target(path: str | Path, initial: HandKeyframe | None = None) -> HandKeyframe:
-    """Read hT from a target JSON file; side, model and betas default to the ``initial`` hand's."""
-    data = _read_json(path)
-    if "hand" not in data:
-        raise KeyframeError(f"{path}: missing 'hand'")
-    hand = parse_hand(data["hand"], f"{path}: hand", target=True, side=initial.side if initial else "right")
-    if initial is not None:
-        if hand.side != initial.side:
-            raise KeyframeError(f"{path}: hand.side {hand.side!r} differs from the initial hand's {initial.side!r}")
-        hand.model = data["hand"].get("model", initial.model)
-        if "betas" not in data["hand"]:
-            hand.betas = initial.betas
-    return hand
+    """Read hT from a one-hand target JSON file; side, model and betas default to the ``initial`` hand's."""
+    initial = initial or HandKeyframe(hand_pose=np.zeros(45))
+    return load_scene_target(path, [initial])[0][0]
 
 
 # --- defaults: `pam pose --object mug` with nothing else ---------------------------------------

@@ -1,18 +1,23 @@
-"""MuJoCo simulation of a hand driven along a plan and a free object on a table.
+"""MuJoCo simulation of joint-actuated hands and free objects on a solid table.
 
-Scene (world z up, gravity -z):
-- a table: a plane at the height of the object's lowest point in its initial pose;
-- the object: a free body whose collision shape is its convex parts (``pam.pose.collision``),
+Scene (world z up, gravity -z, SI units):
+- the table: a plane at ``table_z`` that collides with the objects and with every hand capsule;
+- each object: a free body whose collision shape is its convex parts (``pam.pose.collision``),
   mass from a uniform density, sliding + torsional friction;
-- the hand: 16 rigid segments (palm + 15 finger bones) carrying capsules
-  (``pam.pose.hand_geometry``). Each segment is a dynamic, gravity-compensated body tied to a
-  mocap target by a soft weld; the mocap targets follow the planned segment poses. This is the
-  Cartesian equivalent of a mocap wrist with position-controlled finger joints: segments track
-  the plan closely, are pushed back a little by contacts (so a finger planned slightly into the
-  object squeezes it), and carry real velocities so friction can lift the object. Hand segments
-  collide with the object only (not with each other or the table).
+- each hand: the hand model's kinematic tree (``HandRig``): a free wrist body and one body per
+  MANO finger joint, placed at the rest-pose joint positions with the rest pose's (identity)
+  orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
+  hinges about the body's x, y, z axes (intrinsic XYZ Euler angles, far from gimbal lock for
+  finger joints). Capsules measured on the hand's skin (``pam.pose.hand_geometry``, the shape
+  grasp synthesis closes the fingers with) are the bodies' collision geoms. Every hinge has a position actuator with a torque limit
+  (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
+  grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
+  force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
+  arm carries it), the object's is not.
 
-The object's trajectory comes from the simulation: a bad grasp drops it.
+Read-back: every frame the simulated joint angles become MANO ``hand_pose`` axis-angles and the
+wrist body pose becomes ``global_orient``/``transl``, so what is saved and rendered is the
+simulated hand, not the plan. Sources of the physical parameters: docs/pose.md.
 """
 
 from __future__ import annotations
@@ -24,182 +29,358 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from pam.pose.hand_geometry import HandCapsules
-from pam.pose.quality import DROP_DISTANCE
+from pam.hand.anatomy import KEYPOINT_ORDER, PARENTS
+from pam.pose.hand_geometry import FINGER_BONES, HandCapsules
 
-#: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a frame.
+#: Torque limits (N m) of the three joints of a finger, proximal to distal (see docs/pose.md).
+FINGER_TORQUE = (2.0, 1.0, 0.5)
+
+#: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a plan sample.
 DEFAULTS = dict(
     timestep=0.002,
-    density=400.0,  # kg/m^3: a filled light container
-    friction=(1.5, 0.01, 0.0001),  # sliding, torsional, rolling: soft finger pads on plastic or cardboard
-    contact_solref=(0.006, 1.0),  # time constant (s) and damping ratio of all contacts
+    density=700.0,  # kg/m^3 of the object: YCB masses over their volumes span ~200-1000 (see docs/pose.md)
+    friction=(0.9, 0.005, 0.0001),  # sliding, torsional, rolling: finger pad skin on plastic/wood/paper
+    table_friction=(0.6, 0.005, 0.0001),
+    contact_solref=(0.004, 1.0),  # time constant (s) and damping ratio of all contacts
     contact_solimp=(0.95, 0.99, 0.001, 0.5, 2.0),
-    weld_solref=(0.004, 1.0),  # time constant (s) and damping ratio of the segment-to-target welds
-    segment_mass=0.03,
-    drop_distance=DROP_DISTANCE,  # object centre moved this far (m) in the palm frame while holding = dropped
+    hand_density=1100.0,  # kg/m^3, soft tissue and bone
+    finger_stiffness=8.0,  # N m / rad of the position servos (saturate at the torque limit 0.15 rad past target)
+    finger_damping=0.04,  # N m s / rad
+    armature=2e-4,  # kg m^2: reflected inertia of the finger actuators (muscle-tendon)
+    finger_torque=FINGER_TORQUE,
+    wrist_frequency=4.0,  # Hz: bandwidth of the arm's PD control of the wrist (higher is unstable at this timestep)
+    wrist_force=60.0,  # N: the arm's force limit at the wrist
+    wrist_torque=6.0,  # N m: the forearm's torque limit at the wrist
 )
-
-
-@dataclass
-class SimResult:
-    """Simulated object trajectory at the frame times.
-
-    Attributes:
-        rotation: (T, 3, 3) object-to-world rotations.
-        translation: (T, 3) object-to-world translations.
-        held: whether the object stayed in the hand from ``hold_start`` to the end.
-        drift: (T,) displacement (m) of the object's centre in the palm frame since ``hold_start``
-            (0 before it).
-        drop_frame: first frame where the drift passed ``drop_distance``, or None.
-    """
-
-    rotation: np.ndarray
-    translation: np.ndarray
-    held: bool
-    drift: np.ndarray
-    drop_frame: int | None
 
 
 def _quat_wxyz(rot: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_quat(scalar_first=True).reshape(*rot.shape[:-2], 4)
 
 
-def build_scene(
-    parts: list[trimesh.Trimesh],
-    object_rotation: np.ndarray,
-    object_translation: np.ndarray,
-    table_height: float | None,
-    capsules: HandCapsules,
-    timestep: float,
-    settings: dict,
-) -> mujoco.MjModel:
-    """Compile the scene. ``parts`` are convex meshes in the object frame (metres)."""
+def pose_to_euler(hand_pose: np.ndarray) -> np.ndarray:
+    """MANO finger axis-angles (..., 45) -> hinge angles (..., 45): intrinsic XYZ Euler per joint."""
+    flat = np.asarray(hand_pose, dtype=np.float64).reshape(-1, 3)
+    return Rotation.from_rotvec(flat).as_euler("XYZ").reshape(np.shape(hand_pose))
+
+
+def euler_to_pose(angles: np.ndarray) -> np.ndarray:
+    """Hinge angles (..., 45) -> MANO finger axis-angles (..., 45)."""
+    flat = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    return Rotation.from_euler("XYZ", flat).as_rotvec().reshape(np.shape(angles))
+
+
+@dataclass
+class HandRig:
+    """The kinematic tree of one hand shape.
+
+    Attributes:
+        side: "right" or "left".
+        joints: (16, 3) rest-pose kinematic joint positions (wrist first, MANO joint order), metres.
+        capsules: (body, start (3,), end (3,), radius) per collision capsule, in the frame of
+            body k = kinematic joint k (0 = wrist), from ``HandCapsules`` (measured on the skin).
+    """
+
+    side: str
+    joints: np.ndarray
+    capsules: list[tuple[int, np.ndarray, np.ndarray, float]]
+
+    @classmethod
+    def from_model(cls, model, betas: np.ndarray | None = None) -> "HandRig":
+        caps = HandCapsules.from_model(model, betas)
+        joints = np.empty((16, 3))
+        for keypoint, kin in enumerate(KEYPOINT_ORDER):
+            if kin < 16:
+                joints[kin] = caps.rest_joints[keypoint]
+        capsules = [(0 if seg == 0 else KEYPOINT_ORDER[FINGER_BONES[seg - 1][0]], a, b, r)
+                    for seg, a, b, r in zip(caps.segment, caps.start, caps.end, caps.radius)]
+        return cls(side=model.side, joints=joints, capsules=capsules)
+
+
+@dataclass
+class HandDrive:
+    """Commands for one simulated hand at plan samples (S of them).
+
+    Attributes:
+        wrist: (S, 3) world position of the wrist joint.
+        rotation: (S, 3, 3) wrist rotation.
+        hand_pose: (S, 45) MANO finger joint targets (axis-angle).
+        effort: (S,) fraction of the finger torque limits in use (a hand closes gently, then
+            grips: grip force is built up only once the fingers are on the object).
+    """
+
+    wrist: np.ndarray
+    rotation: np.ndarray
+    hand_pose: np.ndarray
+    effort: np.ndarray | None = None
+
+
+@dataclass
+class SimObject:
+    """A free object: convex ``parts`` (object frame, metres) at pose ``rotation`` (3, 3), ``translation`` (3,)."""
+
+    parts: list[trimesh.Trimesh]
+    rotation: np.ndarray
+    translation: np.ndarray
+    density: float | None = None  # kg/m^3 (default: the settings' density)
+
+
+@dataclass
+class SimResult:
+    """Simulated states at the frame times (T frames, H hands, O objects).
+
+    Attributes:
+        object_rotation, object_translation: (O, T, 3, 3), (O, T, 3) object-to-world poses.
+        global_orient, hand_pose, transl: (H, T, 3), (H, T, 45), (H, T, 3) MANO parameters of
+            the simulated hands (``transl`` for the rig's rest wrist position).
+        wrist: (H, T, 3) simulated wrist joint positions.
+        contact: (H, O, T) whether any capsule of hand h touches object o at the frame.
+        table_contact: (O, T) whether object o touches the table.
+        masses: (O,) object masses in kg.
+    """
+
+    object_rotation: np.ndarray
+    object_translation: np.ndarray
+    global_orient: np.ndarray
+    hand_pose: np.ndarray
+    transl: np.ndarray
+    wrist: np.ndarray
+    contact: np.ndarray
+    table_contact: np.ndarray
+    masses: np.ndarray
+
+
+# collision bits: the table and objects collide with everything; hands with objects and the table only
+_TABLE, _OBJECT, _HAND = 1, 2, 4
+
+
+def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | None, timestep: float,
+                settings: dict) -> mujoco.MjModel:
+    """Compile the scene: hands ``hand{h}`` (bodies ``hand{h}_j{k}``), objects ``object{o}``, the table."""
     spec = mujoco.MjSpec()
     spec.option.timestep = timestep
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10.0
     spec.option.gravity = [0.0, 0.0, -9.81]
+    contact = dict(solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]))
     world = spec.worldbody
-    if table_height is not None:
-        world.add_geom(
-            type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_height],
-            contype=1, conaffinity=1, friction=[0.8, 0.005, 0.0001],
-            solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
-        )
-    obj = world.add_body(name="object", pos=object_translation, quat=_quat_wxyz(object_rotation))
-    obj.add_freejoint()
-    for i, part in enumerate(parts):
-        spec.add_mesh(name=f"part{i}", uservert=np.asarray(part.vertices, dtype=np.float32).ravel().tolist(),
-                      userface=np.asarray(part.faces, dtype=np.int32).ravel().tolist())
-        obj.add_geom(
-            type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"part{i}", density=settings["density"],
-            contype=1, conaffinity=2 | 1, condim=4, friction=list(settings["friction"]),
-            solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
-        )
-    for s in np.unique(capsules.segment):
-        world.add_body(name=f"target{s}", mocap=True)
-        seg = world.add_body(name=f"segment{s}", gravcomp=1.0)
-        seg.add_freejoint()
-        for c in np.flatnonzero(capsules.segment == s):
-            seg.add_geom(
-                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*capsules.start[c], *capsules.end[c]],
-                size=[capsules.radius[c], 0.0, 0.0], mass=settings["segment_mass"] / max(1, np.sum(capsules.segment == s)),
-                contype=2, conaffinity=0, condim=4, friction=list(settings["friction"]),
-                solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]),
+    if table_z is not None:
+        world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_z],
+                       contype=_TABLE, conaffinity=_OBJECT | _HAND, condim=4,
+                       friction=list(settings["table_friction"]), **contact)
+    for o, obj in enumerate(objects):
+        body = world.add_body(name=f"object{o}", pos=obj.translation, quat=_quat_wxyz(obj.rotation))
+        body.add_freejoint()
+        for i, part in enumerate(obj.parts):
+            spec.add_mesh(name=f"object{o}_part{i}", uservert=np.asarray(part.vertices, dtype=np.float32).ravel().tolist(),
+                          userface=np.asarray(part.faces, dtype=np.int32).ravel().tolist())
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_part{i}",
+                          density=settings["density"] if obj.density is None else obj.density,
+                          contype=_OBJECT, conaffinity=_TABLE | _OBJECT | _HAND, condim=4,
+                          friction=list(settings["friction"]), **contact)
+    for h, rig in enumerate(rigs):
+        bodies = [world.add_body(name=f"hand{h}_j0", pos=rig.joints[0], gravcomp=1.0)]
+        bodies[0].add_freejoint()
+        for k in range(1, 16):
+            parent = PARENTS[k]
+            body = bodies[parent].add_body(name=f"hand{h}_j{k}", pos=rig.joints[k] - rig.joints[parent], gravcomp=1.0)
+            level = (k - 1) % 3  # 0 proximal .. 2 distal
+            for a, axis in enumerate(np.eye(3)):
+                name = f"hand{h}_j{k}_{'xyz'[a]}"
+                body.add_joint(name=name, type=mujoco.mjtJoint.mjJNT_HINGE, axis=axis, armature=settings["armature"])
+                kp, kv = settings["finger_stiffness"], settings["finger_damping"]
+                limit = settings["finger_torque"][level]
+                spec.add_actuator(
+                    name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT,
+                    gaintype=mujoco.mjtGain.mjGAIN_FIXED, gainprm=[kp] + [0] * 9,
+                    biastype=mujoco.mjtBias.mjBIAS_AFFINE, biasprm=[0, -kp, -kv] + [0] * 7,
+                    forcelimited=1, forcerange=[-limit, limit],
+                )
+            bodies.append(body)
+        for body, a, b, r in rig.capsules:
+            bodies[body].add_geom(
+                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r, 0, 0],
+                density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
+                friction=list(settings["friction"]), **contact,
             )
-        spec.add_equality(
-            type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY, name1=f"segment{s}", name2=f"target{s}",
-            solref=list(settings["weld_solref"]),
-            data=[0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0],  # anchor, identity relative pose, torque scale
-        )
     return spec.compile()
 
 
+def settle(objects: list[SimObject], table_z: float | None, seconds: float = 0.6, **overrides) -> list[SimObject]:
+    """The objects after ``seconds`` on the table with no hand: a pose that is not at rest (a
+    curved object on its lowest point) rocks into one. Parts are unchanged; poses are updated."""
+    settings = dict(DEFAULTS, **overrides)
+    model = build_scene([], objects, table_z, settings["timestep"], settings)
+    data = mujoco.MjData(model)
+    mujoco.mj_step(model, data, nstep=int(round(seconds / settings["timestep"])))
+    out = []
+    for o, obj in enumerate(objects):
+        b = model.body(f"object{o}").id
+        u, _, vt = np.linalg.svd(data.xmat[b].reshape(3, 3))
+        out.append(SimObject(obj.parts, u @ vt, data.xpos[b].copy(), obj.density))
+    return out
+
+
+class _Wrist:
+    """Force- and torque-limited PD control of a free wrist body towards a target pose.
+
+    Gains from the hand's mass ``m`` (and ``m r^2`` with a 6 cm radius of gyration) for a
+    critically damped response at ``wrist_frequency``; the planned velocity is fed forward.
+    """
+
+    GYRATION = 0.06  # m
+
+    def __init__(self, model: mujoco.MjModel, body: int, settings: dict):
+        self.body = body
+        self.dof = int(model.jnt_dofadr[model.body_jntadr[body]])  # the free joint's 6 velocities
+        mass = float(model.body_subtreemass[body])
+        inertia = mass * self.GYRATION**2
+        omega = 2.0 * np.pi * settings["wrist_frequency"]
+        self.kp, self.kd = mass * omega**2, 2.0 * mass * omega
+        self.kr, self.kw = inertia * omega**2, 2.0 * inertia * omega
+        self.force, self.torque = settings["wrist_force"], settings["wrist_torque"]
+        self._err = np.zeros(3)
+
+    def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray) -> None:
+        """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)."""
+        qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
+        rot = data.xmat[self.body].reshape(3, 3)
+        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3])
+        mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
+        torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
+        data.xfrc_applied[self.body, :3] = _clip_norm(force, self.force)
+        data.xfrc_applied[self.body, 3:] = _clip_norm(torque, self.torque)
+
+
+def _clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v if n <= limit else v * (limit / n)
+
+
+def _hemisphere(quats: np.ndarray) -> np.ndarray:
+    """Consecutive quaternions (S, 4) on the same hemisphere."""
+    quats = quats.copy()
+    for i in range(1, len(quats)):
+        if quats[i] @ quats[i - 1] < 0:
+            quats[i] = -quats[i]
+    return quats
+
+
 def simulate(
-    parts: list[trimesh.Trimesh],
-    object_rotation: np.ndarray,
-    object_translation: np.ndarray,
-    table_height: float | None,
-    capsules: HandCapsules,
-    plan_positions: np.ndarray,
-    plan_rotations: np.ndarray,
+    rigs: list[HandRig],
+    drives: list[HandDrive],
+    objects: list[SimObject],
+    table_z: float | None,
     fps: float,
     substeps: int,
-    hold_start: int,
-    centre: np.ndarray | None = None,
-    stop_on_drop: bool = True,
+    monitor=None,
     **overrides,
 ) -> SimResult:
-    """Run the hand plan and return the object's trajectory.
+    """Drive the hands along their commands and record hands and objects at every frame.
 
     Args:
-        parts: convex object parts (object frame, metres).
-        object_rotation, object_translation: (3, 3), (3,) initial object pose.
-        table_height: z of the supporting plane, or None for no table.
-        capsules: the hand's capsules.
-        plan_positions, plan_rotations: (S, 16, 3), (S, 16, 3, 3) segment poses sampled
-            ``substeps`` times per frame: S = (T - 1) * substeps + 1 for T frames.
+        rigs, drives: one rig and one command sequence per hand; drives have S = (T - 1) *
+            ``substeps`` + 1 samples for T frames.
+        objects: the free objects at their initial poses.
+        table_z: world z of the table top, or None for no table.
         fps: frame rate; frame k is at time k / fps.
-        substeps: plan samples per frame interval.
-        hold_start: first frame where the hand holds the object (drop detection starts there).
-        centre: (3,) the point (object frame) whose drift is watched (default: the origin).
-        stop_on_drop: end the simulation at a drop (the rest of the trajectory repeats that frame).
+        substeps: command samples per frame interval.
+        monitor: optional ``monitor(frame, object_rotation, object_translation, wrist_rotation,
+            wrist) -> bool`` called with the (O or H, frame + 1, ...) states so far; True ends the
+            simulation there (the remaining frames repeat that state).
         overrides: entries of ``DEFAULTS``.
     """
     settings = dict(DEFAULTS, **overrides)
-    num_frames = (len(plan_positions) - 1) // substeps + 1
+    samples = len(drives[0].wrist)
+    num_frames = (samples - 1) // substeps + 1
     plan_dt = 1.0 / (fps * substeps)
-    steps_per_sample = max(1, int(round(plan_dt / settings["timestep"])))
-    model = build_scene(
-        parts, object_rotation, object_translation, table_height, capsules, plan_dt / steps_per_sample, settings
-    )
+    steps = max(1, int(round(plan_dt / settings["timestep"])))
+    model = build_scene(rigs, objects, table_z, plan_dt / steps, settings)
     data = mujoco.MjData(model)
-    # per sim step targets: linear in position, normalised-linear in quaternion between plan samples
-    quats = _quat_wxyz(plan_rotations)  # (S, 16, 4)
-    for i in range(1, len(quats)):  # keep consecutive quaternions on the same hemisphere
-        quats[i] *= np.where(np.sum(quats[i] * quats[i - 1], axis=-1) < 0, -1.0, 1.0)[:, None]
-    w = (np.arange(steps_per_sample) + 1) / steps_per_sample
-    obj_body = model.body("object").id
-    segments = np.unique(capsules.segment)  # mocap index k drives segment segments[k]
-    plan_positions, quats = plan_positions[:, segments], quats[:, segments]
-    for k, s in enumerate(segments):
-        adr = model.jnt_qposadr[model.body(f"segment{s}").jntadr[0]]
-        data.qpos[adr : adr + 3] = plan_positions[0, k]
-        data.qpos[adr + 3 : adr + 7] = quats[0, k]
-    data.mocap_pos[:] = plan_positions[0]
-    data.mocap_quat[:] = quats[0]
+    H, O = len(rigs), len(objects)
+    wrists = [_Wrist(model, model.body(f"hand{h}_j0").id, settings) for h in range(H)]
+    roots = [model.body(f"hand{h}_j0").id for h in range(H)]
+    qadr = [model.jnt_qposadr[model.body(f"hand{h}_j0").jntadr[0]] for h in range(H)]
+    hinge_q = [np.array([model.jnt_qposadr[model.joint(f"hand{h}_j{k}_{a}").id] for k in range(1, 16) for a in "xyz"])
+               for h in range(H)]
+    act = [np.array([model.actuator(f"hand{h}_j{k}_{a}").id for k in range(1, 16) for a in "xyz"]) for h in range(H)]
+    obj_bodies = [model.body(f"object{o}").id for o in range(O)]
+    quats = [_hemisphere(_quat_wxyz(d.rotation)) for d in drives]
+    targets = [pose_to_euler(d.hand_pose) for d in drives]
+    for t in targets:  # unwrap so interpolated targets never jump by 2 pi
+        t[:] = np.unwrap(t, axis=0)
+    velocity = [np.gradient(d.wrist, plan_dt, axis=0) for d in drives]
+    for h, d in enumerate(drives):
+        data.qpos[qadr[h] : qadr[h] + 3] = d.wrist[0]
+        data.qpos[qadr[h] + 3 : qadr[h] + 7] = quats[h][0]
+        data.qpos[hinge_q[h]] = targets[h][0]
     mujoco.mj_forward(model, data)
+    hand_geom = np.full(model.ngeom, -1)
+    obj_geom = np.full(model.ngeom, -1)
+    for g in range(model.ngeom):
+        body = int(model.geom_bodyid[g])
+        root = int(model.body_rootid[body])
+        for h in range(H):
+            hand_geom[g] = h if root == roots[h] else hand_geom[g]
+        for o in range(O):
+            obj_geom[g] = o if body == obj_bodies[o] else obj_geom[g]
+    table = model.geom("table").id if table_z is not None else -2
 
-    rotation = np.empty((num_frames, 3, 3))
-    translation = np.empty((num_frames, 3))
-    drift = np.zeros(num_frames)
-    rotation[0] = data.xmat[obj_body].reshape(3, 3)
-    translation[0] = data.xpos[obj_body]
-    rel0 = None
-    drop_frame = None
-    for i in range(len(plan_positions) - 1):
-        for k in range(steps_per_sample):
-            data.mocap_pos[:] = (1 - w[k]) * plan_positions[i] + w[k] * plan_positions[i + 1]
-            q = (1 - w[k]) * quats[i] + w[k] * quats[i + 1]
-            data.mocap_quat[:] = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    rot = np.empty((O, num_frames, 3, 3))
+    trans = np.empty((O, num_frames, 3))
+    wrist_rot = np.empty((H, num_frames, 3, 3))
+    wrist = np.empty((H, num_frames, 3))
+    angles = np.empty((H, num_frames, 45))
+    contact = np.zeros((H, O, num_frames), dtype=bool)
+    table_contact = np.zeros((O, num_frames), dtype=bool)
+
+    def record(f: int) -> None:
+        for o, b in enumerate(obj_bodies):
+            rot[o, f] = data.xmat[b].reshape(3, 3)
+            trans[o, f] = data.xpos[b]
+        for h, b in enumerate(roots):
+            wrist_rot[h, f] = data.xmat[b].reshape(3, 3)
+            wrist[h, f] = data.xpos[b]
+            angles[h, f] = data.qpos[hinge_q[h]]
+        for c in data.contact[: data.ncon]:
+            g1, g2 = int(c.geom1), int(c.geom2)
+            for a, b in ((g1, g2), (g2, g1)):
+                if hand_geom[a] >= 0 and obj_geom[b] >= 0:
+                    contact[hand_geom[a], obj_geom[b], f] = True
+                if a == table and obj_geom[b] >= 0:
+                    table_contact[obj_geom[b], f] = True
+
+    record(0)
+    w = (np.arange(steps) + 1) / steps
+    full_range = model.actuator_forcerange.copy()
+    effort = [np.ones(samples) if d.effort is None else np.asarray(d.effort, dtype=np.float64) for d in drives]
+    for i in range(samples - 1):
+        for h in range(H):
+            model.actuator_forcerange[act[h]] = full_range[act[h]] * max(effort[h][i + 1], 1e-3)
+        for k in range(steps):
+            for h in range(H):
+                pos = (1 - w[k]) * drives[h].wrist[i] + w[k] * drives[h].wrist[i + 1]
+                q = (1 - w[k]) * quats[h][i] + w[k] * quats[h][i + 1]
+                wrists[h].apply(data, pos, q / np.linalg.norm(q), velocity[h][i + 1] * w[k] + velocity[h][i] * (1 - w[k]))
+                data.ctrl[act[h]] = (1 - w[k]) * targets[h][i] + w[k] * targets[h][i + 1]
             mujoco.mj_step(model, data)
-        if (i + 1) % substeps:
-            continue
-        f = (i + 1) // substeps
-        rotation[f] = data.xmat[obj_body].reshape(3, 3)
-        translation[f] = data.xpos[obj_body]
-        if f >= hold_start:
-            # object origin in the planned palm frame
-            point = rotation[f] @ centre + translation[f] if centre is not None else translation[f]
-            rel = plan_rotations[i + 1, segments[0]].T @ (point - plan_positions[i + 1, 0])
-            rel0 = rel if rel0 is None else rel0
-            drift[f] = np.linalg.norm(rel - rel0)
-            if drop_frame is None and drift[f] > settings["drop_distance"]:
-                drop_frame = f
-                if stop_on_drop:
-                    rotation[f:], translation[f:], drift[f:] = rotation[f], translation[f], drift[f]
-                    break
-    # re-orthonormalise MuJoCo's float rotation matrices
-    u, _, vt = np.linalg.svd(rotation)
-    rotation = u @ vt
-    return SimResult(rotation, translation, drop_frame is None, drift, drop_frame)
+        if (i + 1) % substeps == 0:
+            f = (i + 1) // substeps
+            record(f)
+            if monitor is not None and monitor(f, rot[:, : f + 1], trans[:, : f + 1], wrist_rot[:, : f + 1], wrist[:, : f + 1]):
+                for arr in (rot, trans, wrist_rot, wrist, angles):
+                    arr[:, f + 1 :] = arr[:, f : f + 1]
+                break
+    u, _, vt = np.linalg.svd(rot)  # re-orthonormalise MuJoCo's float rotation matrices
+    rot = u @ vt
+    u, _, vt = np.linalg.svd(wrist_rot)
+    wrist_rot = u @ vt
+    masses = np.array([model.body_subtreemass[b] for b in obj_bodies])
+    rest = np.stack([r.joints[0] for r in rigs])[:, None]
+    return SimResult(
+        object_rotation=rot, object_translation=trans,
+        global_orient=Rotation.from_matrix(wrist_rot.reshape(-1, 3, 3)).as_rotvec().reshape(H, num_frames, 3),
+        hand_pose=euler_to_pose(angles), transl=wrist - rest, wrist=wrist,
+        contact=contact, table_contact=table_contact, masses=masses,
+    )

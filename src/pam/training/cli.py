@@ -149,7 +149,7 @@ SetOpt = typer.Option(None, "--set", help="Override a config value, e.g. --set o
 
 
 def _train(stage: str, config, smoke, output_dir, max_steps, checkpoint_every, resume, weights_only, overrides) -> None:
-    from pam.cli import user_errors
+    from pam.cli_options import user_errors
     from pam.progress import console
 
     options = TrainOptions(stage, config, smoke, output_dir, max_steps, checkpoint_every, resume, weights_only,
@@ -183,7 +183,7 @@ def cache(stage: str = typer.Option(None, "--stage", help="appearance or motion 
           config: Optional[Path] = ConfigOpt, smoke: bool = SmokeOpt, output_dir: Optional[Path] = OutputOpt,
           overrides: Optional[List[str]] = SetOpt) -> None:
     """Encode the config's clips once: VAE latents of videos and cues, text embeddings (shards by process)."""
-    from pam.cli import user_errors
+    from pam.cli_options import user_errors
     from pam.progress import console
 
     with user_errors():

@@ -41,7 +41,7 @@ def motion_loss(
         model: the frozen base with the ControlNet attached (keep it attached until ``backward`` has run).
         video_latents: (B, F, C, H, W) clean video latents (x scaling factor).
         image_latents: (B, F, C, H, W) first-frame latents zero-padded in time.
-        cue_latents: (B, K, F, 2C, H, W) cue latents in ``controlnet.cues`` order.
+        cue_latents: (B, K, F, 2C, H, W) cue latents in ``controlnet.cue_names`` order.
         prompt_embeds: (B, L, D_text).
         generator: CPU generator for the cue masks, timesteps and noise.
         mask: apply :func:`pam.training.cue_masking.mask_cues`.

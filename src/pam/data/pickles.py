@@ -1,4 +1,4 @@
-"""Reading dataset pickles (OakInk2's ``.pkl``, GraspXL's object ``.npy``) with ``pam.safe_pickle``:
+"""Reading dataset pickles (OakInk2's ``.pkl``, GraspXL's motion ``.npy``) with ``pam.safe_pickle``:
 containers, NumPy arrays and torch tensors only. Torch tensors inside a pickle carry their storage
 as a nested ``torch.save`` blob, which is read with ``torch.load(weights_only=True)``."""
 
