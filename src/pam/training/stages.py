@@ -465,10 +465,10 @@ class MotionStage(StageBase):
         pad = torch.zeros_like(video[:, 1:])
         slots = [
             torch.cat([batch[f"cue.{c}"].float(), torch.cat([batch[f"cue_first.{c}"].float(), pad], 1)], dim=2)
-            for c in controlnet.cues
+            for c in controlnet.cue_names
         ]
         cue_latents = torch.stack(slots, dim=1)  # (B, K, F, 2C, h, w)
-        drop = [s.cue_dropout.get(c, 0.0) for c in controlnet.cues]
+        drop = [s.cue_dropout.get(c, 0.0) for c in controlnet.cue_names]
         gens = [torch.Generator().manual_seed(seed) for seed in seeds]
         images, cue_rows = [], []
         for i, g in enumerate(gens):
