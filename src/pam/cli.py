@@ -94,6 +94,10 @@ def objects() -> None:
     console.print(table)
 
 
+from pam.training.cli import train_app  # noqa: E402  (typer only; the trainers import lazily)
+
+app.add_typer(train_app, name="train")
+
 mano_app = typer.Typer(help="MANO model files (user-supplied, see pam.hand.mano).", no_args_is_help=True)
 app.add_typer(mano_app, name="mano")
 
