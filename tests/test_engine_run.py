@@ -14,7 +14,7 @@ from PIL import Image
 from browser import needs_chromium, screenshot
 from pam.engine.batch import run_batch
 from pam.engine.job import expand, load_job
-from pam.engine.manifest import ClipResult, RunLock, RunLockedError, read_rows, rebuild
+from pam.engine.manifest import RunLock, RunLockedError, read_rows, rebuild
 from pam.engine.runners import LocalRunner
 from pam.objects import BUILTIN_OBJECTS
 from pam.smoke import HEIGHT, WIDTH
