@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
 
-from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet
-from pam.pipelines.motion import MotionPipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from tiny_cogvideox import FULL_TRANSFORMER  # noqa: E402
+
+from pam.models.cogvideox_controlnet import RELEASE_CUES, CogVideoXControlNet  # noqa: E402
+from pam.pipelines.motion import MotionPipeline  # noqa: E402
 
 FULL = dict(
-    transformer=dict(
-        num_attention_heads=48, attention_head_dim=64, in_channels=32, out_channels=16, time_embed_dim=512,
-        text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=226, use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=True,
-    ),
+    transformer=FULL_TRANSFORMER,
     vae=dict(scaling_factor=0.7),
     controlnet_layers=12, frames=49, height=480, width=720,
 )  # fmt: skip

@@ -24,27 +24,26 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from pam.training.config import load_train_config
-from pam.training.data import LatentDataset, make_loader
-from pam.training.latent_cache import LatentCache, LatentRecord
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from tiny_cogvideox import FULL_TRANSFORMER  # noqa: E402
+
+from pam.training.config import load_train_config  # noqa: E402
+from pam.training.data import LatentDataset, make_loader  # noqa: E402
+from pam.training.latent_cache import LatentCache, LatentRecord  # noqa: E402
 
 CUES = ("depth", "seg", "hand")
 FULL = dict(latent=(16, 60, 90), frames=13, images=7, text=(226, 4096), flux_text=(512, 4096), pooled=768)
 TINY = dict(latent=(4, 8, 12), frames=3, images=2, text=(16, 32), flux_text=(16, 32), pooled=32)
 FLUX_FULL = dict(num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
                  joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56))
-COGVIDEOX_FULL = dict(
-    num_attention_heads=48, attention_head_dim=64, in_channels=32, out_channels=16, time_embed_dim=512,
-    text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2,
-    temporal_compression_ratio=4, max_text_seq_length=226, use_rotary_positional_embeddings=True,
-    use_learned_positional_embeddings=True,
-)
 
 
 def motion_record(size: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -118,7 +117,7 @@ def gpu_steps(stage_name: str, steps: int) -> dict:
         if stage_name == "motion":
             from diffusers import CogVideoXTransformer3DModel
 
-            transformer = CogVideoXTransformer3DModel(**COGVIDEOX_FULL)
+            transformer = CogVideoXTransformer3DModel(**FULL_TRANSFORMER)
             # The VAE only gives the rotary helper its scale factors (8 spatial, 4 temporal): a small one will do.
             vae = AutoencoderKLCogVideoX(block_out_channels=(8,) * 4, latent_channels=16, norm_num_groups=2,
                                          layers_per_block=1, down_block_types=("CogVideoXDownBlock3D",) * 4,

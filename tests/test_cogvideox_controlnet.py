@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
-from tiny_cogvideox import inputs, rotary, scheduler, tiny_transformer
+from tiny_cogvideox import FULL_TRANSFORMER, inputs, rotary, scheduler, tiny_transformer
 
 from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import DEFAULT_CUES, RELEASE_CUES, CogVideoXControlNet
@@ -19,7 +19,7 @@ from pam.models.cogvideox_release import (
     split_release_state_dict,
 )
 from pam.training.cue_masking import mask_cues
-from pam.training.motion_loss import freeze_base, motion_loss
+from pam.training.motion_loss import motion_loss
 from optim_steps import optimizer_steps
 
 
@@ -213,14 +213,8 @@ def test_release_converter_round_trip_and_semantics(base, tmp_path):
 
 def test_full_size_parameter_counts_on_meta_device():
     """CogVideoX-5b-I2V + 12 copied blocks, built on the meta device (no memory)."""
-    config = dict(
-        num_attention_heads=48, attention_head_dim=64, in_channels=32, out_channels=16, time_embed_dim=512,
-        text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=226, use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=True, ofs_embed_dim=None,
-    )  # fmt: skip
     with torch.device("meta"):
-        base = CogVideoXTransformer3DModel(**config)
+        base = CogVideoXTransformer3DModel(**FULL_TRANSFORMER)
     release = CogVideoXControlNet.from_transformer(base, 12, RELEASE_CUES)
     paper = CogVideoXControlNet.from_transformer(base, 12)
     assert all(p.is_meta for p in release.parameters())
@@ -243,7 +237,7 @@ def test_gradient_checkpointing_keeps_output_and_gradients():
     def grads(checkpointing: bool):
         model = tiny_transformer()
         controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=2))
-        freeze_base(model, controlnet)
+        model.requires_grad_(False)  # the base frozen, the new ControlNet trainable
         if checkpointing:
             model.enable_gradient_checkpointing()
             controlnet.enable_gradient_checkpointing()
@@ -305,7 +299,7 @@ def training_sample(batch: int, seed: int):
 def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
     model = tiny_transformer(num_layers=2)
     controlnet = CogVideoXControlNet.from_transformer(model, num_layers=1)
-    freeze_base(model, controlnet)
+    model.requires_grad_(False)
     sched = scheduler()
     video, image, cues, text = training_sample(batch=1, seed=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}

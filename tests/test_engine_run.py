@@ -4,7 +4,6 @@ the manifest and its rebuild, the gallery, the filter and both exports read back
 import io
 import json
 import shutil
-import subprocess
 import tarfile
 
 import numpy as np
@@ -12,9 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from browser import needs_chromium, screenshot
 from pam.engine.batch import run_batch
 from pam.engine.job import expand, load_job
-from pam.engine.manifest import ClipResult, RunLock, RunLockedError, read_rows, rebuild
+from pam.engine.manifest import RunLock, RunLockedError, read_rows, rebuild
 from pam.engine.runners import LocalRunner
 from pam.objects import BUILTIN_OBJECTS
 from pam.smoke import HEIGHT, WIDTH
@@ -271,16 +271,9 @@ def test_cli_commands(generated, tmp_path):
     assert res.exit_code == 1 and "none.yaml does not exist" in res.output
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+@needs_chromium
 def test_gallery_renders_in_headless_chromium(generated, tmp_path):
-    out = generated[0]
-    shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", f"--screenshot={shot}", "--window-size=1200,800",
-                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=60)
-    import cv2
-
-    img = cv2.imread(str(shot))
+    img = screenshot(generated[0] / "index.html", tmp_path / "shot.png", 1200, 800)
     assert img is not None and img.shape[:2] == (800, 1200)
     assert img.std() > 10  # the page drew the table and thumbnails, not a blank canvas
 

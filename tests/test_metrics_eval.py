@@ -1,12 +1,11 @@
 import csv
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from browser import needs_chromium, screenshot
 from metrics_fixtures import moving_video, random_lpips_files, textured_frame, tiny_i3d_expected, tiny_i3d_file
 import pam
 from pam.cli import app
@@ -119,19 +118,13 @@ def test_cli_writes_table_json_csv_report(folders, tmp_path, monkeypatch):
     assert "mf_mode: both" in page and f"pam_version: {pam.__version__}" in page
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+@needs_chromium
 def test_report_renders_in_headless_chromium(folders, tmp_path):
     from pam.metrics.report import write_report
 
     result = evaluate(pair_videos(*folders)[0], ["psnr", "ssim"])
     write_report(result, tmp_path / "report.html")
-    shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", f"--screenshot={shot}", "--window-size=1000,900",
-                    (tmp_path / "report.html").as_uri()], check=True, capture_output=True, timeout=60)
-    import cv2
-
-    img = cv2.imread(str(shot))
+    img = screenshot(tmp_path / "report.html", tmp_path / "shot.png", 1000, 900)
     assert img is not None and img.shape[:2] == (900, 1000)
     assert img.std() > 10  # the page drew a table and pictures, not a blank canvas
 

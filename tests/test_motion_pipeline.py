@@ -96,7 +96,7 @@ def test_clear_errors_for_bad_inputs(pipe):
         pipe(frame0(), {"depth": random_video(1, frames=10)}, PROMPT, **call)
     with pytest.raises(ValueError, match="num_frames=9"):
         pipe(frame0(), {"depth": random_video(1), "seg": random_video(2, frames=5)}, PROMPT, **call)
-    with pytest.raises(ValueError, match="unknown cues \\['normal'\\]"):
+    with pytest.raises(ValueError, match=r"unknown cue\(s\) \['normal'\]"):
         pipe(frame0(), {"normal": random_video(1)}, PROMPT, **call)
     with pytest.raises(ValueError, match="cues\\['depth'\\]"):
         pipe(frame0(), {"depth": random_video(1).astype(np.float32)}, PROMPT, **call)

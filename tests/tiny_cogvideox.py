@@ -13,6 +13,14 @@ from pam.smoke import cogvideox_scheduler as scheduler  # noqa: F401
 from pam.smoke import tiny_cogvideox_transformer as tiny_transformer  # noqa: F401
 from pam.smoke import tiny_cogvideox_vae as tiny_vae  # noqa: F401
 
+FULL_TRANSFORMER = dict(
+    num_attention_heads=48, attention_head_dim=64, in_channels=32, out_channels=16, time_embed_dim=512,
+    text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2,
+    temporal_compression_ratio=4, max_text_seq_length=226, use_rotary_positional_embeddings=True,
+    use_learned_positional_embeddings=True,
+)  # fmt: skip
+"""CogVideoX-5b-I2V's transformer config (42 blocks, width 3072), for meta-device counts and benchmarks."""
+
 
 def rotary(latent_frames: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """The rotary embedding for a full-size grid of the tiny model (what the pipeline computes)."""

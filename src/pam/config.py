@@ -36,7 +36,8 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message names where."""
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML file ``path``; a ConfigError naming it when it is missing or not valid YAML."""
     import yaml
 
     if not path.is_file():
@@ -186,7 +187,7 @@ def load_config(cls: type[T], source: str | os.PathLike | Mapping | None = None,
     origin = "config"
     if isinstance(source, (str, os.PathLike)):
         origin = str(source)
-        data = _read_yaml(Path(source))
+        data = read_yaml(Path(source))
     else:
         data = source
     if data is not None and not isinstance(data, Mapping):

@@ -265,9 +265,7 @@ def load_job(source: str | Path | dict, overrides: Sequence[str] = ()) -> JobSpe
 
     Raises ``pam.config.ConfigError`` (a ``ValueError``) naming the file and the dotted field.
     """
-    import yaml
-
-    from pam.config import apply_overrides, load_config
+    from pam.config import apply_overrides, load_config, read_yaml
 
     if isinstance(source, dict):
         origin, data, base = "job spec", source, None
@@ -275,10 +273,7 @@ def load_job(source: str | Path | dict, overrides: Sequence[str] = ()) -> JobSpe
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"job spec {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        data = read_yaml(path)
         origin, base = str(path), path.parent
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping of settings (objects, seeds, views, prompts, ...)")

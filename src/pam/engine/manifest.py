@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Literal
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".lock"
@@ -192,9 +192,3 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-
-def iter_rows(out_root: str | os.PathLike, statuses: Iterable[str] = ("done", "failed", "filtered")) -> Iterator[ClipResult]:
-    """Latest rows whose status is one of ``statuses``."""
-    wanted = set(statuses)
-    return (row for row in read_rows(out_root).values() if row.status in wanted)

@@ -24,7 +24,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock, CogVideoXTransformer3DModel
 from torch import nn
 
-from pam.models.flux_controlnet import DEFAULT_CUES, check_trained_cues, trained_cue_names
+from pam.models.flux_controlnet import DEFAULT_CUES, CueSlots, check_trained_cues
 
 RELEASE_CUES = ("tracking", "normal", "depth", "seg", "hand")
 """Slot order of the official release's checkpoint."""
@@ -45,7 +45,7 @@ BLOCK_CONFIG_KEYS = (
 """Base-model config entries a copied CogVideoXBlock is built from."""
 
 
-class CogVideoXControlNet(ModelMixin, ConfigMixin):
+class CogVideoXControlNet(CueSlots, ModelMixin, ConfigMixin):
     """Copied CogVideoX blocks with zero-initialised input and output projections, one input slot per cue.
 
     Args:
@@ -101,15 +101,6 @@ class CogVideoXControlNet(ModelMixin, ConfigMixin):
             [zero_module(nn.Linear(inner_dim, inner_dim)) for _ in range(num_layers)]
         )
         self.gradient_checkpointing = False
-
-    @property
-    def cue_names(self) -> tuple[str, ...]:
-        return tuple(self.config.cues)
-
-    @property
-    def trained_cue_names(self) -> tuple[str, ...]:
-        """The cues this checkpoint was trained with (fed by default), in slot order."""
-        return trained_cue_names(self.config.trained_cues, self.cue_names)
 
     @classmethod
     def from_transformer(

@@ -50,7 +50,22 @@ TRANSFORMER_KEYS = (
 )
 
 
-class FluxMultiConditionControlNet(FluxControlNetModel):
+class CueSlots:
+    """The cue slots of a ControlNet whose config records ``cues`` and ``trained_cues`` (None: all slots)."""
+
+    @property
+    def cue_names(self) -> tuple[str, ...]:
+        """The cue slots, in order."""
+        return tuple(self.config.cues)
+
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues this checkpoint was trained with (fed by default), in slot order."""
+        trained = self.config.trained_cues
+        return self.cue_names if trained is None else tuple(name for name in self.cue_names if name in trained)
+
+
+class FluxMultiConditionControlNet(CueSlots, FluxControlNetModel):
     """Flux ControlNet whose condition is the packed, channel-concatenated VAE latents of several cues.
 
     Config (beyond the Flux transformer's): ``cues`` (names, in channel order), ``conditioning_channels``
@@ -103,15 +118,6 @@ class FluxMultiConditionControlNet(FluxControlNetModel):
             axes_dims_rope=list(axes_dims_rope),
         )
         self.controlnet_x_embedder = zero_module(nn.Linear(4 * conditioning_channels, self.inner_dim))
-
-    @property
-    def cue_names(self) -> tuple[str, ...]:
-        return tuple(self.config.cues)
-
-    @property
-    def trained_cue_names(self) -> tuple[str, ...]:
-        """The cues this checkpoint was trained with (fed by default), in slot order."""
-        return trained_cue_names(self.config.trained_cues, self.cue_names)
 
     @property
     def cue_channels(self) -> int:
@@ -213,11 +219,6 @@ def check_trained_cues(trained: Sequence[str] | None, cues: Sequence[str]) -> No
     unknown = sorted(set(trained) - set(cues))
     if not trained or unknown:
         raise ValueError(f"trained_cues must be a non-empty subset of the cues {list(cues)}; got {list(trained)}")
-
-
-def trained_cue_names(trained: Sequence[str] | None, cues: Sequence[str]) -> tuple[str, ...]:
-    """The trained cues in slot order (all slots when ``trained`` is None)."""
-    return tuple(cues) if trained is None else tuple(name for name in cues if name in trained)
 
 
 def map_residuals(

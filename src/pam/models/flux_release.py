@@ -31,11 +31,11 @@ from diffusers.models.modeling_utils import ModelMixin
 
 from pam.models.flux_controlnet import (
     TRANSFORMER_KEYS,
+    CueSlots,
     check_cue_names,
     check_trained_cues,
     copy_from_transformer,
     match_device_dtype,
-    trained_cue_names,
 )
 
 RELEASE_CUE_GROUPS = (("depth", "normal"), ("hand", "seg"))
@@ -89,7 +89,7 @@ class FluxPixelControlNet(FluxControlNetModel):
         )
 
 
-class FluxReleaseControlNet(ModelMixin, ConfigMixin):
+class FluxReleaseControlNet(CueSlots, ModelMixin, ConfigMixin):
     """The release's dual ControlNet: one :class:`FluxPixelControlNet` per cue group, residuals summed.
 
     Submodules are ``controlnet1``, ``controlnet2``, ... as in the release's state dict. Each cue is a
@@ -141,12 +141,8 @@ class FluxReleaseControlNet(ModelMixin, ConfigMixin):
 
     @property
     def cue_names(self) -> tuple[str, ...]:
+        """The cue slots, group after group (the release has no ``cues`` config key)."""
         return tuple(name for group in self.config.cue_groups for name in group)
-
-    @property
-    def trained_cue_names(self) -> tuple[str, ...]:
-        """The cues this checkpoint was trained with (fed by default), in slot order."""
-        return trained_cue_names(self.config.trained_cues, self.cue_names)
 
     def pack_condition(self, cue_images: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
         """Stack cue images ``{name: (B, 3, H, W)}`` on channels per group -> one tensor per net."""

@@ -48,7 +48,7 @@ from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5Tokeniz
 from pam.models.flux_controlnet import FluxMultiConditionControlNet, controlled_transformer_forward
 from pam.models.flux_release import FluxReleaseControlNet, load_release_controlnet
 from pam.home import MissingWeightsError, locate
-from pam.pipelines.inputs import LABEL_CUES, ImageInput, image_to_tensor, resize_tensor
+from pam.pipelines.inputs import LABEL_CUES, ControlNetCues, ImageInput, image_to_tensor, resize_tensor
 
 logger = logging.get_logger(__name__)
 FLUX_SOURCE = "https://huggingface.co/black-forest-labs/FLUX.1-dev (the whole diffusers-format repository)"
@@ -95,7 +95,7 @@ def encode_image_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tens
     return (latents - vae.config.shift_factor) * vae.config.scaling_factor
 
 
-class AppearancePipeline(DiffusionPipeline):
+class AppearancePipeline(ControlNetCues, DiffusionPipeline):
     """Text + cue images -> images. See the module docstring for cue handling and memory switches."""
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae"
@@ -182,15 +182,6 @@ class AppearancePipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------------------------------ inputs
     @property
-    def cue_names(self) -> tuple[str, ...]:
-        return self.controlnet.cue_names
-
-    @property
-    def trained_cue_names(self) -> tuple[str, ...]:
-        """The cues the ControlNet was trained with (the others were always the null input)."""
-        return self.controlnet.trained_cue_names
-
-    @property
     def default_size(self) -> tuple[int, int]:
         """(height, width): 480 x 720 for the paper's net, 480 x 640 for the release weights."""
         return DEFAULT_SIZE[self.controlnet.cue_space]
@@ -203,18 +194,7 @@ class AppearancePipeline(DiffusionPipeline):
         multiple = self.vae_scale_factor * 2
         if height % multiple or width % multiple or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {multiple}, got {height} x {width}")
-        unknown = sorted(set(cues) - set(self.cue_names))
-        if unknown:
-            raise ValueError(f"unknown cue(s) {unknown}; this ControlNet reads {list(self.cue_names)}")
-        unknown = sorted(set(cue_scales or {}) - set(self.cue_names))
-        if unknown:
-            raise ValueError(f"cue_scales names unknown cue(s) {unknown}; this ControlNet reads {list(self.cue_names)}")
-        untrained = sorted(set(cues) - set(self.trained_cue_names))
-        if untrained:
-            logger.warning(
-                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
-                f"{list(self.trained_cue_names)}): the result is out of distribution"
-            )
+        self.check_cue_names(cues, cue_scales or ())
 
     def cue_tensors(self, cues: Mapping[str, ImageInput], height: int, width: int) -> dict[str, torch.Tensor]:
         """Cue images -> ``{name: (B, 3, height, width)}`` in [-1, 1] by a plain resize (as the release);

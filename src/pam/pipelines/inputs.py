@@ -1,4 +1,5 @@
-"""Turning user images (PIL, uint8 numpy, tensors) into model tensors in [-1, 1].
+"""Turning user images (PIL, uint8 numpy, tensors) into model tensors in [-1, 1], and checking user-given
+cue names against a pipeline's ControlNet (:class:`ControlNetCues`).
 
 Convention (DESIGN.md): images in memory are uint8 RGB ``(H, W, 3)``; at model boundaries float
 tensors in [-1, 1], ``(B, 3, H, W)``. Conversion is x / 255 * 2 - 1 followed by a plain resize to the
@@ -8,10 +9,15 @@ palette colours).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.utils import logging
 from PIL import Image
+
+logger = logging.get_logger(__name__)
 
 ImageInput = Image.Image | np.ndarray | torch.Tensor
 LABEL_CUES = frozenset({"seg"})
@@ -60,3 +66,31 @@ def resize_tensor(tensor: torch.Tensor, height: int, width: int, nearest: bool =
     if nearest:
         return F.interpolate(tensor, size=(height, width), mode="nearest-exact")
     return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+
+
+class ControlNetCues:
+    """Mixin for a pipeline with a ``controlnet`` (cue slots and the cues it was trained with)."""
+
+    @property
+    def cue_names(self) -> tuple[str, ...]:
+        """The ControlNet's cue slots, in order."""
+        return self.controlnet.cue_names
+
+    @property
+    def trained_cue_names(self) -> tuple[str, ...]:
+        """The cues the ControlNet was trained with (the other slots were always the null input)."""
+        return self.controlnet.trained_cue_names
+
+    def check_cue_names(self, cues: Iterable[str], cue_scales: Iterable[str] = ()) -> None:
+        """Raise a ValueError for names in ``cues`` or ``cue_scales`` without a slot; warn for untrained cues."""
+        cues = set(cues)
+        for label, names in (("", cues), ("cue_scales names ", cue_scales)):
+            unknown = sorted(set(names) - set(self.cue_names))
+            if unknown:
+                raise ValueError(f"{label}unknown cue(s) {unknown}; this ControlNet reads {list(self.cue_names)}")
+        untrained = sorted(cues - set(self.trained_cue_names))
+        if untrained:
+            logger.warning(
+                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
+                f"{list(self.trained_cue_names)}): the result is out of distribution"
+            )

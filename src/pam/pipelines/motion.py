@@ -38,7 +38,7 @@ from pam.home import MissingWeightsError, locate
 from pam.models.cogvideox_control import ControlledTransformer
 from pam.models.cogvideox_controlnet import CogVideoXControlNet
 from pam.models.cogvideox_release import load_release
-from pam.pipelines.inputs import LABEL_CUES, ImageInput, image_to_tensor, resize_tensor
+from pam.pipelines.inputs import LABEL_CUES, ControlNetCues, ImageInput, image_to_tensor, resize_tensor
 
 DEFAULT_NEGATIVE_PROMPT = (
     "The video is not of a high quality, it has a low resolution. Watermark present in each frame. "
@@ -83,7 +83,7 @@ def video_to_tensor(video: VideoInput, name: str, height: int, width: int, neare
     return frames.transpose(0, 1).unsqueeze(0)
 
 
-class MotionPipeline(CogVideoXImageToVideoPipeline):
+class MotionPipeline(ControlNetCues, CogVideoXImageToVideoPipeline):
     """CogVideoX image-to-video with cue videos (depth, segmentation, hand keypoints, ...) via a ControlNet."""
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -149,16 +149,6 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             scheduler=scheduler,
         )
 
-    @property
-    def cue_names(self) -> tuple[str, ...]:
-        """The ControlNet's cue slots, in order."""
-        return self.controlnet.cue_names
-
-    @property
-    def trained_cue_names(self) -> tuple[str, ...]:
-        """The cues the ControlNet was trained with (the other slots were always zero)."""
-        return self.controlnet.trained_cue_names
-
     def check_motion_inputs(self, cues: Mapping[str, VideoInput], num_frames: int, height: int, width: int) -> None:
         """Clear errors for frame counts, sizes and cue names the model cannot take."""
         if num_frames < 1 or (num_frames - 1) % self.vae_scale_factor_temporal != 0:
@@ -174,15 +164,7 @@ class MotionPipeline(CogVideoXImageToVideoPipeline):
             size = (config.sample_height * scale, config.sample_width * scale)
             if (height, width) != size:
                 raise ValueError(f"this model only generates {size[0]} x {size[1]} videos, got {height} x {width}")
-        unknown = sorted(set(cues) - set(self.cue_names))
-        if unknown:
-            raise ValueError(f"unknown cues {unknown}; this ControlNet takes {list(self.cue_names)}")
-        untrained = sorted(set(cues) - set(self.trained_cue_names))
-        if untrained:
-            logger.warning(
-                f"cue(s) {untrained} were never given in this ControlNet's training (trained with "
-                f"{list(self.trained_cue_names)}): the result is out of distribution"
-            )
+        self.check_cue_names(cues)
 
     def encode_frames(self, video: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(1, 3, T, H, W) in [-1, 1] -> VAE latents x scaling factor, (1, F, C, h, w)."""

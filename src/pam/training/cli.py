@@ -196,9 +196,9 @@ def cache(stage: str = typer.Option(None, "--stage", help="appearance or motion 
 
 
 def _config_stage(config: Path | None) -> str:
-    import yaml
+    from pam.config import read_yaml
 
-    data = yaml.safe_load(Path(config).read_text()) if config is not None else None
+    data = read_yaml(Path(config)) if config is not None else None
     stage = data.get("stage") if isinstance(data, dict) else None
     if stage is None:
         raise ValueError("give --stage appearance|motion (the config has no stage)")

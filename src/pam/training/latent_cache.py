@@ -23,11 +23,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import torch
 
 from pam.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from pam.training.stages import Stage
 
 CACHE_VERSION = 1
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -160,12 +163,12 @@ def _shard_of(clip_id: str, world: int) -> int:
     return int(hashlib.sha256(clip_id.encode()).hexdigest()[:8], 16) % world
 
 
-def record_key(stage, cache: LatentCache, clip) -> str:
+def record_key(stage: Stage, cache: LatentCache, clip) -> str:
     """The cache key of ``clip``'s record for ``stage`` (see the module docstring)."""
     return spec_key({**stage.spec(), "clip": cache.clip_hash(clip.path, stage.cache_files)})
 
 
-def extra_key(stage, name: str) -> str:
+def extra_key(stage: Stage, name: str) -> str:
     """The key of a stage-wide record (``null_cue``, ``negative_prompt``)."""
     return spec_key({**stage.spec(), "extra": name})
 
@@ -177,7 +180,7 @@ class FillReport:
     bytes: int = 0
 
 
-def fill_cache(stage, cache: LatentCache, clips: list, device: str | torch.device = "cpu", rank: int = 0,
+def fill_cache(stage: Stage, cache: LatentCache, clips: list, device: str | torch.device = "cpu", rank: int = 0,
                world: int = 1, progress=None) -> FillReport:
     """Encode the clips of shard ``rank`` of ``world`` that the cache lacks (and, on rank 0, the stage-wide
     records). The encoders are moved to ``device`` only when something is missing. ``progress(done, total)``."""
@@ -211,6 +214,6 @@ def fill_cache(stage, cache: LatentCache, clips: list, device: str | torch.devic
     return report
 
 
-def load_extras(stage, cache: LatentCache) -> dict[str, dict[str, torch.Tensor]]:
+def load_extras(stage: Stage, cache: LatentCache) -> dict[str, dict[str, torch.Tensor]]:
     """The stage-wide records, by name."""
     return {name: cache.load(extra_key(stage, name), name).tensors for name in stage.extra_names}

@@ -8,18 +8,10 @@ recovered from v, x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) v, with the true 
 from __future__ import annotations
 
 import torch
-from diffusers import CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+from diffusers import CogVideoXDPMScheduler
 
 from pam.models.cogvideox_control import ControlledTransformer
-from pam.models.cogvideox_controlnet import CogVideoXControlNet
 from pam.training.cue_masking import mask_cues
-
-
-def freeze_base(transformer: CogVideoXTransformer3DModel, controlnet: CogVideoXControlNet) -> None:
-    """Base transformer frozen (no gradients), ControlNet trainable and in training mode."""
-    transformer.requires_grad_(False)
-    controlnet.requires_grad_(True)
-    controlnet.train()
 
 
 def motion_loss(

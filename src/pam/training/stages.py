@@ -101,7 +101,10 @@ class Stage(Protocol):
     cache_files: tuple[str, ...]  # clip-folder files a record depends on
     encoder_parts: tuple[str, ...]  # the parts the cache runs (VAE, text encoders, tokenizers)
     extra_names: tuple[str, ...]  # stage-wide records (null cue, negative prompt)
+    weight_dtype: torch.dtype  # of the frozen parts
 
+    def part(self, name: str) -> Any: ...  # a base part (vae, text_encoder, ...), loaded once
+    def release(self, *names: str) -> None: ...  # drop loaded parts to free memory
     def spec(self) -> dict: ...  # stage, encoder identity, size, dtype, version: the non-clip part of a key
     def encode(self, clip) -> dict[str, torch.Tensor]: ...  # one clip folder -> record tensors
     def extras(self) -> dict[str, dict[str, torch.Tensor]]: ...

@@ -14,12 +14,15 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from pam.training.config import OptimConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from pam.training.stages import Stage
 
 Progress = Callable[[dict], None]
 
@@ -201,7 +204,7 @@ def train(
     return out
 
 
-def prepare_data(stage, accelerator):
+def prepare_data(stage: Stage, accelerator):
     """Find the clips, fill the cache where records are missing (each process its shard), load the stage-wide
     records and drop the text encoders. Returns (training dataset, validation clips, cache, extras)."""
     from pam.training.data import LatentDataset, find_clips
@@ -230,7 +233,7 @@ def prepare_data(stage, accelerator):
 
 
 @torch.no_grad()
-def validate(stage, accelerator, module, clips: list, cache, extras: dict, out: Path, step: int) -> dict:
+def validate(stage: Stage, accelerator, module, clips: list, cache, extras: dict, out: Path, step: int) -> dict:
     """Generate each held-out clip, write ``validation/step-<n>/<clip_id>.mp4|png`` and ``metrics.json``,
     log PSNR / SSIM / Motion Fidelity (mean over clips) to the tracker; returns the means."""
     from pam.fileio import atomic_path
