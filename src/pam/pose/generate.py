@@ -57,7 +57,7 @@ SUBSTEPS = 4  # plan samples per frame for the simulator
 OVERSHOOT = 0.3
 #: Grasp synthesis settings (``grasp.DEFAULTS``): the hand stops 5 mm short of the object, as the
 #: simulated capsules enclose most of the skin and would otherwise shove it during the approach.
-GRASP_SETTINGS = dict(clearance=0.002)
+GRASP_SETTINGS = dict(clearance=0.002, radius_percentile=physics.SKIN_PERCENTILE)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from pam.pose.hand_geometry import FINGER_BONES, PALM_BONES, PALM_WEB, TIPS, HandCapsules, PosedHand, finger_pose, segment_distance
+from pam.pose.hand_geometry import FINGER_BONES, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand, finger_pose, segment_distance
 from pam.pose.sdf import ObjectSDF
 from pam.rotations import matrix_to_axis_angle_np
 
@@ -41,6 +41,7 @@ DEFAULTS = dict(
     palm_contact=0.006,  # m: the palm counts as touching within this distance
     max_balance=0.55,  # |sum of unit contact normals| / count must stay below this
     min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
+    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
 )
 
 
@@ -191,7 +192,7 @@ def synthesize_grasps(
     cfg = dict(DEFAULTS, **overrides)
     n = cfg["num_candidates"]
     sdf = ObjectSDF(mesh)
-    capsules = HandCapsules.from_model(hand.model, hand.betas)
+    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["radius_percentile"])
     finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
     axes = hand.canonical_axes(style)
     direction = style - preshape
