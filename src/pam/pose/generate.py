@@ -65,6 +65,13 @@ GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
 GRIP_MIN = 0.2
+#: Poses of the reach and approach checked against the object (a fast reach sweeps far between
+#: samples), and the least distance (m) from the planned skin to the object: during the reach,
+#: more than the simulated hand's lag behind a fast plan (a reach that touches the object knocks
+#: it over); during the slow approach, only no skin inside it.
+REACH_SAMPLES = 40
+REACH_CLEARANCE = 0.015
+APPROACH_CLEARANCE = -0.0005
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -417,7 +424,7 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
         if end_low < table_z - 0.005:
             yield i, cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
             continue
-        path = np.linspace(0, int(approach * SUBSTEPS), 14).astype(int)  # reach and approach
+        path = np.linspace(0, int(approach * SUBSTEPS), REACH_SAMPLES).astype(int)  # reach and approach
         top = float(prep.world.vertices[:, 2].max()) + 0.06
         arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
         reason = None
@@ -426,7 +433,8 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
                 cand = plan_motion(hand, task, g, prep, times, frames, arc, up)
                 verts, _ = hand(*_plan_params(hand, cand, path))
                 below = table_z - verts[..., 2].min()
-                if prep.sdf(verts[:-1, ::3]).min() < -0.002:
+                gap = prep.sdf(verts[:-1].reshape(-1, 3)).reshape(len(path) - 1, -1).min(axis=1)
+                if np.any(gap < np.where(path[:-1] <= reach * SUBSTEPS, REACH_CLEARANCE, APPROACH_CLEARANCE)):
                     reason = reason or f"candidate {i}: the reach passes through the object"
                 elif below > TABLE_TOLERANCE:
                     reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
@@ -522,7 +530,7 @@ def generate_scene(
                 tried += 1
 
                 def failing(f, rot, trans, wrist_rot, wrist, c=cand):  # stop a candidate as soon as it fails
-                    if f == c.grip_frame:
+                    if f <= c.grip_frame:
                         return _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
                     if c.grip_frame < f <= c.carry_end:
                         return _in_hand_motion(rot[0], trans[0], wrist_rot[0], wrist[0], prep.centre, c.grip_frame) is not None
