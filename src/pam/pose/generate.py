@@ -55,8 +55,8 @@ SUBSTEPS = 4  # plan samples per frame for the simulator
 #: Closure (in units of the grasp style's closing direction) the fingers touching the object are
 #: commanded past the surface: the torque-limited joints then press with their limit torque.
 OVERSHOOT = 0.3
-#: Grasp synthesis settings (``grasp.DEFAULTS``): the hand stops 5 mm short of the object, as the
-#: simulated capsules enclose most of the skin and would otherwise shove it during the approach.
+#: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
+#: (so the planned contacts are where the simulated fingers touch); the hand stops 2 mm short.
 GRASP_SETTINGS = dict(clearance=0.002, radius_percentile=physics.SKIN_PERCENTILE)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
