@@ -72,6 +72,8 @@ def test_views_prompts_and_candidates_multiply_and_draw_from_the_lists(tmp_path)
     (MINIMAL + "camera: {fill: 3}\n", "camera: fill"),
     (MINIMAL.replace("{object} on", "{obj} on"), "prompts[0]: unknown field(s) ['obj']"),
     ("seeds: 2\nprompts: [x]\n", "objects: required"),
+    (MINIMAL.replace("[mug, banana]", "[mug, bananna]"), "objects[1]: mesh: unknown built-in object 'bananna'"),
+    (MINIMAL.replace("[mug, banana]", "[mug, missing.obj]"), "objects[1].mesh: no such file 'missing.obj'"),
 ])
 def test_bad_specs_name_the_file_and_the_field(tmp_path, text, field):
     path = write(tmp_path, text)

@@ -17,7 +17,7 @@ class FakeSequence:
 
 
 def fake_generator(failing_seeds, calls, targets=None):
-    def generate(tasks, objects, frames, fps, seed, hand_models, table_z):
+    def generate(tasks, objects, frames, fps, seed, hand_models, table_z, request=None):
         calls.append(seed)
         if targets is not None:
             targets.append(tasks[0].hT)

@@ -94,6 +94,10 @@ def objects() -> None:
     console.print(table)
 
 
+from pam.training.cli import train_app  # noqa: E402  (typer only; the trainers import lazily)
+
+app.add_typer(train_app, name="train")
+
 mano_app = typer.Typer(help="MANO model files (user-supplied, see pam.hand.mano).", no_args_is_help=True)
 app.add_typer(mano_app, name="mano")
 
@@ -123,12 +127,17 @@ def pose(
     num: int = typer.Option(1, "--num", help="Number of diverse trajectories (out_000.npz, out_001.npz, ...)."),
     report: bool = typer.Option(False, "--report", help="Print the quality measures of each trajectory."),
     scale: float = typer.Option(None, "--scale", help="Mesh units to metres for the objects, e.g. 0.001 for a mesh in mm."),
+    approach: str = typer.Option(None, "--approach", help="Grasp approach, object -> hand: top, side, front or x,y,z (world)."),
+    region: str = typer.Option(None, "--region", help="Where to grasp: a built-in's part (e.g. handle) or x,y,z (object frame, m)."),
+    roll: float = typer.Option(None, "--roll", help="Wrist roll about the approach direction, degrees."),
+    family: str = typer.Option(None, "--family", help="Grasp family: power, precision or hook (default: varies by seed)."),
 ) -> None:
     """Stage I: physically simulated hand-object trajectories from keyframes."""
     from pam.pose.cli_run import PoseOptions, run_pose
 
     with user_errors():
-        code = run_pose(PoseOptions(out, object, init, target, seed, frames, fps, num, report, scale))
+        code = run_pose(PoseOptions(out, object, init, target, seed, frames, fps, num, report, scale,
+                                       approach=approach, region=region, roll=roll, family=family))
     raise typer.Exit(code)
 
 

@@ -19,6 +19,9 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from pam.config import ConfigError
+from pam.objects.catalogue import BUILTIN_OBJECTS
+
 #: The stages of one clip, in order; ``--until`` stops after one of them.
 STAGES = ("pose", "conditions", "appearance", "motion")
 #: Template fields a prompt may use.
@@ -44,6 +47,9 @@ class ObjectSpec:
     def __post_init__(self) -> None:
         if not self.mesh:
             raise ValueError("mesh: empty object reference")
+        if not Path(self.mesh).suffix and self.mesh not in BUILTIN_OBJECTS:
+            raise ValueError(f"mesh: unknown built-in object {self.mesh!r}; choose from {', '.join(BUILTIN_OBJECTS)} "
+                             "or give a mesh file")
         if not self.scale > 0:
             raise ValueError(f"scale: must be positive, got {self.scale}")
 
@@ -261,7 +267,7 @@ def load_job(source: str | Path | dict, overrides: Sequence[str] = ()) -> JobSpe
     """
     import yaml
 
-    from pam.config import ConfigError, apply_overrides, load_config
+    from pam.config import apply_overrides, load_config
 
     if isinstance(source, dict):
         origin, data, base = "job spec", source, None
@@ -280,10 +286,10 @@ def load_job(source: str | Path | dict, overrides: Sequence[str] = ()) -> JobSpe
         spec = load_config(JobSpec, _normalise(apply_overrides(data, overrides)))
     except ConfigError as err:  # load_config names a mapping source "config"
         raise ConfigError(f"{origin}: {str(err).removeprefix('config: ')}") from None
-    return spec if base is None else _resolve_paths(spec, base)
+    return spec if base is None else _resolve_paths(spec, base, origin)
 
 
-def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
+def _resolve_paths(spec: JobSpec, base: Path, origin: str) -> JobSpec:
     """Relative mesh and keyframe paths are taken relative to the spec file's folder."""
 
     def resolve(value: str | None) -> str | None:
@@ -292,6 +298,10 @@ def _resolve_paths(spec: JobSpec, base: Path) -> JobSpec:
         return str((base / value).resolve())
 
     objects = tuple(replace(o, mesh=resolve(o.mesh), name=o.label) for o in spec.objects)
+    for i, o in enumerate(objects):
+        if Path(o.mesh).suffix and not Path(o.mesh).is_file():
+            raise ConfigError(f"{origin}: objects[{i}].mesh: no such file {o.mesh!r} (relative paths are "
+                              "taken from the spec's folder)")
     keyframes = replace(spec.keyframes, init=resolve(spec.keyframes.init), target=resolve(spec.keyframes.target))
     return replace(spec, objects=objects, keyframes=keyframes)
 

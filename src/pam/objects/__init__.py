@@ -25,10 +25,7 @@ __all__ = [
 def load_object(ref: str, scale: float = 1.0) -> trimesh.Trimesh:
     """A built-in object by name (e.g. ``"mug"``) or a mesh file path, in metres (times ``scale``)."""
     if ref in BUILTIN_OBJECTS:
-        mesh = builtin_mesh(ref)
-        if scale != 1.0:
-            mesh.apply_scale(scale)
-        return mesh
+        return builtin_mesh(ref, scale)
     if not Path(ref).suffix:
         raise KeyError(f"unknown built-in object {ref!r}; choose from {', '.join(BUILTIN_OBJECTS)} or give a mesh file")
     return load_mesh(ref, scale=scale)

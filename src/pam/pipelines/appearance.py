@@ -88,6 +88,13 @@ def shift_mu(height: int, width: int, rule: str, config: Mapping, vae_scale_fact
     )
 
 
+def encode_image_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` in [-1, 1] -> normalised latents ``(B, 16, H/8, W/8)``: the posterior mean, shifted and
+    scaled as Flux's image latents (used for cues, and by the trainer's cache for images too)."""
+    latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
+    return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+
+
 class AppearancePipeline(DiffusionPipeline):
     """Text + cue images -> images. See the module docstring for cue handling and memory switches."""
 
@@ -225,10 +232,7 @@ class AppearancePipeline(DiffusionPipeline):
 
     def encode_cue_latents(self, images: torch.Tensor) -> torch.Tensor:
         """VAE-encode ``(B, 3, H, W)`` in [-1, 1] to normalised latents ``(B, 16, H/8, W/8)`` (posterior mean)."""
-        vae = self.vae
-        images = images.to(device=self._execution_device, dtype=vae.dtype)
-        latents = vae.encode(images).latent_dist.mode()
-        return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+        return encode_image_latents(self.vae, images.to(device=self._execution_device))
 
     def prepare_condition(
         self,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pam.pose.command import output_paths, pose_sequences, save_all
+from pam.pose.grasp import GraspRequest
 from pam.progress import console, progress_bar
 
 #: quality measure -> row label of the report (every measure of ``pam.pose.quality.QualityReport``)
@@ -45,6 +46,10 @@ class PoseOptions:
     num: int = 1
     report: bool = False
     scale: float | None = None
+    approach: str | None = None  # top, side, front or x,y,z
+    region: str | None = None  # a named part or x,y,z in the object's frame
+    roll: float | None = None  # degrees
+    family: str | None = None  # power, precision or hook
 
 
 def run_pose(options: PoseOptions) -> int:
@@ -56,15 +61,19 @@ def run_pose(options: PoseOptions) -> int:
     o = options
     paths = output_paths(o.out, o.num)
     skipped: list[int] = []
+    request = None
+    if (o.approach, o.region, o.roll, o.family) != (None,) * 4:
+        request = GraspRequest.parse(o.approach, o.region, o.roll, o.family)
     with progress_bar("pose trajectories") as update:
         update(0, o.num)
         sequences = pose_sequences(o.object, o.init, o.target, o.seed, o.num, o.frames, o.fps,
-                                   progress=lambda i: update(i + 1, o.num), skipped=skipped, scale=o.scale)
+                                   progress=lambda i: update(i + 1, o.num), skipped=skipped, scale=o.scale,
+                                   request=request)
     save_all(sequences, o.out)
     if skipped:
         console.print(f"skipped seeds {skipped}: no grasp candidate passed in simulation")
     for path, seq in zip(paths, sequences):
-        console.print(f"wrote {path} (seed {seq.meta['pose']['seed']})")
+        console.print(f"wrote {path} (seed {seq.meta['pose']['seed']}, {seq.meta['pose']['family']} grasp)")
     if o.report:
         table = Table(title="Stage I quality (thresholds: docs/pose.md)")
         table.add_column("measure", no_wrap=True)

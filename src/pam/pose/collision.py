@@ -75,6 +75,8 @@ def convex_parts(
     that is not watertight is closed first (``closed_mesh``; CoACD on an open surface is slow
     and fragments it).
     """
+    if "convex_parts" in mesh.metadata:  # exact pieces of a built-in object (pam.objects.catalogue)
+        return [trimesh.Trimesh(points).convex_hull for points in mesh.metadata["convex_parts"]]
     mesh = closed_mesh(mesh, name)
     if is_convex(mesh):
         return [mesh.convex_hull]

@@ -13,7 +13,15 @@ import numpy as np
 from pam.hand import load_hand_model
 from pam.objects import load_object
 from pam.pose.generate import HandTask, NoGraspHeld, SceneObject, generate_scene
-from pam.pose.keyframes import KeyframeError, ObjectGoal, default_keyframes, load_scene_init, load_scene_target
+from pam.pose.grasp import GraspRequest
+from pam.pose.keyframes import (
+    KeyframeError,
+    ObjectGoal,
+    default_keyframes,
+    load_grasp_request,
+    load_scene_init,
+    load_scene_target,
+)
 from pam.pose.quality import evaluate
 from pam.sequence import HOISequence
 
@@ -33,6 +41,7 @@ def pose_sequences(
     progress=None,
     skipped: list[int] | None = None,
     scale: float | None = None,
+    request: GraspRequest | None = None,
 ) -> list[HOISequence]:
     """Generate ``num`` trajectories; each gets its quality measures in ``meta["pose"]["quality"]``.
 
@@ -47,6 +56,7 @@ def pose_sequences(
         skipped: optional list that receives the skipped seeds.
         scale: mesh units -> metres for the objects (overrides the init file's scale), e.g. 0.001
             for a mesh in millimetres.
+        request: grasp steering; its fields override the target file's "grasp" section.
 
     Raises:
         KeyframeError, PoseError, FileNotFoundError, MeshError: bad inputs (nothing is produced).
@@ -72,6 +82,7 @@ def pose_sequences(
         goals = [(default_keyframes(objs[i].mesh, side=h.side)[2], ObjectGoal(), i) for i, h in enumerate(starts)]
     else:
         goals = load_scene_target(target, starts)
+        request = GraspRequest.merged(load_grasp_request(target), request)
     tasks = [HandTask(h0, hT, o, goal) for h0, (hT, goal, o) in zip(starts, goals)]
     models = [load_hand_model(h.model, side=h.side) for h in starts]
     scene = []
@@ -85,7 +96,7 @@ def pose_sequences(
     while len(sequences) < num:
         try:
             seq = generate_scene(tasks, scene, frames=frames, fps=fps, seed=next_seed, hand_models=models,
-                                 table_z=table_z)
+                                 table_z=table_z, request=request)
         except NoGraspHeld as err:
             failed.append(next_seed)
             if len(failed) > MAX_SKIPS_PER_TRAJECTORY * num:

@@ -398,7 +398,7 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
     preferred = [axis_angle_to_matrix_np(task.h0.global_orient)]
     if task.hT.global_orient is not None:
         preferred.append(axis_angle_to_matrix_np(task.hT.global_orient))
-    extra = {} if request is None else {"request": request}
+    extra = {} if request is None else {"request": request.in_world(prep.obj.pose)}
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
                                          **extra, **dict(GRASP_SETTINGS, **(grasp_settings or {})))
     if not grasps:
@@ -478,7 +478,7 @@ def generate_scene(
         hand_models: one ``HandModel`` per task (default: ``pam.hand.load_hand_model``).
         max_attempts: grasp candidates simulated at most per hand.
         table_z: world z of the table top (default: the lowest point of the objects).
-        request: passed to ``grasp.synthesize_grasps`` (grasp steering), when given.
+        request: steers every hand's grasp (``grasp.GraspRequest``; a region is in its object's frame).
 
     Raises:
         PoseError: bad inputs (naming the keyframe); NoGraspHeld: no candidate passed.
@@ -572,6 +572,7 @@ def generate_scene(
     seq = _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames)
     seq.meta["pose"]["settled_mm"] = [round(1000 * m, 2) for m in moved]
     seq.meta["pose"]["fallback_hands"] = fallback  # hands whose grasp met only the fallback pre-grasp limits
+    seq.meta["pose"]["request"] = None if request is None else request.as_dict()
     return seq
 
 
@@ -590,7 +591,7 @@ def generate_trajectory(
     goal: ObjectGoal | None = None,
     grasp_settings: dict | None = None,
     physics_settings: dict | None = None,
-    request=None,
+    request: grasp_mod.GraspRequest | None = None,
 ) -> HOISequence:
     """One hand grasping one object: ``generate_scene`` with a single task.
 
@@ -601,6 +602,7 @@ def generate_trajectory(
         o0: (4, 4) initial object-to-world transform; the table top is at its lowest point.
         goal: what happens to the object (default: lift it to hT).
         scale: mesh units -> metres.
+        request: steers the grasp (approach, region in the object's frame, roll, family).
         Others: as ``generate_scene``.
     """
     from pam.objects import load_object
@@ -647,12 +649,14 @@ def _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, tabl
             "carry_start": cand.grip_frame,
             "carry_end": cand.carry_end,
             "phases": dict(zip(names, cand.phases)),
+            "family": g.family,
             "grasp": {
                 "finger_contact": g.finger_contact.astype(int).tolist(),
                 "palm_contact": g.palm_contact,
                 "num_contacts": g.num_contacts,
                 "balance": g.balance,
                 "approach": g.approach.tolist(),
+                "finger_error_rad": grasp_mod.finger_error_report(tracks[len(per_hand)].hand_pose[-1], task.hT.hand_pose),
             },
         })
     first = per_hand[0]
@@ -667,6 +671,7 @@ def _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, tabl
             "carry_end": first["carry_end"],
             "hold_start": first["grip_frame"],
             "attempt": first["attempt"],
+            "family": first["family"],
             "phases": first["phases"],
             "grasp": first["grasp"],
             "goal": first["goal"],

@@ -1,21 +1,53 @@
-"""Grasp synthesis: wrist poses around the object, fingers closed until they touch it.
+"""Grasp synthesis: steerable wrist poses around the object, fingers closed until they touch it.
 
-For each of ``num_candidates`` random candidates (NumPy ``Generator``: a seed fixes them):
-1. an approach direction ``a`` (object -> hand, not from below the table), a roll of the hand
-   about it, and an aim point on the object's long axis give a wrist rotation whose palm faces
-   the object;
-2. the pre-shaped hand slides in along ``-a`` until its first contact, found exactly by ray
-   casting (hand vertices against the object, object vertices against the hand, and the table
-   plane), and stops ``clearance`` short of it;
-3. each finger closes from the pre-shape along the grasp style (``style - preshape``, the target
-   hand's articulation) until its capsules touch the object (libigl signed distance), or the
-   table, or it reaches ``max_closure``. The contact pose is what the output shows; the
-   ``squeeze`` pose, a few millimetres further in, is the simulator's position target that makes
-   the grip force.
-Candidates are ranked by contacts (thumb required, palm counts), by how squarely another contact
-opposes the thumb, by how well the contact normals balance, and by how far the wrist must turn from the preferred orientations (h0, hT). The best
-few are refined on the hand's surface: a finger whose skin sinks more than ``max_penetration``
-into the object is opened back.
+Three grasp families (after the Feix et al. 2016 GRASP taxonomy's opposition types), each a hand
+pre-shape, a closing pose and a contact pattern that a candidate must show to count as that family:
+
+- ``power``: all fingers wrap, closing along the target hand's style (hT); palm, thumb and two
+  more fingers touch the object, and a contact opposes the thumb.
+- ``precision`` (pinch): the thumb, opposed, closes onto the index and middle tips while ring and
+  little stay tucked; the thumb's and the index's (or middle's) distal segments touch, the palm
+  stays off the object.
+- ``hook``: the four long fingers curl (proximal joints little, middle and distal joints much),
+  the thumb rests half bent beside the index and does not close; two or more long fingers touch
+  and wrap around a part of the object (a handle, a rim): the chord from fingertip to knuckle
+  passes through the object within ``max_hook_part``.
+
+For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes them):
+1. a family, an approach direction ``a`` (object -> hand, not from below the table), a roll of
+   the hand about it and an aim point (on the requested region, else on the object's long axis)
+   give a wrist rotation whose palm faces the object;
+2. the pre-shaped hand slides in along ``-a``, with the family's grip point (palm centre, pinch
+   point, hook centre) on the line through the aim, until its first contact, found exactly by
+   ray casting (hand vertices against the object, object vertices against the hand, and the table
+   plane); the segments that close around the object (the thumb's tip, and the pinching or hooking
+   fingers' middle and distal segments) may pass beside it. The hand stops a family-dependent
+   standoff short of that contact (precision and hook keep the palm off the object);
+3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
+   auto-grasp): its joints close together until a segment's capsules touch the object (libigl
+   signed distance) or the table; that segment and the joints before it stop, the joints after
+   it close on. A joint that closes to ``max_closure`` without touching takes the closing pose's
+   angle, so the closing pose (hT's fingers for hT's family) is followed wherever no contact
+   stops it. The contact pose is what the output shows; the ``squeeze`` pose, a few millimetres
+   further in, is the simulator's position target that makes the grip force.
+Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
+the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
+the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
+orientations (h0, hT), and by how far the contacts lie from a requested region. The best few are
+refined on the hand's surface: a finger whose skin sinks more than ``max_penetration`` into the
+object is opened back.
+
+Steering (:class:`GraspRequest`): an approach direction is sampled within ``approach_cone`` of
+the request, a roll within ``roll_jitter``; a region (sampled with twice the candidates, aimed
+at its points, approaching along its normals) keeps only candidates whose every contact lies
+within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
+favours one family (hT's own with probability 0.4, each other 0.3) and one approach sector (a
+random direction on the upper hemisphere), so that ``--num`` seeds spread over both; the other
+families stay in the ranking as fall-backs.
+
+Roll convention: the fingers point along ``cos(roll) r + sin(roll) (a x r)``, where ``r`` is the
+world's up axis (+z) made perpendicular to ``a`` (fingers up for a side approach) or, for an
+approach within 25 degrees of vertical, the world's +y made perpendicular to ``a``.
 """
 
 from __future__ import annotations
@@ -25,9 +57,14 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from pam.pose.hand_geometry import FINGER_BONES, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand, finger_pose, segment_distance
+from pam.hand.anatomy import curl_pose, mirror_pose
+from pam.pose.keyframes import KeyframeError, hand_preset
+from pam.pose.hand_geometry import (
+    FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand,
+    finger_pose, segment_distance,
+)
 from pam.pose.sdf import ObjectSDF
-from pam.rotations import matrix_to_axis_angle_np
+from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
 DEFAULTS = dict(
     num_candidates=256,
@@ -38,11 +75,131 @@ DEFAULTS = dict(
     clearance=0.002,  # m between hand and object when the wrist stops
     squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
-    palm_contact=0.006,  # m: the palm counts as touching within this distance
-    max_balance=0.55,  # |sum of unit contact normals| / count must stay below this
+    palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
+    max_balance=0.55,  # the weighted contact normals' balance (Grasp.balance) must stay below this
     min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
+    max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
+    approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
+    roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
+    region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
+    finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
 )
+
+#: Grasp families, in the order used when a seed's favoured family is drawn.
+FAMILIES = ("power", "precision", "hook")
+#: Named approach directions (object -> hand, world frame, z up). ``side`` comes from the hand's
+#: own side (+x for a right hand, -x for a left one); ``front`` from the default camera's side (-y).
+APPROACHES = {"top": (0.0, 0.0, 1.0), "front": (0.0, -1.0, 0.0), "side": (1.0, 0.0, 0.0)}
+#: Per family: the bones (indices into FINGER_BONES, thumb .. little, 3 each) that may pass
+#: beside the object while the hand slides in, and the standoff range (m) it stops short by.
+_PASSING = {
+    "power": (1, 2),
+    "precision": (1, 2, 4, 5, 7, 8),
+    "hook": (4, 5, 7, 8, 10, 11, 13, 14),
+}
+_STANDOFF = {"power": (0.0, 0.0), "precision": (0.004, 0.02), "hook": (0.0, 0.012)}
+
+
+@dataclass(frozen=True)
+class GraspRequest:
+    """What the user asks of a grasp; every field is optional (None: the synthesis chooses).
+
+    Attributes:
+        approach: direction from the object to the approaching hand, world frame: a name in
+            ``APPROACHES`` or 3 numbers (any length).
+        region: where to grasp: a point (3 numbers, metres, in the object's frame) or the name of
+            a part of a built-in object (``pam.objects.BUILTIN_OBJECTS[name].parts``).
+        roll: wrist roll about the approach direction (radians, see the module's convention).
+        family: one of ``FAMILIES``.
+    """
+
+    approach: str | tuple[float, float, float] | None = None
+    region: str | tuple[float, float, float] | None = None
+    roll: float | None = None
+    family: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.approach, str):
+            if self.approach not in APPROACHES:
+                raise KeyframeError(f"approach: expected one of {', '.join(APPROACHES)} or x,y,z, got {self.approach!r}")
+        elif self.approach is not None:
+            vec = _triple("approach", self.approach)
+            if np.linalg.norm(vec) < 1e-9:
+                raise KeyframeError("approach: the direction vector is zero")
+            object.__setattr__(self, "approach", tuple(vec / np.linalg.norm(vec)))
+        if self.region is not None and not isinstance(self.region, str):
+            object.__setattr__(self, "region", tuple(_triple("region", self.region)))
+        if self.roll is not None:
+            try:
+                roll = float(self.roll)
+            except (TypeError, ValueError) as exc:
+                raise KeyframeError(f"roll: expected an angle, got {self.roll!r}") from exc
+            if not np.isfinite(roll):
+                raise KeyframeError(f"roll: expected a finite angle, got {self.roll!r}")
+            object.__setattr__(self, "roll", roll)
+        if self.family is not None and self.family not in FAMILIES:
+            raise KeyframeError(f"family: expected one of {', '.join(FAMILIES)}, got {self.family!r}")
+
+    @classmethod
+    def parse(cls, approach: str | None = None, region: str | None = None, roll_deg: float | None = None,
+              family: str | None = None) -> "GraspRequest":
+        """From command-line text: ``approach`` a name or ``x,y,z``; ``region`` a part name or
+        ``x,y,z`` (metres, object frame); ``roll_deg`` in degrees."""
+        return cls(
+            approach=_text_triple("approach", approach),
+            region=_text_triple("region", region),
+            roll=None if roll_deg is None else np.radians(float(roll_deg)),
+            family=family,
+        )
+
+    @staticmethod
+    def merged(base: "GraspRequest | None", override: "GraspRequest | None") -> "GraspRequest | None":
+        """``base`` with the fields that ``override`` sets (None where neither is given)."""
+        if base is None or override is None:
+            return override if base is None else base
+        return GraspRequest(**{k: v if v is not None else getattr(base, k) for k, v in vars(override).items()})
+
+    def direction(self, side: str = "right") -> np.ndarray | None:
+        """The approach as a world unit vector (3,), or None."""
+        if self.approach is None:
+            return None
+        vec = np.array(APPROACHES[self.approach] if isinstance(self.approach, str) else self.approach)
+        if self.approach == "side" and side == "left":
+            vec = -vec
+        return vec
+
+    def in_world(self, object_to_world: np.ndarray) -> "GraspRequest":
+        """This request with a region point moved from the object's frame to the world's by the
+        (4, 4) transform (part names and directions are unchanged)."""
+        if self.region is None or isinstance(self.region, str):
+            return self
+        point = np.asarray(object_to_world)[:3, :3] @ np.asarray(self.region) + np.asarray(object_to_world)[:3, 3]
+        return GraspRequest(self.approach, tuple(point), self.roll, self.family)
+
+    def as_dict(self) -> dict:
+        """JSON-ready fields (for ``meta``)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
+
+
+def _triple(name: str, value) -> np.ndarray:
+    try:
+        vec = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise KeyframeError(f"{name}: expected 3 numbers, got {value!r}") from exc
+    if vec.shape != (3,) or not np.all(np.isfinite(vec)):
+        raise KeyframeError(f"{name}: expected 3 finite numbers, got {value!r}")
+    return vec
+
+
+def _text_triple(name: str, text: str | None) -> str | tuple | None:
+    """``None``, a plain name (checked later), or ``x,y,z`` -> a tuple."""
+    if text is None or "," not in text:
+        return text
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise KeyframeError(f"{name}: expected a name or x,y,z, got {text!r}") from exc
 
 
 @dataclass
@@ -56,8 +213,12 @@ class Grasp:
         squeeze_pose: (45,) the simulator's finger targets, slightly inside the object.
         preshape: (45,) the open pose the hand approaches with.
         approach: (3,) unit direction from the object towards the approaching hand.
+        family: one of ``FAMILIES``.
         finger_contact: (5,) which fingers (thumb .. little) touch the object; palm_contact: bool.
-        balance: |sum of unit contact normals| / number of contacts (0 = perfectly opposed).
+        balance: |weighted sum of unit contact normals| / sum of weights (0 = perfectly opposed;
+            the thumb weighs as much as the fingers it opposes together, the rest 1 each).
+        finger_error: mean joint angle (rad) between ``hand_pose`` and the target hand's fingers
+            (``style``, hT's ``hand_pose``).
         score: ranking score (higher is better).
     """
 
@@ -67,14 +228,69 @@ class Grasp:
     squeeze_pose: np.ndarray
     preshape: np.ndarray
     approach: np.ndarray
+    family: str
     finger_contact: np.ndarray
     palm_contact: bool
     balance: float
+    finger_error: float
     score: float
 
     @property
     def num_contacts(self) -> int:
         return int(self.finger_contact.sum()) + int(self.palm_contact)
+
+
+def family_poses(family: str, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
+    """The (45,) pre-shape and closing pose of a grasp family for a ``side`` hand.
+
+    Closures are fractions of each joint's flexion range (``pam.hand.anatomy.curl_pose``); the
+    precision pinch was tuned on the OpenHand so that the thumb and index tips meet (6 mm apart).
+    """
+    if family == "power":
+        return hand_preset("preshape", side), hand_preset("power_grasp", side)
+    if family == "precision":
+        thumb = hand_preset("pinch")[36:45]  # opposed (palmar abduction) and flexed
+        poses = []
+        for fingers, thumb_scale in (((0.1, 0.1, 0.75, 0.75), 0.3), ((0.5, 0.5, 0.75, 0.75), 0.6)):
+            pose = curl_pose(np.array((0.0, *fingers)))
+            pose[36:45] = thumb_scale * thumb
+            poses.append(pose)
+    elif family == "hook":
+        poses = []
+        for mcp, distal in ((0.05, 0.35), (0.3, 0.85)):  # the thumb rests half bent, beside the index
+            pose = curl_pose(np.array((0.3, distal, distal, distal, distal)))
+            mcp_pose = curl_pose(np.array((0.3, mcp, mcp, mcp, mcp)))
+            for joints in FINGER_POSE_JOINTS[1:]:
+                pose[3 * joints[0] : 3 * joints[0] + 3] = mcp_pose[3 * joints[0] : 3 * joints[0] + 3]
+            poses.append(pose)
+    else:
+        raise KeyframeError(f"family: expected one of {', '.join(FAMILIES)}, got {family!r}")
+    return tuple(mirror_pose(p) if side == "left" else p for p in poses)
+
+
+def family_of_pose(hand_pose: np.ndarray, side: str = "right") -> str:
+    """The family whose closing pose is nearest (joint angles) to ``hand_pose`` (45,)."""
+    dist = [np.linalg.norm(finger_error(hand_pose, family_poses(f, side)[1])) for f in FAMILIES]
+    return FAMILIES[int(np.argmin(dist))]
+
+
+def finger_error(hand_pose: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-joint rotation angle (rad) between MANO hand poses: (..., 45) and (45,) -> (..., 15)."""
+    a = axis_angle_to_matrix_np(np.asarray(hand_pose, dtype=np.float64).reshape(*np.shape(hand_pose)[:-1], 15, 3))
+    b = axis_angle_to_matrix_np(np.asarray(target, dtype=np.float64).reshape(15, 3))
+    return rotation_angle(a, b)
+
+
+def finger_error_report(hand_pose: np.ndarray, target: np.ndarray) -> dict:
+    """Mean and max per-joint angle (rad) between a hand pose (45,) and the target's (45,)."""
+    err = finger_error(hand_pose, target)
+    return {"mean": float(err.mean()), "max": float(err.max())}
+
+
+def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle (rad) between rotations a (..., 3, 3) and b (..., 3, 3) (broadcast, e.g. b (3, 3))."""
+    cos = (np.einsum("...ij,...ij->...", a, b) - 1.0) / 2.0
+    return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
 def _capsule_points(joints: np.ndarray, radius: np.ndarray, per_bone: int = 4) -> np.ndarray:
@@ -97,51 +313,83 @@ def _ray_distances(mesh: trimesh.Trimesh, origins: np.ndarray, direction: np.nda
     return dist
 
 
+def _roll_basis(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Roll reference ``r`` and ``a x r`` (N, 3) for approach directions a (N, 3) (module docstring)."""
+    up = np.where(np.abs(a[:, 2:3]) < np.cos(np.radians(25.0)), [[0.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]])
+    r = up - a * np.einsum("nk,nk->n", a, up)[:, None]
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
+    return r, np.cross(a, r)
+
+
+def _cone(axis: np.ndarray, angle: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors uniformly distributed within ``angle`` (rad) of the unit ``axis`` (3,)."""
+    cos = rng.uniform(np.cos(angle), 1.0, n)
+    phi = rng.uniform(0.0, 2.0 * np.pi, n)
+    u = np.cross(axis, [0.0, 0.0, 1.0] if abs(axis[2]) < 0.9 else [1.0, 0.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(axis, u)
+    sin = np.sqrt(1.0 - cos**2)
+    return cos[:, None] * axis + sin[:, None] * (np.cos(phi)[:, None] * u + np.sin(phi)[:, None] * v)
+
+
 def _sample_approaches(
-    mesh: trimesh.Trimesh, n: int, on_table: bool, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Approach directions (n, 3) and rolls (n,): half uniformly random, half along the object's
-    box axes with the fingers along another box axis (the grasps people use on boxes and
-    cylinders), jittered by ~10 degrees. On a table, directions from below are left out."""
+    mesh: trimesh.Trimesh, n: int, on_table: bool, rng: np.random.Generator, cfg: dict, aims: np.ndarray,
+    normals: np.ndarray | None = None, direction: np.ndarray | None = None, roll: float | None = None,
+    sector: np.ndarray | None = None, part_axis: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Approach directions (n, 3), rolls (n,) and aim points (n, 3), from ``aims`` (8 n, 3).
+
+    A requested ``direction`` or ``roll`` is sampled within ``approach_cone`` / ``roll_jitter``.
+    Otherwise a third of the directions are uniformly random, a third along the object's box axes
+    with the fingers along another box axis (the grasps people use on boxes and cylinders),
+    jittered by ~10 degrees, and a third within 45 degrees of ``sector``. Given the aims' surface
+    ``normals`` (8 n, 3) of a region, all are along those (jittered by ~20 degrees), with the
+    fingers across ``part_axis`` (the region's long axis: the fingers wrap around it). On a table, directions
+    from below are left out.
+    """
     box_axes = mesh.bounding_box_oriented.primitive.transform[:3, :3].T  # rows
-    m = 8 * n
-    free = rng.normal(size=(m, 3))
+    m = len(aims)
     pick = rng.integers(0, 3, size=(m, 2))
     pick[:, 1] = (pick[:, 0] + 1 + rng.integers(0, 2, size=m)) % 3
     signs = rng.choice([-1.0, 1.0], size=(m, 2))
-    aligned = signs[:, :1] * box_axes[pick[:, 0]] + rng.normal(scale=0.18, size=(m, 3))
-    use_aligned = np.arange(m) % 2 == 1
-    a = np.where(use_aligned[:, None], aligned, free)
-    a /= np.linalg.norm(a, axis=1, keepdims=True)
-    u = np.cross(a, np.where(np.abs(a[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]]))
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    kind = np.arange(m) % 3  # 0 free, 1 box-aligned, 2 sector
+    if direction is not None:
+        a = _cone(direction, cfg["approach_cone"], m, rng)
+        kind[:] = 0
+    else:
+        free = rng.normal(size=(m, 3))
+        aligned = signs[:, :1] * box_axes[pick[:, 0]] + rng.normal(scale=0.18, size=(m, 3))
+        near = _cone(sector, np.radians(45.0), m, rng) if sector is not None else free
+        if normals is not None:  # a region: every approach along its normals
+            near = normals + rng.normal(scale=0.35, size=(m, 3))
+            kind[:] = 2
+        a = np.where((kind == 1)[:, None], aligned, np.where((kind == 2)[:, None], near, free))
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+    r, s = _roll_basis(a)
     finger = signs[:, 1:] * box_axes[pick[:, 1]]
-    roll = np.where(
-        use_aligned,
-        np.arctan2(np.einsum("nk,nk->n", finger, np.cross(a, u)), np.einsum("nk,nk->n", finger, u))
-        + rng.normal(scale=0.18, size=m),
-        rng.uniform(0.0, 2.0 * np.pi, m),
-    )
+    if part_axis is not None and normals is not None:
+        across = np.cross(a, part_axis)
+        finger = np.where((kind == 2)[:, None], signs[:, 1:] * across, finger)
+        kind = np.where(kind == 2, 1, kind)  # rolls from ``finger``, like the box-aligned ones
+    if roll is not None:
+        rolls = roll + rng.uniform(-cfg["roll_jitter"], cfg["roll_jitter"], m)
+    else:
+        rolls = np.where(
+            kind == 1,
+            np.arctan2(np.einsum("nk,nk->n", finger, s), np.einsum("nk,nk->n", finger, r)) + rng.normal(scale=0.18, size=m),
+            rng.uniform(0.0, 2.0 * np.pi, m),
+        )
     keep = a[:, 2] > -0.25 if on_table else np.ones(m, dtype=bool)
-    return a[keep][:n], roll[keep][:n]
+    return a[keep][:n], rolls[keep][:n], aims[keep][:n]
 
 
 def _rotations(approach: np.ndarray, roll: np.ndarray, axes: np.ndarray) -> np.ndarray:
     """Wrist rotations (N, 3, 3) turning the palm normal to -approach, fingers rolled by ``roll``."""
-    helper = np.where(np.abs(approach[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
-    u = np.cross(approach, helper)
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    v = np.cross(approach, u)
-    finger = np.cos(roll)[:, None] * u + np.sin(roll)[:, None] * v
+    r, s = _roll_basis(approach)
+    finger = np.cos(roll)[:, None] * r + np.sin(roll)[:, None] * s
     palm = -approach
     basis = np.stack([finger, np.cross(palm, finger), palm], axis=-1)  # columns
     return basis @ axes  # axes rows: canonical finger, palm x finger, palm
-
-
-def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle (rad) between rotations a (..., 3, 3) and b (3, 3)."""
-    cos = (np.einsum("...ij,ij->...", a, b) - 1.0) / 2.0
-    return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
 def _crossing(g: np.ndarray, c: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -165,57 +413,56 @@ def _object_axis(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, float]:
     return centre, vt[0], float(proj.max() - proj.min()) / 2.0
 
 
-def synthesize_grasps(
-    hand: PosedHand,
-    mesh: trimesh.Trimesh,
-    table_height: float | None,
-    preshape: np.ndarray,
-    style: np.ndarray,
-    rng: np.random.Generator,
-    preferred: tuple[np.ndarray, ...] = (),
-    **overrides,
-) -> list[Grasp]:
-    """Ranked grasps of ``mesh`` (world frame, watertight or closed) by ``hand``; best first.
+def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.random.Generator,
+                  count: int = 2000, radius: float = 0.03) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Surface points and their outward normals, (count, 3) each, of a requested region of
+    ``mesh`` (same frame), or (None, None).
 
-    Args:
-        hand: the posed hand model (shape fixed).
-        mesh: the object at its initial pose, in the world.
-        table_height: z of the table top, or None.
-        preshape, style: (45,) the approach pose and the grasp style pose.
-        rng: candidate sampler.
-        preferred: wrist rotations (3, 3) the grasp should stay close to (h0's, hT's).
-        overrides: entries of ``DEFAULTS``.
-
-    Returns:
-        Up to ``num_keep`` grasps that pass the contact and balance checks (may be empty).
+    A part name is looked up in ``mesh.metadata["parts"]`` (vertex masks that built-in objects
+    carry); a point stands for the surface within ``radius`` of it.
     """
-    cfg = dict(DEFAULTS, **overrides)
-    n = cfg["num_candidates"]
-    sdf = ObjectSDF(mesh)
-    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["radius_percentile"])
-    finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
-    axes = hand.canonical_axes(style)
-    direction = style - preshape
+    if region is None:
+        return None, None
+    if isinstance(region, str):
+        parts = mesh.metadata.get("parts", {})
+        if region not in parts:
+            known = f"its parts: {', '.join(parts)}" if parts else "only built-in objects have named parts"
+            raise KeyframeError(f"region: the object has no part {region!r} ({known}); or give a point x,y,z")
+        inside = np.asarray(parts[region])[mesh.faces].all(axis=1)
+        points, face = trimesh.sample.sample_surface(mesh, count, face_weight=inside * mesh.area_faces,
+                                                     seed=int(rng.integers(2**31)))
+        return np.asarray(points), mesh.face_normals[face]
+    points, face = trimesh.sample.sample_surface(mesh, 20 * count, seed=int(rng.integers(2**31)))
+    near = np.linalg.norm(points - np.asarray(region), axis=1) <= radius
+    if near.sum() < 3:
+        raise KeyframeError(f"region: the point {list(region)} is more than {radius * 1000:.0f} mm from the object's surface")
+    return np.asarray(points)[near][:count], mesh.face_normals[face[near]][:count]
 
-    # --- candidates: approach direction, roll, aim point --------------------------------------
-    a, roll = _sample_approaches(mesh, n, table_height is not None, rng)
-    n = len(a)
-    centre, long_axis, half = _object_axis(mesh)
-    aim = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], n)[:, None] * half * long_axis
+
+def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng):
+    """Slide in and close ``family``'s hand on candidates (a, roll, aim); dict of per-candidate arrays
+    (only those whose hand stopped outside the object), or None."""
+    finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
+    axes = hand.canonical_axes(close)
+    direction = close - pre
     R = _rotations(a, roll, axes)
+    n = len(a)
 
     # --- slide the pre-shaped hand in along -a until first contact ----------------------------
-    # The thumb's two distal bones stand out in front of the palm: the object may pass beside
-    # them into the thumb-index web, so they do not stop the hand (but must not end up inside).
-    v_pre, j_pre = hand(np.zeros((1, 3)), preshape[None], np.zeros((1, 3)))
-    v_pre, j_pre = v_pre[0], j_pre[0]
+    v_pre, j_pre = hand(np.zeros((2, 3)), np.stack([pre, close]), np.zeros((2, 3)))
+    j_closed, v_pre, j_pre = j_pre[1], v_pre[0], j_pre[0]
     bone_of_vertex = _vertex_bones(v_pre, j_pre)
     n_palm = len(PALM_BONES) + len(PALM_WEB)
-    thumb_tip = (bone_of_vertex == n_palm + 1) | (bone_of_vertex == n_palm + 2)
-    stopper = ~thumb_tip
-    palm_point = 0.25 * j_pre[0] + 0.75 * j_pre[[5, 9, 13, 17]].mean(axis=0)
+    passing = np.isin(bone_of_vertex - n_palm, _PASSING[family])
+    stopper = ~passing
+    if family == "power":
+        grip = 0.25 * j_pre[0] + 0.75 * j_pre[[5, 9, 13, 17]].mean(axis=0)  # palm centre
+    elif family == "precision":
+        grip = 0.5 * (j_closed[4] + j_closed[8])  # where thumb and index tips meet
+    else:
+        grip = j_closed[9:13].mean(axis=0)  # inside the middle finger's hook
     start = aim + 0.4 * a
-    transl0 = hand.transl_for(R, palm_point, start)
+    transl0 = hand.transl_for(R, grip, start)
     verts0 = np.einsum("nij,vj->nvi", R, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
     num_v = int(stopper.sum())
     s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a, num_v, axis=0)).reshape(n, num_v).min(1)
@@ -233,57 +480,78 @@ def synthesize_grasps(
         down = a[:, 2] > 1e-6
         s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a[:, 2], 1.0), np.inf)
         s_stop = np.minimum(s_stop, s_table)
-    s_stop -= cfg["clearance"]
+    s_stop -= cfg["clearance"] + rng.uniform(*_STANDOFF[family], n)
     transl = transl0 - a * s_stop[:, None]
-    thumb_world = np.einsum("nij,vj->nvi", R, v_pre[thumb_tip] - hand.wrist) + hand.wrist + transl[:, None]
-    thumb_clear = sdf(thumb_world).min(axis=1) > 0.0
+    pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
+    clear = sdf(pass_world).min(axis=1) > 0.0
     if table_height is not None:
-        thumb_clear &= thumb_world[..., 2].min(axis=1) > table_height
-    keep = hit & (s_stop > 0) & thumb_clear
+        clear &= pass_world[..., 2].min(axis=1) > table_height
+    keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
     n = len(a)
     if n == 0:
-        return []
+        return None
 
-    # --- close each finger until it touches ---------------------------------------------------
+    # --- close each finger, segment by segment, until it touches -----------------------------
+    # All joints of a finger close together; when a segment touches the object (or the table), it
+    # and the joints before it stop there and the joints after it close on (GraspIt's auto-grasp).
+    # A joint that closes to the end without touching takes the closing pose's angle (closure 1).
     c = np.linspace(0.0, cfg["max_closure"], cfg["closure_samples"])
-    _, j_k = hand(np.zeros((len(c), 3)), preshape + c[:, None] * direction, np.zeros((len(c), 3)))
-    pts = _capsule_points(j_k, finger_radius)  # (K, P, 3), P = 15 bones x 4
-    per_bone = pts.shape[1] // len(FINGER_BONES)
+    per_bone = 4
     radius = np.repeat(finger_radius, per_bone)
-    world = np.einsum("nij,kpj->nkpi", R, pts - hand.wrist) + hand.wrist + transl[:, None, None]
-    g_obj = sdf(world) - radius  # (n, K, P)
-    g_tab = world[..., 2] - table_height - radius if table_height is not None else np.full_like(g_obj, np.inf)
-    g = np.minimum(g_obj, g_tab)
-    # which finger each point closes with; the thumb's metacarpal (bone 0) lies in the palm's
-    # flesh and does not count as the thumb's contact
-    finger_of_point = np.arange(pts.shape[1]) // (3 * per_bone)
-    finger_of_point[:per_bone] = -1
-    g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
-    obj_f = np.stack([g_obj[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)
-    closure, touched = _crossing(g_f, c, 0.0)
-    squeeze, _ = _crossing(g_f, c, -cfg["squeeze"])
-    k_hit = np.clip(np.searchsorted(c, closure), 0, len(c) - 1)
-    on_object = np.take_along_axis(obj_f, k_hit[..., None], -1)[..., 0] <= np.take_along_axis(
-        g_f, k_hit[..., None], -1
-    )[..., 0] + 1e-9
-    contact = touched & on_object
-    closure = np.where(touched, closure, 1.0)
-    squeeze = np.where(touched, np.maximum(squeeze, closure), closure)
-    slope = np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0])  # m per unit closure, (n, 5)
+    segment_of_point = np.arange(len(FINGER_BONES) * per_bone) // per_bone % 3
+    finger_of_point = np.arange(len(FINGER_BONES) * per_bone) // (3 * per_bone)
+    # the thumb's metacarpal lies in the palm's flesh: it never stops the thumb, nor counts as its contact
+    counts = ~((finger_of_point == 0) & (segment_of_point == 0))
+    closure = np.zeros((n, 5, 3))  # per finger joint, base to tip
+    squeeze = np.zeros((n, 5, 3))
+    level = np.zeros((n, 5))  # where the still-closing joints of each finger are
+    first_free = np.zeros((n, 5), dtype=int)  # joints from this one on still close
+    contact = np.zeros((n, 5), dtype=bool)
+    contact_pts = np.zeros((n, 5, 3))
+    contact_bone = np.zeros((n, 5), dtype=int)
+    slope = np.full((n, 5), 1e-3)
+    joint = np.arange(3)
+    for _ in range(3):
+        free = joint >= first_free[..., None]  # (n, 5, 3)
+        if not free.any():
+            break
+        trial = np.where(free[:, :, None], np.maximum(c[None, None, :, None], level[..., None, None]), closure[:, :, None])
+        poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
+        pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
+        world = np.einsum("nij,nkpj->nkpi", R, pts - hand.wrist) + (hand.wrist + transl)[:, None, None]
+        g_obj = sdf(world) - radius  # (n, K, P)
+        g = np.minimum(g_obj, world[..., 2] - table_height - radius) if table_height is not None else g_obj
+        moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
+        g = np.where(moving[:, None], g, 1.0)  # 1 m: never touches
+        g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
+        t_hit, touched = _crossing(g_f, c, 0.0)
+        t_sq, _ = _crossing(g_f, c, -cfg["squeeze"])
+        touched &= first_free < 3
+        k_hit = np.clip(np.searchsorted(c, t_hit), 0, len(c) - 1)
+        at_hit = g[np.arange(n)[:, None], k_hit]  # (n, 5, P)
+        best = np.stack([np.argmin(np.where(finger_of_point == f, at_hit[:, f], np.inf), axis=-1) for f in range(5)], axis=1)
+        hit_segment = segment_of_point[best]  # (n, 5)
+        g_obj_hit = g_obj[np.arange(n)[:, None], k_hit, best]
+        on_object = g_obj_hit <= np.take_along_axis(at_hit, best[..., None], -1)[..., 0] + 1e-9
+        stop = touched[..., None] & free & (joint <= hit_segment[..., None])
+        closure = np.where(stop, t_hit[..., None], closure)
+        squeeze = np.where(stop, np.maximum(t_sq, t_hit)[..., None], squeeze)
+        new_contact = touched & on_object
+        contact |= new_contact
+        contact_pts = np.where(new_contact[..., None], world[np.arange(n)[:, None], k_hit, best], contact_pts)
+        contact_bone = np.where(new_contact, hit_segment, contact_bone)
+        slope = np.where(touched, np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0]), slope)
+        rest = free & ~touched[..., None]  # closed to the end without touching: the closing pose
+        closure = np.where(rest, 1.0, closure)
+        squeeze = np.where(rest, 1.0, squeeze)
+        level = np.where(touched, t_hit, level)
+        first_free = np.where(touched, hit_segment + 1, 3)
 
-    # --- contact normals, palm contact, balance ----------------------------------------------
-    best_pt = np.stack(
-        [np.argmin(np.where(finger_of_point == f, g_obj[np.arange(n), k_hit[:, f]], np.inf), axis=-1) for f in range(5)],
-        axis=1,
-    )  # (n, 5)
-    contact_pts = world[np.arange(n)[:, None], k_hit, best_pt]  # (n, 5, 3)
-    palm_a = np.einsum("nij,cj->nci", R, capsules.start[capsules.segment == 0]) + (j_pre[0] + transl)[:, None]
-    palm_b = np.einsum("nij,cj->nci", R, capsules.end[capsules.segment == 0]) + (j_pre[0] + transl)[:, None]
-    t = np.linspace(0.0, 1.0, 5)
-    palm_pts = (palm_a[:, :, None] + t[None, None, :, None] * (palm_b - palm_a)[:, :, None]).reshape(n, -1, 3)
-    palm_r = np.repeat(capsules.radius[capsules.segment == 0], len(t))
-    d_palm = sdf(palm_pts) - palm_r
+    # --- contact normals, palm contact, balance, hook enclosure ------------------------------
+    # the palm's skin, with the thenar eminence over the thumb's metacarpal (rigid: the fingers do not move it)
+    palm_pts = np.einsum("nij,vj->nvi", R, v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) + (hand.wrist + transl)[:, None]
+    d_palm = sdf(palm_pts)
     palm_idx = d_palm.argmin(axis=1)
     palm_contact = d_palm[np.arange(n), palm_idx] <= cfg["palm_contact"]
     probe = np.concatenate([contact_pts, palm_pts[np.arange(n), palm_idx][:, None]], axis=1)  # (n, 6, 3)
@@ -293,37 +561,166 @@ def synthesize_grasps(
     normal = normal.reshape(n, 6, 3)
     used = np.concatenate([contact, palm_contact[:, None]], axis=1)
     count = used.sum(axis=1)
-    balance = np.linalg.norm((normal * used[..., None]).sum(axis=1), axis=1) / np.maximum(count, 1)
+    # the thumb pushes as hard as the fingers it opposes together (its weight: their number)
+    weight = used * np.concatenate([np.maximum(contact[:, 1:].sum(1, keepdims=True), 1), np.ones((n, 5))], axis=1)
+    balance = np.linalg.norm((normal * weight[..., None]).sum(axis=1), axis=1) / np.maximum(weight.sum(1), 1)
     # opposition: how squarely another contact pushes against the thumb (1 = head-on)
     opposing = -np.einsum("nk,nck->nc", normal[:, 0], normal[:, 1:])
     opposition = np.where(used[:, 1:], opposing, -1.0).max(axis=1)
-    turn = np.mean([rotation_angle(R, p) for p in preferred], axis=0) if preferred else np.zeros(n)
-    valid = contact[:, 0] & (count >= 2) & (balance <= cfg["max_balance"]) & (opposition >= cfg["min_opposition"])
-    score = 0.5 * count + 0.3 * palm_contact + opposition - 2.0 * balance - 0.5 * turn
+    # hook: the chord from each long finger's tip to its knuckle passes through a thin part
+    closure, squeeze = closure.reshape(n, 15), squeeze.reshape(n, 15)
+    joints = hand.finger_joints(finger_pose(pre, direction, closure))
+    joints = np.einsum("nij,nkj->nki", R, joints - hand.wrist) + (hand.wrist + transl)[:, None]
+    knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
+    u = np.linspace(0.0, 1.0, 16)
+    chord = knuckle[:, :, None] + u[None, None, :, None] * (tip - knuckle)[:, :, None]  # (n, 4, 16, 3)
+    inside = sdf(chord.reshape(n, -1, 3)).reshape(n, 4, len(u)) < 0.0
+    crossed = inside.sum(-1) * np.linalg.norm(tip - knuckle, axis=-1) / (len(u) - 1)
+    enclosed = inside[..., 1:-1].any(-1) & ~inside[..., 0] & ~inside[..., -1] & (crossed <= cfg["max_hook_part"])
+
+    base = contact[:, 0] & (balance <= cfg["max_balance"]) & (opposition >= cfg["min_opposition"])
+    if family == "power":
+        valid = base & palm_contact & (contact[:, 1:].sum(1) >= 2)
+        quality = 0.5 * count + opposition - 2.0 * balance
+    elif family == "precision":
+        tip_contact = contact & (contact_bone == 2)
+        valid = base & ~palm_contact & tip_contact[:, 0] & (tip_contact[:, 1] | tip_contact[:, 2])
+        quality = 0.5 * count + opposition - 2.0 * balance
+    else:
+        hooked = (contact[:, 1:] & enclosed).sum(1)
+        valid = hooked >= 2
+        quality = 0.5 * hooked
+    return dict(
+        a=a, R=R, transl=transl, closure=closure, squeeze=squeeze, slope=slope, contact=contact,
+        palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, used=used,
+        points=closest.reshape(n, 6, 3),  # the object's surface points at the contacts
+        error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
+        pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
+        family=np.full(n, FAMILIES.index(family)), vertex_finger=np.repeat(
+            np.where(bone_of_vertex < n_palm, -1, (bone_of_vertex - n_palm) // 3)[None], n, 0),
+    )
+
+
+def synthesize_grasps(
+    hand: PosedHand,
+    mesh: trimesh.Trimesh,
+    table_height: float | None,
+    preshape: np.ndarray,
+    style: np.ndarray,
+    rng: np.random.Generator,
+    preferred: tuple[np.ndarray, ...] = (),
+    request: GraspRequest | None = None,
+    **overrides,
+) -> list[Grasp]:
+    """Ranked grasps of ``mesh`` (world frame, watertight or closed) by ``hand``; best first.
+
+    Args:
+        hand: the posed hand model (shape fixed).
+        mesh: the object at its initial pose, in the world.
+        table_height: z of the table top, or None.
+        preshape, style: (45,) the approach pose and the grasp style pose (hT's fingers), used
+            for the style's own family (``family_of_pose``); the others use ``family_poses``.
+        rng: candidate sampler.
+        preferred: wrist rotations (3, 3) the grasp should stay close to (h0's, hT's).
+        request: approach, region (a point in ``mesh``'s frame, or a part name), roll, family.
+        overrides: entries of ``DEFAULTS``.
+
+    Returns:
+        Up to ``num_keep`` grasps that pass their family's contact checks (may be empty).
+
+    Raises:
+        KeyframeError: a request that cannot be met by construction (an approach from below the
+            table, an unknown part, a point off the object).
+    """
+    cfg = dict(DEFAULTS, **overrides)
+    request = request or GraspRequest()
+    n = cfg["num_candidates"] * (2 if request.region is not None else 1)  # a region is a small target
+    sdf = ObjectSDF(mesh)
+    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["radius_percentile"])
+    own = family_of_pose(style, hand.side)
+    wanted = request.direction(hand.side)
+    if wanted is not None and table_height is not None and wanted[2] <= -0.25:
+        raise KeyframeError(f"approach: {list(np.round(wanted, 3))} comes from below the table")
+    if request.family is not None:
+        shares = {request.family: n}
+        favoured, sector = request.family, None
+    else:
+        others = [f for f in FAMILIES if f != own]
+        favoured = [own, *others][rng.choice(3, p=[0.4, 0.3, 0.3])]
+        shares = {f: n // 2 if f == favoured else n // 4 for f in FAMILIES}
+        sector = None
+        if wanted is None:
+            sector = rng.normal(size=3)
+            sector[2] = abs(sector[2])
+            sector /= np.linalg.norm(sector)
+    region, region_normals = region_points(mesh, request.region, rng)
+    part_axis = None if region is None else np.linalg.svd(region - region.mean(axis=0), full_matrices=False)[2][0]
+    centre, long_axis, half = _object_axis(mesh)
+
+    # --- candidates per family: approach direction, roll, aim point, then slide and close -----
+    found = []
+    for family, count in shares.items():
+        if region is not None:
+            pick = rng.integers(0, len(region), 8 * count)
+            # aim at the region's middle along its long axis: a hand's breadth must fit on it
+            along = (region[pick] - region.mean(axis=0)) @ part_axis
+            aims, normals = region[pick] - 0.7 * along[:, None] * part_axis, region_normals[pick]
+        else:
+            aims = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], 8 * count)[:, None] * half * long_axis
+            normals = None
+        a, roll, aim = _sample_approaches(
+            mesh, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
+        )
+        pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
+        out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng)
+        if out is not None:
+            found.append(out)
+    if not found:
+        return []
+    cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+
+    # --- rank -------------------------------------------------------------------------------
+    valid = cand["valid"].copy()
+    score = cand["quality"] + 0.3 * cand["palm_contact"] - cfg["finger_weight"] * cand["error"]
+    if preferred:
+        score -= 0.5 * np.mean([rotation_angle(cand["R"], p) for p in preferred], axis=0)
+    if sector is not None:
+        score -= np.arccos(np.clip(cand["a"] @ sector, -1.0, 1.0))
+    score += 10.0 * (cand["family"] == FAMILIES.index(favoured))
+    if region is not None:
+        from scipy.spatial import cKDTree
+
+        d_region = cKDTree(region).query(cand["points"].reshape(-1, 3))[0].reshape(len(valid), -1)
+        on = (d_region <= cfg["region_reach"]) & cand["used"]
+        valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
+        score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
     order = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["num_keep"]]
     if not order:
         return []
 
     # --- refine on the skin: open fingers that sink too deep ----------------------------------
     idx = np.array(order)
-    closure, squeeze, slope = closure[idx], squeeze[idx], slope[idx]
-    vertex_finger = np.where(bone_of_vertex < n_palm, -1, (bone_of_vertex - n_palm) // 3)
-    go = matrix_to_axis_angle_np(R[idx])
+    closure, squeeze, slope = cand["closure"][idx], cand["squeeze"][idx], cand["slope"][idx]
+    pre, direction, vertex_finger = cand["pre"][idx], cand["direction"][idx], cand["vertex_finger"][idx]
+    go = matrix_to_axis_angle_np(cand["R"][idx])
     for _ in range(3):
-        verts, _ = hand(go, finger_pose(preshape, direction, closure), transl[idx])
+        verts, _ = hand(go, finger_pose(pre, direction, closure), cand["transl"][idx])
         depth = np.maximum(-sdf(verts), 0.0)  # (m, V)
         pen = np.stack([np.where(vertex_finger == f, depth, 0.0).max(1) for f in range(5)], axis=1)
         over = pen > cfg["max_penetration"]
         if not over.any():
             break
-        back = (pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3)
-        closure = np.where(over, np.maximum(closure - back, 0.0), closure)
+        back = np.repeat((pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3), 3, axis=1)
+        closure = np.where(np.repeat(over, 3, axis=1), np.maximum(closure - back, 0.0), closure)
+    poses = finger_pose(pre, direction, closure)
+    errors = finger_error(poses, style).mean(-1)
     return [
         Grasp(
-            rotation=R[i], transl=transl[i], hand_pose=finger_pose(preshape, direction, closure[j]),
-            squeeze_pose=finger_pose(preshape, direction, np.maximum(squeeze[j], closure[j])), preshape=preshape,
-            approach=a[i], finger_contact=contact[i], palm_contact=bool(palm_contact[i]),
-            balance=float(balance[i]), score=float(score[i]),
+            rotation=cand["R"][i], transl=cand["transl"][i], hand_pose=poses[j],
+            squeeze_pose=finger_pose(pre[j], direction[j], np.maximum(squeeze[j], closure[j])), preshape=pre[j],
+            approach=cand["a"][i], family=FAMILIES[cand["family"][i]], finger_contact=cand["contact"][i],
+            palm_contact=bool(cand["palm_contact"][i]), balance=float(cand["balance"][i]),
+            finger_error=float(errors[j]), score=float(score[i]),
         )
         for j, i in enumerate(order)
     ]

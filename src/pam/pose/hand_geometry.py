@@ -131,19 +131,20 @@ FINGER_POSE_JOINTS = [[12, 13, 14], [0, 1, 2], [3, 4, 5], [9, 10, 11], [6, 7, 8]
 
 
 def finger_pose(base: np.ndarray, direction: np.ndarray, closure: np.ndarray) -> np.ndarray:
-    """Hand poses with each finger moved along its part of ``direction``.
+    """Hand poses with each finger (or each finger joint) moved along its part of ``direction``.
 
     Args:
-        base, direction: (45,) MANO hand poses (start pose, and the closing direction).
-        closure: (..., 5) per-finger amounts, fingers in keypoint order (thumb .. little).
+        base, direction: (..., 45) MANO hand poses (start pose, and the closing direction).
+        closure: (..., 5) per-finger amounts, fingers in keypoint order (thumb .. little), or
+            (..., 15) per-joint amounts, three per finger in that order (base to tip).
 
     Returns:
-        (..., 45) hand poses ``base + closure_f * direction`` on each finger's joints.
+        (..., 45) hand poses ``base + closure * direction`` on each joint.
     """
     closure = np.asarray(closure, dtype=np.float64)
     per_joint = np.zeros(closure.shape[:-1] + (15,))
     for f, joints in enumerate(FINGER_POSE_JOINTS):
-        per_joint[..., joints] = closure[..., f : f + 1]
+        per_joint[..., joints] = closure[..., f : f + 1] if closure.shape[-1] == 5 else closure[..., 3 * f : 3 * f + 3]
     return base + np.repeat(per_joint, 3, axis=-1) * direction
 
 
@@ -160,7 +161,23 @@ class PosedHand:
         self.betas = np.zeros(10) if betas is None else np.asarray(betas, dtype=np.float64)
         self.side = model.side
         self.faces = np.asarray(model.faces, dtype=np.int64)
-        self.wrist = self(np.zeros((1, 3)), np.zeros((1, 45)), np.zeros((1, 3)))[1][0, 0]
+        self.rest_joints = self(np.zeros((1, 3)), np.zeros((1, 45)), np.zeros((1, 3)))[1][0]
+        self.wrist = self.rest_joints[0]
+
+    def finger_joints(self, hand_pose: np.ndarray) -> np.ndarray:
+        """The 21 joints (..., 21, 3) of hands with zero global orient and translation, by forward
+        kinematics of the rest joints (exact for LBS joints; no model call): (..., 45) -> (..., 21, 3)."""
+        hand_pose = np.asarray(hand_pose, dtype=np.float64)
+        rot = axis_angle_to_matrix_np(hand_pose.reshape(*hand_pose.shape[:-1], 15, 3))
+        out = np.broadcast_to(self.rest_joints, hand_pose.shape[:-1] + (21, 3)).copy()
+        for f, slots in enumerate(FINGER_POSE_JOINTS):
+            chain = [1 + 4 * f + i for i in range(4)]  # the finger's three joints and its tip
+            frame = np.broadcast_to(np.eye(3), hand_pose.shape[:-1] + (3, 3))
+            for i in range(3):
+                frame = frame @ rot[..., slots[i], :, :]
+                bone = self.rest_joints[chain[i + 1]] - self.rest_joints[chain[i]]
+                out[..., chain[i + 1], :] = out[..., chain[i], :] + np.einsum("...ij,j->...i", frame, bone)
+        return out
 
     def __call__(self, global_orient: np.ndarray, hand_pose: np.ndarray, transl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 3), (N, 45), (N, 3) -> vertices (N, V, 3), joints (N, 21, 3)."""

@@ -30,6 +30,12 @@ JSON format (see ``examples/pose_init.json`` and ``examples/pose_target.json``):
         "hand_pose": "power_grasp",      # grasp style: the fingers close along this pose
         "global_orient": [...], "transl": [...]   # absolute final wrist pose, or instead:
         "offset_from_grasp": [0, 0, 0.15]         # final wrist = grasping wrist moved by this (metres)
+      },
+      "grasp": {                         # optional steering (pam.pose.grasp.GraspRequest), each key optional
+        "approach": "top",               # "top", "side", "front" or [x, y, z]: object -> hand, world frame
+        "region": "handle",              # a built-in's part name, or [x, y, z] in the object's frame (metres)
+        "roll_deg": 0,                   # wrist roll about the approach (degrees)
+        "family": "hook"                 # "power", "precision" or "hook"
       }
     }
 
@@ -319,7 +325,7 @@ def load_scene_target(path: str | Path, initial: list[HandKeyframe]) -> list[tup
     model and betas default to the initial hand's.
     """
     data = _read_json(path)
-    _check_keys(str(path), data, ("hand", "hands"))
+    _check_keys(str(path), data, ("hand", "hands", "grasp"))
     entries = _entries(path, data, "hand", "hands")
     tag = "hand" if "hand" in data else "hands[{}]"
     if len(entries) != len(initial):
@@ -353,6 +359,35 @@ def load_target(path: str | Path, initial: HandKeyframe | None = None) -> HandKe
     """Read hT from a one-hand target JSON file; side, model and betas default to the ``initial`` hand's."""
     initial = initial or HandKeyframe(hand_pose=np.zeros(45))
     return load_scene_target(path, [initial])[0][0]
+
+
+#: Keys of a target file's optional "grasp" section.
+GRASP_KEYS = ("approach", "region", "roll_deg", "family")
+
+
+def parse_grasp_request(data: dict, where: str):
+    """A ``GraspRequest`` from a target file's "grasp" section (``where`` names it in errors)."""
+    from pam.pose.grasp import GraspRequest
+
+    if not isinstance(data, dict):
+        raise KeyframeError(f"{where}: expected an object with {', '.join(GRASP_KEYS)}")
+    for key in data:
+        if key not in GRASP_KEYS:
+            raise KeyframeError(f"{where}.{key}: unknown key; expected {', '.join(GRASP_KEYS)}")
+    roll = data.get("roll_deg")
+    if roll is not None and (isinstance(roll, bool) or not isinstance(roll, (int, float))):
+        raise KeyframeError(f"{where}.roll_deg: expected a number of degrees, got {roll!r}")
+    try:
+        return GraspRequest(data.get("approach"), data.get("region"), None if roll is None else np.radians(roll),
+                            data.get("family"))
+    except KeyframeError as exc:
+        raise KeyframeError(f"{where}.{exc}") from exc
+
+
+def load_grasp_request(path: str | Path):
+    """The ``GraspRequest`` of a target file's "grasp" section, or None without one."""
+    data = _read_json(path)
+    return parse_grasp_request(data["grasp"], f"{path}: grasp") if "grasp" in data else None
 
 
 # --- defaults: `pam pose --object mug` with nothing else ---------------------------------------

@@ -59,6 +59,8 @@ def appearance_loss(
     cue_dropout: bool | Mapping[str, float] = False,
     guidance: float = TRAIN_GUIDANCE,
     generator: torch.Generator | None = None,
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rectified-flow MSE of the controlled transformer on one batch.
 
@@ -70,15 +72,21 @@ def appearance_loss(
         prompt_embeds / pooled_prompt_embeds: T5 ``(B, L, D)`` and CLIP pooled ``(B, P)`` embeddings.
         cue_dropout: False (none), True (release probabilities) or ``{name: probability}``.
         generator: a CPU generator; makes t, the noise and the dropout reproducible.
+        t / noise: given draws instead of the generator's: t ``(B,)`` on the grid, noise ``(B, 16, h, w)``
+            (the trainer draws them per sample, so a batch split over processes sees the same values).
     Returns:
         the scalar loss.
     """
     b, c, h, w = latents.shape
     device = latents.device
     x = FluxPipeline._pack_latents(latents, b, c, h, w)
-    t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (b,), generator=generator) / (NUM_TRAIN_TIMESTEPS - 1)
+    if t is None:
+        t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (b,), generator=generator) / (NUM_TRAIN_TIMESTEPS - 1)
     t = t.to(device, x.dtype)
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(device)
+    if noise is None:
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(device)
+    else:
+        eps = FluxPipeline._pack_latents(noise.to(device, x.dtype), b, c, h, w)
     x_t = (1 - t[:, None, None]) * x + t[:, None, None] * eps
 
     inputs = {name: cues.get(name, null_cues[name]) for name in controlnet.cue_names}

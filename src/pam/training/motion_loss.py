@@ -1,4 +1,4 @@
-"""The Stage III training objective (REFERENCE.md, "Stage III"; the trainer comes later).
+"""The Stage III training objective (REFERENCE.md, "Stage III"; the trainer is :mod:`pam.training.trainer`).
 
 The base CogVideoX-5b-I2V transformer predicts v (v-prediction); the loss compares the clean latents
 recovered from v, x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) v, with the true ones, weighted by
@@ -32,6 +32,8 @@ def motion_loss(
     image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
     generator: torch.Generator | None = None,
     mask: bool = True,
+    timesteps: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted x0 loss of one batch (a scalar).
 
@@ -43,13 +45,18 @@ def motion_loss(
         prompt_embeds: (B, L, D_text).
         generator: CPU generator for the cue masks, timesteps and noise.
         mask: apply :func:`pam.training.cue_masking.mask_cues`.
+        timesteps / noise: given draws ``(B,)`` and ``(B, F, C, H, W)`` instead of the generator's (the trainer
+            draws them per sample, so a batch split over processes sees the same values).
     """
     if mask:
         cue_latents, image_latents, _, _ = mask_cues(cue_latents, image_latents, generator)
     batch = video_latents.shape[0]
     device = video_latents.device
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
-    noise = torch.randn(video_latents.shape, generator=generator, dtype=video_latents.dtype).to(device)
+    if timesteps is None:
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator)
+    if noise is None:
+        noise = torch.randn(video_latents.shape, generator=generator, dtype=video_latents.dtype)
+    timesteps, noise = timesteps.to(device), noise.to(device, video_latents.dtype)
     noisy = scheduler.add_noise(video_latents, noise, timesteps)
 
     velocity = model(

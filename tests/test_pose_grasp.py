@@ -1,0 +1,235 @@
+"""Steerable grasp synthesis: requested approach and roll, hT's fingers, regions, families.
+
+Every check measures the returned hand itself (wrist rotation, posed skin against the object's
+signed distance), not the synthesis's own bookkeeping.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from typer.testing import CliRunner
+
+from pam.cli import app
+from pam.hand import OpenHand
+from pam.objects import BUILTIN_OBJECTS, builtin_mesh
+from pam.pose.collision import convex_parts
+from pam.pose.grasp import (
+    APPROACHES,
+    FAMILIES,
+    GraspRequest,
+    _vertex_bones,
+    family_of_pose,
+    family_poses,
+    finger_error,
+    synthesize_grasps,
+)
+from pam.pose.hand_geometry import FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, PosedHand
+from pam.pose.keyframes import KeyframeError, hand_preset, load_grasp_request
+from pam.pose.sdf import ObjectSDF
+from pam.rotations import matrix_to_axis_angle_np
+
+HAND = PosedHand(OpenHand("right"))
+AXES = HAND.canonical_axes(hand_preset("power_grasp"))  # rows: finger, lateral, palm normal
+POWER = hand_preset("power_grasp")
+
+
+def _grasps(name, request=None, seed=0, mesh=None, **kw):
+    mesh = builtin_mesh(name) if mesh is None else mesh
+    rng = np.random.default_rng(seed)
+    return mesh, synthesize_grasps(HAND, mesh, 0.0, hand_preset("preshape"), POWER, rng, request=request,
+                                   num_candidates=kw.pop("num_candidates", 160), **kw)
+
+
+def _skin(g):
+    verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], g.hand_pose[None], g.transl[None])
+    return verts[0]
+
+
+def _angle(u, v):
+    return np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("name, approach", [("soup_can", "top"), ("soup_can", "side"), ("cracker_box", "front"),
+                                            ("soup_can", (1.0, -1.0, 1.0)), ("foam_brick", "top")])
+def test_requested_approach_is_honoured_within_15_degrees(name, approach):
+    request = GraspRequest(approach=approach)
+    mesh, grasps = _grasps(name, request)
+    assert grasps
+    wanted = request.direction("right")
+    for g in grasps:
+        palm_normal = g.rotation @ AXES[2]  # where the palm faces, from the wrist rotation alone
+        assert _angle(-palm_normal, wanted) <= 15.0
+        # the hand is on the requested side of the object
+        assert _angle(_skin(g).mean(axis=0) - mesh.bounding_box.centroid, wanted) <= 60.0
+
+
+@pytest.mark.parametrize("roll_deg", [0.0, -30.0])
+def test_requested_roll_is_honoured_within_15_degrees(roll_deg):
+    roll = np.radians(roll_deg)  # side approach: roll 0 = fingers up, +90 degrees = fingers along a x up
+    _, grasps = _grasps("soup_can", GraspRequest(approach="side", roll=roll))
+    assert grasps
+    a = np.array(APPROACHES["side"])
+    expected = np.cos(roll) * np.array([0.0, 0.0, 1.0]) + np.sin(roll) * np.cross(a, [0.0, 0.0, 1.0])
+    for g in grasps:
+        assert _angle(g.rotation @ AXES[0], expected) <= 15.0
+
+
+def test_fingers_follow_ht_exactly_where_no_contact_stops_them():
+    mesh, grasps = _grasps("soup_can", GraspRequest(family="power"))
+    sdf = ObjectSDF(mesh)
+    assert grasps
+    for g in grasps:
+        err = finger_error(g.hand_pose, POWER)  # (15,) per joint
+        for f, joints in enumerate(FINGER_POSE_JOINTS):
+            if not g.finger_contact[f]:
+                assert err[joints].max() < 1e-6  # a free finger takes hT's pose
+        # every finger that stopped short of hT's pose did so on the object: its skin touches it
+        verts = _skin(g)
+        assert sdf(verts).min() < 0.003
+        assert g.finger_error == pytest.approx(err.mean())
+
+
+def test_finger_error_is_the_joint_rotation_angle():
+    pose = np.zeros(45)
+    pose[3:6] = [0.0, 0.0, 0.4]  # one joint bent by 0.4 rad
+    err = finger_error(pose, np.zeros(45))
+    assert err[1] == pytest.approx(0.4) and np.delete(err, 1).max() == 0.0
+    # composition of two rotations about different axes: angle from the closed form
+    a, b = np.array([0.3, 0.0, 0.0]), np.array([0.0, 0.4, 0.0])
+    cos = np.cos(0.15) * np.cos(0.2)  # quaternion w of R(a)^T R(b), both axes orthogonal
+    assert finger_error(np.tile(a, 15), np.tile(b, 15))[0] == pytest.approx(2 * np.arccos(cos))
+
+
+def test_mug_handle_region_puts_the_contacts_on_the_handle():
+    mesh, grasps = _grasps("mug", GraspRequest(region="handle"), num_candidates=160)
+    assert grasps
+    body_radius = mesh.bounds[0, 0] + 0.080  # body wall (80 mm across from the -x end)
+    sdf = ObjectSDF(mesh)
+    for g in grasps[:3]:
+        verts = _skin(g)
+        dist, closest = sdf.closest(verts)
+        touching = np.abs(dist) < 0.004
+        assert touching.sum() >= 5
+        on_handle = closest[touching, 0] > body_radius + 0.0005
+        assert on_handle.mean() >= 0.6
+
+
+def test_families_have_their_contact_patterns():
+    sdf_by_name = {}
+    for family, name in [("power", "soup_can"), ("precision", "mug"), ("hook", "bowl")]:
+        mesh, grasps = _grasps(name, GraspRequest(family=family), num_candidates=200)
+        assert grasps, family
+        sdf = sdf_by_name.setdefault(name, ObjectSDF(mesh))
+        for g in grasps[:3]:
+            assert g.family == family
+            verts = _skin(g)
+            pre_v, pre_j = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
+            bone = _vertex_bones(pre_v[0], pre_j[0])
+            palm = bone <= len(PALM_BONES) + len(PALM_WEB)  # with the thenar eminence (thumb metacarpal)
+            gap = sdf(verts)
+            if family == "power":
+                assert gap[palm].min() < 0.005  # the palm is on the object
+            if family == "precision":
+                assert gap[palm].min() > 0.005  # the palm stays off it
+                thumb_tip = bone == len(PALM_BONES) + len(PALM_WEB) + 2
+                assert gap[thumb_tip].min() < 0.003
+            if family == "hook":  # two or more long fingers on the object
+                first = len(PALM_BONES) + len(PALM_WEB) + 3  # the index's proximal segment
+                touching = [gap[(bone >= first + 3 * f) & (bone < first + 3 * f + 3)].min() < 0.004 for f in range(4)]
+                assert sum(touching) >= 2
+
+
+def test_family_poses_are_distinct_and_recognised():
+    for family in FAMILIES:
+        pre, close = family_poses(family)
+        assert family_of_pose(close) == family
+        left_pre, left_close = family_poses(family, "left")
+        np.testing.assert_allclose(left_close, close * np.tile([1.0, -1.0, -1.0], 15))
+    # the precision pinch brings the thumb and index tips together; the hook leaves them apart
+    _, joints = HAND(np.zeros((2, 3)), np.stack([family_poses("precision")[1], family_poses("hook")[1]]),
+                     np.zeros((2, 3)))
+    assert np.linalg.norm(joints[0, 4] - joints[0, 8]) < 0.012
+    assert np.linalg.norm(joints[1, 4] - joints[1, 8]) > 0.025
+
+
+def test_seeds_spread_over_families():
+    """Without a request, the best grasps of a few seeds cover every family (the mug allows all)."""
+    mesh = builtin_mesh("mug")
+    families = set()
+    for seed in range(6):
+        _, grasps = _grasps("mug", seed=seed, mesh=mesh, num_candidates=96)
+        families.add(grasps[0].family)
+    assert families == set(FAMILIES)
+
+
+def test_bad_requests_name_the_field():
+    with pytest.raises(KeyframeError, match="approach: expected one of top, front, side"):
+        GraspRequest(approach="below")
+    with pytest.raises(KeyframeError, match="approach: the direction vector is zero"):
+        GraspRequest.parse(approach="0,0,0")
+    with pytest.raises(KeyframeError, match="family"):
+        GraspRequest(family="claw")
+    with pytest.raises(KeyframeError, match="region: expected a name or x,y,z"):
+        GraspRequest.parse(region="1,b,3")
+    with pytest.raises(KeyframeError, match="region: the object has no part 'spout'.*handle"):
+        _grasps("mug", GraspRequest(region="spout"))
+    with pytest.raises(KeyframeError, match="only built-in objects have named parts"):
+        _grasps("box", GraspRequest(region="handle"), mesh=trimesh.creation.box([0.05, 0.05, 0.05]))
+    with pytest.raises(KeyframeError, match="from below the table"):
+        _grasps("mug", GraspRequest(approach=(0.0, 0.0, -1.0)))
+    with pytest.raises(KeyframeError, match="more than 30 mm from the object's surface"):
+        _grasps("mug", GraspRequest(region=(0.0, 0.0, 0.5)))
+
+
+def test_target_file_grasp_section(tmp_path):
+    path = tmp_path / "target.json"
+    path.write_text(json.dumps({"hand": {"hand_pose": "power_grasp", "offset_from_grasp": [0, 0, 0.1]},
+                                "grasp": {"approach": [0, 0, 2], "region": "handle", "roll_deg": 90, "family": "hook"}}))
+    request = load_grasp_request(path)
+    assert request == GraspRequest((0.0, 0.0, 1.0), "handle", np.radians(90.0), "hook")
+    example = Path(__file__).resolve().parents[1] / "examples" / "pose_target_handle.json"
+    assert load_grasp_request(example) == GraspRequest(region="handle", family="hook")
+    merged = GraspRequest.merged(request, GraspRequest(family="power"))
+    assert merged.family == "power" and merged.region == "handle"
+    for section, match in [({"aproach": "top"}, "grasp.aproach: unknown key"),
+                           ({"roll_deg": "left"}, "grasp.roll_deg: expected a number"),
+                           ({"approach": "under"}, "grasp.approach: expected one of")]:
+        path.write_text(json.dumps({"hand": {"offset_from_grasp": [0, 0, 0.1]}, "grasp": section}))
+        with pytest.raises(KeyframeError, match=match):
+            load_grasp_request(path)
+
+
+def test_cli_rejects_a_bad_approach(tmp_path):
+    out = tmp_path / "x.npz"
+    result = CliRunner().invoke(app, ["pose", "--object", "ball", "--approach", "under", "--out", str(out)])
+    assert result.exit_code == 1 and "error:" in result.output and "approach" in result.output
+    assert not out.exists()
+
+
+def test_builtin_parts_and_exact_convex_pieces():
+    mug = builtin_mesh("mug")
+    body_radius = mug.bounds[0, 0] + 0.080  # the body (80 mm) spans the -x end
+    handle = mug.metadata["parts"]["handle"]
+    assert handle.any() and (mug.vertices[handle, 0] > body_radius).all()
+    assert BUILTIN_OBJECTS["drill"].parts == ("handle", "body", "chuck", "battery")
+    for name in ("mug", "bowl", "drill"):
+        mesh = builtin_mesh(name, scale=2.0)
+        hulls = convex_parts(mesh, name=name)
+        union = trimesh.boolean.union(hulls, engine="manifold")
+        assert union.volume == pytest.approx(mesh.volume, rel=0.06)
+        # every surface point of the object lies on or inside some piece (within 1 mm, scaled)
+        points = trimesh.sample.sample_surface(mesh, 500, seed=0)[0]
+        gap = np.min([ObjectSDF(h)(points) for h in hulls], axis=0)
+        assert gap.max() < 0.001 * 2
+
+
+@pytest.mark.slow
+def test_num_20_on_the_mug_covers_three_families():
+    from pam.pose.command import pose_sequences
+
+    sequences = pose_sequences(object="mug", num=20)
+    families = [seq.meta["pose"]["family"] for seq in sequences]
+    assert set(families) == set(FAMILIES)
