@@ -486,6 +486,8 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     clear = sdf(pass_world).min(axis=1) > 0.0
     if table_height is not None:
         clear &= pass_world[..., 2].min(axis=1) > table_height
+        with np.errstate(invalid="ignore"):  # no hit: s_stop is infinite (and not kept)
+            clear &= verts0[..., 2].min(axis=1) - a[:, 2] * s_stop > table_height  # the rest of the hand too
     keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
     n = len(a)
