@@ -56,8 +56,8 @@ SUBSTEPS = 4  # plan samples per frame for the simulator
 #: commanded past the surface: the torque-limited joints then press with their limit torque.
 OVERSHOOT = 0.3
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
-#: (so the planned contacts are where the simulated fingers touch); the hand stops 2 mm short.
-GRASP_SETTINGS = dict(clearance=0.002, radius_percentile=physics.SKIN_PERCENTILE)
+#: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
+GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.
@@ -65,13 +65,15 @@ GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
 GRIP_MIN = 0.2
-#: Poses of the reach and approach checked against the object (a fast reach sweeps far between
-#: samples), and the least distance (m) from the planned skin to the object: during the reach,
-#: more than the simulated hand's lag behind a fast plan (a reach that touches the object knocks
-#: it over); during the slow approach, only no skin inside it.
+#: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
+#: least distance (m) from the planned skin to the object during the reach: in its fast part, more
+#: than the simulated hand's lag behind the plan (a reach that touches the object knocks it over);
+#: as it slows into the pre-grasp pose, at most 2 mm inside (every third skin vertex). The
+#: approach line was checked by grasp synthesis, which slid the hand in along it.
 REACH_SAMPLES = 40
 REACH_CLEARANCE = 0.015
-APPROACH_CLEARANCE = -0.0005
+REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slows into the pre-grasp pose)
+SLOW_CLEARANCE = -0.002
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -438,8 +440,10 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
                 cand = plan_motion(hand, task, g, prep, times, frames, arc, up)
                 verts, _ = hand(*_plan_params(hand, cand, path))
                 below = table_z - verts[..., 2].min()
-                gap = prep.sdf(verts[:-1].reshape(-1, 3)).reshape(len(path) - 1, -1).min(axis=1)
-                if np.any(gap < np.where(path[:-1] <= reach * SUBSTEPS, REACH_CLEARANCE, APPROACH_CLEARANCE)):
+                fast = path <= REACH_FAST * reach * SUBSTEPS
+                slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
+                if (prep.sdf(verts[fast].reshape(-1, 3)).min(initial=np.inf) < REACH_CLEARANCE
+                        or prep.sdf(verts[slow, ::3].reshape(-1, 3)).min(initial=np.inf) < SLOW_CLEARANCE):
                     reason = reason or f"candidate {i}: the reach passes through the object"
                 elif below > TABLE_TOLERANCE:
                     reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
