@@ -68,6 +68,20 @@ def test_trajectory_starts_at_h0_lifts_the_object_and_stays_above_the_table(can_
 
 
 @pytest.mark.slow
+def test_the_shown_hand_touches_the_mug_it_carries():
+    """The demo's lift (built-in mug scene, seed 0): the shown skin, not only the simulated
+    colliders, is in contact (``pam.pose.quality``: gap <= 2 mm) in the carried frames."""
+    h0, obj, hT = default_keyframes("mug")
+    o0 = np.eye(4)
+    o0[:3, :3], o0[:3, 3] = obj.rotation, obj.translation
+    seq = generate_trajectory(h0, "mug", o0, hT, seed=0, hand_model=HAND)
+    q = evaluate(seq, hand_models=[HAND])
+    assert q.hold_s >= THRESHOLDS.min_hold_s
+    assert q.contact_fraction >= THRESHOLDS.contact_fraction, q
+    assert q.max_penetration_mm <= THRESHOLDS.max_penetration_mm
+
+
+@pytest.mark.slow
 def test_same_seed_is_bit_identical_and_seeds_differ(can_seq):
     again = _run("soup_can", seed=0)
     for a, b in zip(_arrays(can_seq), _arrays(again)):

@@ -55,9 +55,9 @@ SUBSTEPS = 4  # plan samples per frame for the simulator
 #: Closure (in units of the grasp style's closing direction) the fingers touching the object are
 #: commanded past the surface: the torque-limited joints then press with their limit torque.
 OVERSHOOT = 0.3
-#: Grasp synthesis settings (``grasp.DEFAULTS``): the hand stops 5 mm short of the object, as the
-#: simulated capsules enclose most of the skin and would otherwise shove it during the approach.
-GRASP_SETTINGS = dict(clearance=0.005)
+#: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
+#: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
+GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.
@@ -65,6 +65,15 @@ GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
 GRIP_MIN = 0.2
+#: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
+#: least distance (m) from the planned skin to the object during the reach: in its fast part, more
+#: than the simulated hand's lag behind the plan (a reach that touches the object knocks it over);
+#: as it slows into the pre-grasp pose, at most 2 mm inside (every third skin vertex). The
+#: approach line was checked by grasp synthesis, which slid the hand in along it.
+REACH_SAMPLES = 40
+REACH_CLEARANCE = 0.015
+REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slows into the pre-grasp pose)
+SLOW_CLEARANCE = -0.002
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 
@@ -392,8 +401,13 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
     if task.hT.global_orient is not None:
         preferred.append(axis_angle_to_matrix_np(task.hT.global_orient))
     extra = {} if request is None else {"request": request.in_world(prep.obj.pose)}
+    settings = dict(GRASP_SETTINGS, **(grasp_settings or {}))
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
-                                         **extra, **dict(GRASP_SETTINGS, **(grasp_settings or {})))
+                                         **extra, **settings)
+    if not grasps:  # a small or awkward object (few candidates clear the table): draw twice as many once more
+        settings["num_candidates"] = 2 * settings.get("num_candidates", grasp_mod.DEFAULTS["num_candidates"])
+        grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng,
+                                             preferred=tuple(preferred), **extra, **settings)
     if not grasps:
         raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it")
     times = np.arange((frames - 1) * SUBSTEPS + 1) / SUBSTEPS
@@ -417,7 +431,7 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
         if end_low < table_z - 0.005:
             yield i, cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
             continue
-        path = np.linspace(0, int(approach * SUBSTEPS), 14).astype(int)  # reach and approach
+        path = np.linspace(0, int(approach * SUBSTEPS), REACH_SAMPLES).astype(int)  # reach and approach
         top = float(prep.world.vertices[:, 2].max()) + 0.06
         arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
         reason = None
@@ -426,7 +440,10 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
                 cand = plan_motion(hand, task, g, prep, times, frames, arc, up)
                 verts, _ = hand(*_plan_params(hand, cand, path))
                 below = table_z - verts[..., 2].min()
-                if prep.sdf(verts[:-1, ::3]).min() < -0.002:
+                fast = path <= REACH_FAST * reach * SUBSTEPS
+                slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
+                if (prep.sdf(verts[fast].reshape(-1, 3)).min(initial=np.inf) < REACH_CLEARANCE
+                        or prep.sdf(verts[slow, ::3].reshape(-1, 3)).min(initial=np.inf) < SLOW_CLEARANCE):
                     reason = reason or f"candidate {i}: the reach passes through the object"
                 elif below > TABLE_TOLERANCE:
                     reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
@@ -522,7 +539,7 @@ def generate_scene(
                 tried += 1
 
                 def failing(f, rot, trans, wrist_rot, wrist, c=cand):  # stop a candidate as soon as it fails
-                    if f == c.grip_frame:
+                    if f <= c.grip_frame:
                         return _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
                     if c.grip_frame < f <= c.carry_end:
                         return _in_hand_motion(rot[0], trans[0], wrist_rot[0], wrist[0], prep.centre, c.grip_frame) is not None

@@ -60,8 +60,8 @@ import trimesh
 from pam.hand.anatomy import curl_pose, mirror_pose
 from pam.pose.keyframes import KeyframeError, hand_preset
 from pam.pose.hand_geometry import (
-    FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, TIPS, HandCapsules, PosedHand, finger_pose,
-    segment_distance,
+    FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand,
+    finger_pose, segment_distance,
 )
 from pam.pose.sdf import ObjectSDF
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
@@ -83,6 +83,7 @@ DEFAULTS = dict(
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
+    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
 )
 
 #: Grasp families, in the order used when a seed's favoured family is drawn.
@@ -485,6 +486,8 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     clear = sdf(pass_world).min(axis=1) > 0.0
     if table_height is not None:
         clear &= pass_world[..., 2].min(axis=1) > table_height
+        with np.errstate(invalid="ignore"):  # no hit: s_stop is infinite (and not kept)
+            clear &= verts0[..., 2].min(axis=1) - a[:, 2] * s_stop > table_height  # the rest of the hand too
     keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
     n = len(a)
@@ -635,7 +638,7 @@ def synthesize_grasps(
     request = request or GraspRequest()
     n = cfg["num_candidates"] * (2 if request.region is not None else 1)  # a region is a small target
     sdf = ObjectSDF(mesh)
-    capsules = HandCapsules.from_model(hand.model, hand.betas)
+    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["radius_percentile"])
     own = family_of_pose(style, hand.side)
     wanted = request.direction(hand.side)
     if wanted is not None and table_height is not None and wanted[2] <= -0.25:

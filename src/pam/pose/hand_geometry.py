@@ -69,8 +69,10 @@ class HandCapsules:
     rest_joints: np.ndarray
 
     @classmethod
-    def from_model(cls, model: HandModel, betas: np.ndarray | None = None) -> "HandCapsules":
-        """Measure capsules on ``model``'s flat hand with shape ``betas`` (10,)."""
+    def from_model(cls, model: HandModel, betas: np.ndarray | None = None,
+                   percentile: float = RADIUS_PERCENTILE) -> "HandCapsules":
+        """Measure capsules on ``model``'s flat hand with shape ``betas`` (10,); each radius is
+        ``percentile`` of the bone's skin distances (50: the capsule surface runs through the skin)."""
         with torch.no_grad():
             out = model(
                 torch.zeros(1, 3, dtype=torch.float64),
@@ -85,7 +87,7 @@ class HandCapsules:
         dist = segment_distance(verts, a, b)
         nearest = dist.argmin(axis=1)
         radius = np.array(
-            [np.percentile(dist[nearest == i, i], RADIUS_PERCENTILE) if np.any(nearest == i) else 0.008
+            [np.percentile(dist[nearest == i, i], percentile) if np.any(nearest == i) else 0.008
              for i in range(len(bones))]
         )
         # the tip joint lies on the skin: pull the capsule's end in by its radius

@@ -8,8 +8,12 @@ Scene (world z up, gravity -z, SI units):
   MANO finger joint, placed at the rest-pose joint positions with the rest pose's (identity)
   orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
   hinges about the body's x, y, z axes (intrinsic XYZ Euler angles, far from gimbal lock for
-  finger joints). Capsules measured on the hand's skin (``pam.pose.hand_geometry``, the shape
-  grasp synthesis closes the fingers with) are the bodies' collision geoms. Every hinge has a position actuator with a torque limit
+  finger joints). Each body has two sets of capsules measured on the hand's skin
+  (``pam.pose.hand_geometry``): against objects, capsules whose surface runs through the skin
+  (radius: the median bone-to-skin distance, ``SKIN_PERCENTILE``), so the object rests on the
+  shown surface, not on a shell a few millimetres outside it; against the table, capsules that
+  enclose most of the skin (``TABLE_PERCENTILE``), so the shown hand stays above the table top.
+  Every hinge has a position actuator with a torque limit
   (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
   grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
   force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
@@ -34,6 +38,10 @@ from pam.pose.hand_geometry import FINGER_BONES, HandCapsules
 
 #: Torque limits (N m) of the three joints of a finger, proximal to distal (see docs/pose.md).
 FINGER_TORQUE = (2.0, 1.0, 0.5)
+#: Capsule radius percentiles (of each bone's skin distances) of the hand's object colliders and
+#: of its table colliders.
+SKIN_PERCENTILE = 30.0
+TABLE_PERCENTILE = 85.0
 
 #: Simulation settings (SI units). ``timestep`` is rounded so a whole number of steps fits a plan sample.
 DEFAULTS = dict(
@@ -77,24 +85,29 @@ class HandRig:
     Attributes:
         side: "right" or "left".
         joints: (16, 3) rest-pose kinematic joint positions (wrist first, MANO joint order), metres.
-        capsules: (body, start (3,), end (3,), radius) per collision capsule, in the frame of
-            body k = kinematic joint k (0 = wrist), from ``HandCapsules`` (measured on the skin).
+        capsules: (body, start (3,), end (3,), radius) per object collision capsule, in the frame
+            of body k = kinematic joint k (0 = wrist), from ``HandCapsules`` (``SKIN_PERCENTILE``).
+        table_capsules: the same for the table colliders (``TABLE_PERCENTILE``).
     """
 
     side: str
     joints: np.ndarray
     capsules: list[tuple[int, np.ndarray, np.ndarray, float]]
+    table_capsules: list[tuple[int, np.ndarray, np.ndarray, float]]
 
     @classmethod
     def from_model(cls, model, betas: np.ndarray | None = None) -> "HandRig":
-        caps = HandCapsules.from_model(model, betas)
+        sets = [HandCapsules.from_model(model, betas, percentile=p) for p in (SKIN_PERCENTILE, TABLE_PERCENTILE)]
         joints = np.empty((16, 3))
         for keypoint, kin in enumerate(KEYPOINT_ORDER):
             if kin < 16:
-                joints[kin] = caps.rest_joints[keypoint]
-        capsules = [(0 if seg == 0 else KEYPOINT_ORDER[FINGER_BONES[seg - 1][0]], a, b, r)
-                    for seg, a, b, r in zip(caps.segment, caps.start, caps.end, caps.radius)]
-        return cls(side=model.side, joints=joints, capsules=capsules)
+                joints[kin] = sets[0].rest_joints[keypoint]
+        capsules, table_capsules = (
+            [(0 if seg == 0 else KEYPOINT_ORDER[FINGER_BONES[seg - 1][0]], a, b, r)
+             for seg, a, b, r in zip(caps.segment, caps.start, caps.end, caps.radius)]
+            for caps in sets
+        )
+        return cls(side=model.side, joints=joints, capsules=capsules, table_capsules=table_capsules)
 
 
 @dataclass
@@ -150,8 +163,10 @@ class SimResult:
     masses: np.ndarray
 
 
-# collision bits: the table and objects collide with everything; hands with objects and the table only
-_TABLE, _OBJECT, _HAND = 1, 2, 4
+# collision bits (MuJoCo pairs geoms when either's contype meets the other's conaffinity): objects
+# collide with the table, each other and the hands' object capsules; the table also with the hands'
+# table capsules; hands never with hands
+_TABLE, _OBJECT, _HAND, _HAND_TABLE = 1, 2, 4, 8
 
 
 def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | None, timestep: float,
@@ -167,7 +182,7 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
     world = spec.worldbody
     if table_z is not None:
         world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_z],
-                       contype=_TABLE, conaffinity=_OBJECT | _HAND, condim=4,
+                       contype=_TABLE, conaffinity=_OBJECT | _HAND_TABLE, condim=4,
                        friction=list(settings["table_friction"]), **contact)
     for o, obj in enumerate(objects):
         body = world.add_body(name=f"object{o}", pos=obj.translation, quat=_quat_wxyz(obj.rotation))
@@ -198,12 +213,13 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
                     forcelimited=1, forcerange=[-limit, limit],
                 )
             bodies.append(body)
-        for body, a, b, r in rig.capsules:
-            bodies[body].add_geom(
-                type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r, 0, 0],
-                density=settings["hand_density"], contype=_HAND, conaffinity=_TABLE | _OBJECT, condim=4,
-                friction=list(settings["friction"]), **contact,
-            )
+        for capsules, bit, touches, density in ((rig.capsules, _HAND, _OBJECT, settings["hand_density"]),
+                                                (rig.table_capsules, _HAND_TABLE, _TABLE, 0.0)):
+            for body, a, b, r in capsules:
+                bodies[body].add_geom(
+                    type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[*a, *b], size=[r, 0, 0], density=density,
+                    contype=bit, conaffinity=touches, condim=4, friction=list(settings["friction"]), **contact,
+                )
     return spec.compile()
 
 
