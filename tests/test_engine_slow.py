@@ -93,6 +93,7 @@ def test_ray_runner_on_a_local_two_cpu_instance(tmp_path):
     from pam.engine.batch import run_batch
     from pam.engine.runners import LocalRunner, RayRunner
 
+    (tmp_path / "nope.obj").write_text("not a mesh\n")  # exists, so the spec is valid; the clip fails on it
     (tmp_path / "job.yaml").write_text(SPEC.format(candidates=2).replace("objects: [mug]", "objects: [mug, {mesh: nope.obj}]"))
     jobs = expand(load_job(tmp_path / "job.yaml"), smoke=True, smoke_size=(HEIGHT, WIDTH))
     out = tmp_path / "out"
