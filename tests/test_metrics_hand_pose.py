@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pam.metrics.hand_estimator import boxes_from_keypoints
+from pam.metrics.hand_estimator import boxes_from_keypoints, crop_camera_to_full, project
 from pam.metrics.hand_pose import f_score, mpjpe, pa_mpjpe, pa_mpvpe, procrustes_align
 from pam.rotations import axis_angle_to_matrix_np
 
@@ -65,3 +65,42 @@ def test_bad_shapes_are_named():
 def test_boxes_from_keypoints():
     kp = np.array([[[10, 20], [30, 60]]], float)
     np.testing.assert_allclose(boxes_from_keypoints(kp, margin=0.5), [[0, 0, 40, 80]])
+
+
+HAMER_FOCAL, HAMER_CROP = 5000.0, 256  # HaMeR's crop camera: focal 5000 px for a 256 px crop
+
+
+def hamer_crop_keypoints(kp3d, cam, box_center, box_size):
+    """HaMeR's own 2D output mapped back to the image: its crop-normalised ``pred_keypoints_2d`` (the joints
+    through its crop camera, translation (tx, ty, 2 f / (256 s)), focal f / 256) times the box, plus its centre."""
+    s, tx, ty = cam
+    cam_t = np.array([tx, ty, 2 * HAMER_FOCAL / (HAMER_CROP * s)])
+    points = kp3d + cam_t
+    normalised = HAMER_FOCAL / HAMER_CROP * points[:, :2] / points[:, 2:]
+    return box_center + box_size * normalised
+
+
+def test_crop_camera_reprojects_as_hamer_when_the_camera_is_hamer_crop_camera(joints):
+    """With K equal to HaMeR's crop camera in image pixels, the projection is HaMeR's crop keypoints exactly,
+    perspective included."""
+    center, size, cam = np.array([300.0, 200.0]), 180.0, np.array([6.0, 0.01, -0.02])
+    f = size * HAMER_FOCAL / HAMER_CROP
+    K = np.array([[f, 0, center[0]], [0, f, center[1]], [0, 0, 1]])
+    ours = project(joints[0] + crop_camera_to_full(cam, center, size, K), K)
+    np.testing.assert_allclose(ours, hamer_crop_keypoints(joints[0], cam, center, size), atol=1e-9)
+
+
+def test_a_hand_parallel_to_the_image_lands_on_hamer_keypoints_for_any_camera(joints):
+    """For joints at one depth the crop's weak perspective is exact, so any focal length and principal point
+    (off the box centre) give HaMeR's crop keypoints; inputs batch over leading axes."""
+    flat = joints.copy()
+    flat[..., 2] = 0.0
+    cams = np.array([[6.0, 0.01, -0.02], [9.0, -0.03, 0.0]])
+    centers, sizes = np.array([[500.0, 120.0], [80.0, 400.0]]), np.array([150.0, 90.0])
+    K = np.array([[520.0, 0, 360.0], [0, 520.0, 240.0], [0, 0, 1]])
+    translations = crop_camera_to_full(cams, centers, sizes, K)
+    assert translations.shape == (2, 3)
+    np.testing.assert_allclose(translations[:, 2], 2 * 520.0 / (sizes * cams[:, 0]))  # HaMeR's depth, with K's focal
+    for i in range(2):
+        ours = project(flat[i] + translations[i], K)
+        np.testing.assert_allclose(ours, hamer_crop_keypoints(flat[i], cams[i], centers[i], sizes[i]), atol=1e-9)

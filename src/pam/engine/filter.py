@@ -8,9 +8,15 @@ Scorers map a clip folder to named scores; the first name is the ranking key (hi
   pam's Lucas-Kanade tracker and compared with their exact image trajectories, projected from the
   posed meshes and the camera, over the frames where each point stays visible. ``motion_px`` is the
   mean pixel error, ``motion`` = exp(-error / (0.05 x image diagonal)) in [0, 1].
-- ``keypoints``: the paper's filter: a hand-pose estimator (HaMeR, from ``$PAM_HOME/hamer/...`` or
-  ``--hamer``) on each frame against the annotated joints; ``keypoints_mpjpe_mm`` is the wrist-aligned
-  3D MPJPE and ``keypoints`` = exp(-MPJPE / 30 mm). Without HaMeR's weights: ``MissingWeightsError``.
+- ``keypoints``: the paper's filter: a hand-pose estimator on every frame against the annotated joints.
+  The estimator is pluggable (any object with ``estimate_2d``, see ``pam.metrics.hand_estimator``);
+  ``make_scorer`` builds HaMeR (from ``$PAM_HOME/hamer/...`` or ``--hamer``; without its weights,
+  ``MissingWeightsError``). Each hand is cropped by the box of its annotated 2D joints, and the predicted
+  joints are projected into the image with the clip's intrinsics (``pam.metrics.hand_estimator``'s
+  convention). ``keypoints_mpjpe_px`` is the 2D MPJPE in pixels, the mean distance over every joint of
+  every hand in every frame where the hand is in view (at least one annotated joint inside the image);
+  ``keypoints`` = exp(-MPJPE / (0.05 x image diagonal)) in [0, 1] (1 for a perfect estimate, 1/e at 5 %
+  of the diagonal, 43 px at 480 x 720), so it ranks clips of one run exactly as the MPJPE does.
 
 Filtering never deletes a folder; ``--keep`` can be changed and the filter rerun (scores are reused).
 """
@@ -20,18 +26,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from pam.engine.manifest import CLIPS, ClipResult, RunLock, append, read_rows
 
+if TYPE_CHECKING:
+    from pam.metrics.hand_estimator import HandKeypointEstimator
+
 #: Frame-to-frame tolerance between a vertex's camera depth and the rendered depth for it to count as visible.
 DEPTH_TOLERANCE_M = 0.01
 #: Pixel error scale of the motion score, as a fraction of the image diagonal.
 MOTION_SCALE = 0.05
-#: MPJPE scale of the keypoint score (mm).
-KEYPOINT_SCALE_MM = 30.0
+#: Pixel MPJPE scale of the keypoint score, as a fraction of the image diagonal.
+KEYPOINT_SCALE = 0.05
+
+
+def pixel_score(error: float, height: int, width: int, scale: float) -> float:
+    """A pixel error as a score in [0, 1]: exp(-error / (scale x image diagonal))."""
+    return math.exp(-error / (scale * math.hypot(height, width)))
 
 
 class Scorer(Protocol):
@@ -97,43 +111,50 @@ class MotionScorer:
         if not valid.any():
             raise ValueError(f"{clip}: the tracker kept no point beyond frame 0")
         error = float(np.linalg.norm(tracks - uv[:, chosen], axis=-1)[valid].mean())
-        return {"motion": math.exp(-error / (MOTION_SCALE * math.hypot(H, W))), "motion_px": error}
+        return {"motion": pixel_score(error, H, W, MOTION_SCALE), "motion_px": error}
 
 
 class KeypointScorer:
-    """The paper's filter: HaMeR's joints on every frame against the annotated joints (wrist-aligned MPJPE)."""
+    """The paper's filter: an estimator's 2D joints on every frame against the annotated ``joints_2d``."""
 
-    names = ("keypoints", "keypoints_mpjpe_mm")
+    names = ("keypoints", "keypoints_mpjpe_px")
 
-    def __init__(self, checkpoint: str | None = None, device: str = "cpu"):
-        from pam.metrics.hand_estimator import HaMeREstimator
-
-        self.estimator = HaMeREstimator(checkpoint, device=device)
+    def __init__(self, estimator: HandKeypointEstimator):
+        self.estimator = estimator
 
     def __call__(self, clip: Path) -> dict[str, float]:
         from pam.fileio import load_arrays
         from pam.metrics.hand_estimator import boxes_from_keypoints
-        from pam.metrics.hand_pose import mpjpe
         from pam.render.video import read_video
 
         annotations = load_arrays(clip / "annotations.npz")
-        video = read_video(clip / "video.mp4")
+        truth_all, K = annotations["joints_2d"], annotations["intrinsics"]  # (T, NH, 21, 2), (3, 3)
+        video = read_video(clip / "video.mp4", max_frames=len(truth_all))
+        T, H, W = video.shape[:3]
+        if T != len(truth_all):
+            raise ValueError(f"{clip / 'video.mp4'}: {T} frames, but the annotations have {len(truth_all)}")
         errors = []
         for h, side in enumerate(annotations["hand_sides"]):
-            joints_2d, joints_3d = annotations["joints_2d"][:, h], annotations["joints_3d_cam"][:, h]
-            predicted = self.estimator.estimate(video, boxes_from_keypoints(joints_2d), str(side))
-            errors.append(mpjpe(predicted, joints_3d))
+            truth = truth_all[:, h]
+            inside = (truth >= 0) & (truth <= np.array([W - 1, H - 1]))
+            shown = inside.all(axis=-1).any(axis=-1)  # (T,) frames with a joint of this hand in the image
+            if not shown.any():
+                continue
+            predicted = self.estimator.estimate_2d(video[shown], boxes_from_keypoints(truth[shown]), str(side), K)
+            errors.append(np.linalg.norm(predicted - truth[shown], axis=-1))  # (n, 21)
         if not errors:
-            raise ValueError(f"{clip}: no hand to score")
-        error = float(np.mean(errors))
-        return {"keypoints": math.exp(-error / KEYPOINT_SCALE_MM), "keypoints_mpjpe_mm": error}
+            raise ValueError(f"{clip}: no annotated hand is in view")
+        error = float(np.concatenate(errors).mean())
+        return {"keypoints": pixel_score(error, H, W, KEYPOINT_SCALE), "keypoints_mpjpe_px": error}
 
 
 def make_scorer(name: str, hamer: str | None = None, device: str = "cpu") -> Scorer:
     if name == "motion":
         return MotionScorer()
     if name == "keypoints":
-        return KeypointScorer(hamer, device)
+        from pam.metrics.hand_estimator import HaMeREstimator
+
+        return KeypointScorer(HaMeREstimator(hamer, device=device))
     raise ValueError(f"--scorer: expected motion or keypoints, got {name!r}")
 
 
