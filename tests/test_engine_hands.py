@@ -101,3 +101,56 @@ def test_filter_records_the_keypoint_scores_in_the_manifest(run_folder, tmp_path
     assert report.scored == 1 and not report.skipped
     row = read_rows(out)[CLIP]
     assert row.status == "done" and row.scores["keypoints_mpjpe_px"] == pytest.approx(5.0)
+
+
+def test_dexycb_export_writes_one_sequence_per_hand(run_folder, tmp_path):
+    from export_readers import read_dexycb
+
+    from pam.engine.export import export
+
+    report = export(run_folder, tmp_path / "dexycb", "dexycb")
+    assert (report.clips, report.frames, report.hands) == (1, T, 2)
+    sequences = read_dexycb(tmp_path / "dexycb")
+    assert set(sequences) == {f"{CLIP}_right", f"{CLIP}_left"}
+    annotations = np.load(run_folder / "clips" / CLIP / "annotations.npz")
+    ids = annotations["instance_ids"]
+    for h, side in enumerate(("right", "left")):
+        meta, K, frames, betas = sequences[f"{CLIP}_{side}"]
+        assert meta["mano_sides"] == [side] and meta["serials"] == [CLIP] and meta["num_frames"] == T
+        assert meta["ycb_ids"] == [25] and meta["pam"]["clip_id"] == CLIP
+        assert np.allclose(K, annotations["intrinsics"]) and np.allclose(betas, annotations["mano_betas"][h])
+        for t, (color, labels) in enumerate(frames):
+            assert color.shape == (H, W, 3)
+            assert labels["joint_3d"].shape == (1, 21, 3) and labels["joint_2d"].shape == (1, 21, 2)
+            assert np.allclose(labels["joint_3d"][0], annotations["joints_3d_cam"][t, h], atol=1e-6)
+            assert np.allclose(labels["joint_2d"][0], annotations["joints_2d"][t, h], atol=1e-4)
+            assert labels["pose_y"].shape == (1, 3, 4)
+            assert np.allclose(labels["pose_y"][0], annotations["object_to_camera"][t, 0, :3], atol=1e-6)
+            seg = labels["seg"]  # 255 on this sequence's hand, 254 on the other one, the YCB id on the mug
+            assert np.array_equal(seg == 255, ids[t] == h + 1) and np.array_equal(seg == 254, ids[t] == 2 - h)
+            assert np.array_equal(seg == 25, ids[t] == 3) and (seg == 255).any() and (seg == 254).any()
+    right, left = (sequences[f"{CLIP}_{side}"][2] for side in ("right", "left"))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(right, left))  # both sequences show the same frames
+
+
+def test_webdataset_export_carries_every_hand(run_folder, tmp_path):
+    from export_readers import read_webdataset
+
+    from pam.engine.export import export
+
+    report = export(run_folder, tmp_path / "wds", "webdataset", shard_size=4)
+    samples = read_webdataset(sorted((tmp_path / "wds").glob("shard-*.tar")))
+    assert (report.frames, report.hands) == (T, 2) and len(samples) == 2 * T
+    annotations = np.load(run_folder / "clips" / CLIP / "annotations.npz")
+    seen = set()
+    for sample in samples:
+        labels = sample["json"]
+        clip_id, frame, hand = sample["__key__"].rsplit("_", 2)
+        t, h = int(frame), int(hand)
+        seen.add((t, h))
+        assert clip_id == CLIP and labels["frame"] == t and labels["hand"] == h
+        assert labels["right"] == int(annotations["hand_sides"][h] == "right")
+        assert np.allclose(labels["keypoints_2d"], annotations["joints_2d"][t, h])
+        assert np.allclose(labels["keypoints_3d"], annotations["joints_3d_cam"][t, h])
+        assert np.allclose(labels["betas"], annotations["mano_betas"][h])
+    assert seen == {(t, h) for t in range(T) for h in range(2)}

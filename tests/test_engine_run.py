@@ -1,17 +1,15 @@
 """The engine in-process with the smoke models: stop early and resume, a failing clip, bounded retries, the lock,
 the manifest and its rebuild, the gallery, the filter and both exports read back independently."""
 
-import io
 import json
 import shutil
-import tarfile
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from browser import needs_chromium, screenshot
+from export_readers import read_dexycb, read_webdataset
 from pam.engine.batch import run_batch
 from pam.engine.job import expand, load_job
 from pam.engine.manifest import RunLock, RunLockedError, read_rows, rebuild
@@ -156,37 +154,21 @@ def test_filter_marks_the_worst_fraction(generated, tmp_path):
     assert len(again.kept) == 2 and {read_rows(out)[c].status for c in (kept.clip_id, dropped.clip_id)} == {"done"}
 
 
-def read_dexycb(dest):
-    """An independent reader of the documented DexYCB layout (only yaml, numpy and PIL)."""
-    sequences = {}
-    for meta_path in sorted((dest / "pam").glob("*/meta.yml")):
-        meta = yaml.safe_load(meta_path.read_text())
-        serial = meta["serials"][0]
-        frames = []
-        for t in range(meta["num_frames"]):
-            color = np.asarray(Image.open(meta_path.parent / serial / f"color_{t:06d}.jpg"))
-            labels = dict(np.load(meta_path.parent / serial / f"labels_{t:06d}.npz"))
-            frames.append((color, labels))
-        H, W = frames[0][0].shape[:2]
-        intr = yaml.safe_load((dest / "calibration" / "intrinsics" / f"{serial}_{W}x{H}.yml").read_text())["color"]
-        K = np.array([[intr["fx"], 0, intr["ppx"]], [0, intr["fy"], intr["ppy"]], [0, 0, 1]])
-        betas = yaml.safe_load((dest / "calibration" / meta["mano_calib"][0] / "mano.yml").read_text())["betas"]
-        sequences[meta_path.parent.name] = (meta, K, frames, betas)
-    return sequences
-
-
 def test_export_dexycb_reads_back_in_the_documented_layout(generated, tmp_path):
     from pam.engine.export import export
 
     out, jobs, *_ = generated
     report = export(out, tmp_path / "dexycb", "dexycb")
-    assert report.clips == 2 and report.frames == 34
+    assert report.clips == 2 and report.frames == 34 and report.hands == 2
     sequences = read_dexycb(tmp_path / "dexycb")
     mug = BUILTIN_OBJECTS["mug"].seg_id
-    assert set(sequences) == {j.clip_id for j in jobs if j.object.label == "mug"}
-    for clip_id, (meta, K, frames, betas) in sequences.items():
+    assert set(sequences) == {f"{j.clip_id}_right" for j in jobs if j.object.label == "mug"}
+    for name, (meta, K, frames, betas) in sequences.items():
+        clip_id = meta["pam"]["clip_id"]
         annotations = np.load(out / "clips" / clip_id / "annotations.npz")
+        assert name == f"{clip_id}_right" and meta["serials"] == [clip_id]
         assert meta["num_frames"] == 17 and meta["mano_sides"] == ["right"] and meta["ycb_ids"] == [mug]
+        assert np.allclose(betas, annotations["mano_betas"][0])
         assert np.allclose(K, annotations["intrinsics"], atol=1e-9) and len(betas) == 10
         for t, (color, labels) in enumerate(frames):
             assert color.shape == (HEIGHT, WIDTH, 3) and color.dtype == np.uint8
@@ -210,20 +192,7 @@ def test_export_webdataset_reads_back(generated, tmp_path):
     report = export(out, dest, "webdataset", shard_size=20)
     shards = sorted(dest.glob("shard-*.tar"))
     assert report.frames == 34 and len(shards) == 2  # 34 samples (one hand) in shards of 20
-    try:
-        import webdataset as wds
-    except ImportError:  # the standard library reader, by the documented convention
-        samples = []
-        for shard in shards:
-            with tarfile.open(shard) as tar:
-                grouped = {}
-                for member in tar.getmembers():
-                    key, ext = member.name.split(".", 1)
-                    grouped.setdefault(key, {})[ext] = tar.extractfile(member).read()
-            samples += [{"__key__": k, "jpg": Image.open(io.BytesIO(v["jpg"])), "json": json.loads(v["json"])}
-                        for k, v in grouped.items()]
-    else:
-        samples = list(wds.WebDataset([str(s) for s in shards], shardshuffle=False).decode("pil"))
+    samples = read_webdataset(shards)
     assert len(samples) == 34
     for sample in samples:
         labels = sample["json"]

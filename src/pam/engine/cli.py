@@ -106,6 +106,7 @@ def run_export(options: ExportOptions) -> None:
     with progress_bar(f"exporting ({options.format})") as update:
         report = export(options.out, options.dest, options.format, options.include_filtered,
                         shard_size=options.shard_size, mano_dir=options.mano_dir, progress=update)
-    console.print(f"exported {report.clips} clips ({report.frames} frames) to [bold]{options.dest}[/]")
+    console.print(f"exported {report.clips} clips ({report.frames} frames, {report.hands} hand tracks) "
+                  f"to [bold]{options.dest}[/]")
     for clip_id, why in report.skipped.items():
         console.print(f"  skipped {clip_id}: {why}")

@@ -1,17 +1,23 @@
 """``pam export``: finished clips -> training layouts for hand-pose codebases.
 
-``dexycb`` (DexYCB's own layout; ``docs/engine.md`` lists every key)::
+``dexycb`` (DexYCB's own layout; ``docs/engine.md`` lists every key). DexYCB's labels hold one hand per
+sequence (``meta.yml`` ``mano_sides`` / ``mano_calib`` and ``joint_3d`` (1, 21, 3), read at index 0 by its
+toolkit), so a clip becomes one DexYCB sequence *per hand*, ``<clip_id>_<side>``; a two-hand clip gives
+two sequences with the same frames, each labelled for its own hand::
 
-    DEST/calibration/intrinsics/<serial>_<W>x<H>.yml     color: {fx, fy, ppx, ppy}
-    DEST/calibration/mano_<clip_id>/mano.yml             betas (10)
-    DEST/pam/<clip_id>/meta.yml                          serials, num_frames, ycb_ids, mano_sides, mano_calib, ...
-    DEST/pam/<clip_id>/<serial>/color_%06d.jpg           the generated frames
-    DEST/pam/<clip_id>/<serial>/labels_%06d.npz          seg, pose_y, joint_3d, joint_2d (+ pose_m for MANO hands)
-    DEST/pam/<clip_id>/<serial>/simplehand_%06d.json     MANO hands only: joints, K, 778 vertices (camera frame)
+    DEST/calibration/intrinsics/<clip_id>_<W>x<H>.yml         color: {fx, fy, ppx, ppy}
+    DEST/calibration/mano_<clip_id>_<side>/mano.yml           betas (10) of that hand
+    DEST/pam/<clip_id>_<side>/meta.yml                        serials [<clip_id>], num_frames, ycb_ids,
+                                                              mano_sides [<side>], mano_calib [<clip_id>_<side>], ...
+    DEST/pam/<clip_id>_<side>/<clip_id>/color_%06d.jpg        the generated frames
+    DEST/pam/<clip_id>_<side>/<clip_id>/labels_%06d.npz       seg, pose_y, joint_3d, joint_2d (+ pose_m for MANO hands)
+    DEST/pam/<clip_id>_<side>/<clip_id>/simplehand_%06d.json  MANO hands only: joints, K, 778 vertices (camera frame)
 
-One camera per clip, whose serial is the clip id. ``joint_3d`` (1, 21, 3) camera-frame metres,
-``joint_2d`` (1, 21, 2) pixels, ``pose_y`` (n, 3, 4) object-to-camera [R | t], ``seg`` (H, W) uint8 with
-255 on the hand and each object's YCB id (its ``seg_id``) on the object, 0 elsewhere.
+The clip's camera is one DexYCB camera whose serial is the clip id (its intrinsics file is shared by the
+clip's sequences); ``mano_calib`` names the folder ``calibration/mano_<mano_calib>`` as DexYCB's toolkit
+reads it. ``joint_3d`` (1, 21, 3) camera-frame metres, ``joint_2d`` (1, 21, 2) pixels, ``pose_y`` (n, 3, 4)
+object-to-camera [R | t], ``seg`` (H, W) uint8 with 255 on the sequence's hand, 254 on any other hand, each
+object's YCB id (its ``seg_id``) on the object, 0 elsewhere.
 
 ``webdataset``: ``DEST/shard-%06d.tar`` with one sample per hand and frame, key
 ``<clip_id>_<frame:06d>_<hand>``: ``.jpg`` (the whole frame) and ``.json`` (HaMeR-style keys:
@@ -35,7 +41,8 @@ from pam.engine.manifest import CLIPS, read_rows
 
 FORMATS = ("dexycb", "webdataset")
 SUBJECT = "pam"  # DexYCB's subject level: one folder for all generated sequences
-HAND_LABEL = 255  # DexYCB's hand id in seg
+HAND_LABEL = 255  # DexYCB's hand id in seg: the hand a sequence is labelled for
+OTHER_HAND_LABEL = 254  # another hand of the clip (not an id DexYCB uses, so its loaders ignore it)
 #: HaMeR's box convention: scale = box size / 200 px; the box is the keypoints' square box grown by this factor.
 BOX_STD, BOX_GROWTH = 200.0, 1.2
 JPEG_QUALITY = 95
@@ -45,6 +52,7 @@ JPEG_QUALITY = 95
 class ExportReport:
     clips: int = 0
     frames: int = 0
+    hands: int = 0  # hand tracks: DexYCB sequences, or webdataset samples per frame, summed over clips
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,7 +72,8 @@ class ClipFrames:
     betas: np.ndarray  # (NH, 10)
     object_to_camera: np.ndarray  # (T, NO, 4, 4)
     object_ids: np.ndarray  # (NO,) YCB / seg ids
-    seg: np.ndarray  # (T, H, W) uint8, DexYCB ids
+    seg: np.ndarray  # (T, H, W) uint8, DexYCB ids with every hand HAND_LABEL (see ``seg_for_hand``)
+    instance_ids: np.ndarray  # (T, H, W) rendered ids: 0 background, 1..NH hands, then objects
     meta: dict
 
 
@@ -82,6 +91,8 @@ def load_clip(folder: Path) -> ClipFrames:
     if video.shape[:3] != (T, H, W):
         raise ValueError(f"{clip.video_path}: {video.shape[:3]} frames x size, annotations have {(T, H, W)}")
     num_hands = len(seq.hands)
+    if num_hands == 0:
+        raise ValueError(f"{folder}: no hand to export")
     rotation = a["world_to_camera"][:, None, :3, :3]  # (T, 1, 3, 3)
     global_orient = matrix_to_axis_angle_np(rotation @ axis_angle_to_matrix_np(a["mano_global_orient"]))
     ids = a["instance_ids"]
@@ -93,8 +104,15 @@ def load_clip(folder: Path) -> ClipFrames:
         clip_id=clip.clip_id, video=video, K=a["intrinsics"], joints_3d=a["joints_3d_cam"], joints_2d=a["joints_2d"],
         sides=[str(s) for s in a["hand_sides"]], models=[h.model for h in seq.hands], global_orient=global_orient,
         hand_pose=a["mano_hand_pose"], betas=a["mano_betas"], object_to_camera=a["object_to_camera"],
-        object_ids=a["object_seg_ids"], seg=seg, meta=clip.meta,
+        object_ids=a["object_seg_ids"], seg=seg, instance_ids=ids, meta=clip.meta,
     )
+
+
+def seg_for_hand(clip: ClipFrames, h: int) -> np.ndarray:
+    """DexYCB ``seg`` (T, H, W) of the sequence of hand ``h``: HAND_LABEL on it, OTHER_HAND_LABEL on other hands."""
+    seg = clip.seg.copy()
+    seg[(seg == HAND_LABEL) & (clip.instance_ids != h + 1)] = OTHER_HAND_LABEL
+    return seg
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
@@ -156,43 +174,54 @@ def simplehand_frames(clip: ClipFrames, pose_m: np.ndarray, mano_dir: str | None
                "vertices": out.vertices[t].numpy().tolist(), "side": clip.sides[h]}
 
 
-def write_dexycb(clip: ClipFrames, dest: Path, mano_dir: str | None = None) -> int:
-    """One clip as a DexYCB sequence (see the module docstring); returns the number of frames."""
-    import yaml
-
-    from pam.fileio import atomic_dir
-
+def write_dexycb(clip: ClipFrames, dest: Path, mano_dir: str | None = None) -> None:
+    """One clip as DexYCB sequences, one per hand (see the module docstring)."""
     T, H, W = clip.seg.shape
     serial = clip.clip_id
     fx, fy, ppx, ppy = clip.K[0, 0], clip.K[1, 1], clip.K[0, 2], clip.K[1, 2]
     _yaml(dest / "calibration" / "intrinsics" / f"{serial}_{W}x{H}.yml",
           {"color": {"fx": float(fx), "fy": float(fy), "ppx": float(ppx), "ppy": float(ppy)}})
-    mano_calib = f"mano_{clip.clip_id}"
-    _yaml(dest / "calibration" / mano_calib / "mano.yml", {"betas": clip.betas[0].tolist()})
-    is_mano = clip.models[0] == "mano"
-    pose_m = mano_pose_camera(clip, mano_dir) if is_mano else None
-    with atomic_dir(dest / SUBJECT / clip.clip_id, replace=True) as tmp:
+    is_mano = [model == "mano" for model in clip.models]
+    pose_m = mano_pose_camera(clip, mano_dir) if any(is_mano) else None
+    images = [_jpeg(frame) for frame in clip.video]
+    for h in range(len(clip.sides)):
+        _write_hand_sequence(clip, h, dest, images, pose_m if is_mano[h] else None, mano_dir)
+
+
+def _write_hand_sequence(clip: ClipFrames, h: int, dest: Path, images: list[bytes], pose_m: np.ndarray | None,
+                         mano_dir: str | None) -> None:
+    """The DexYCB sequence ``<clip_id>_<side>`` of hand ``h``: meta.yml, its MANO calibration and per-frame files."""
+    import yaml
+
+    from pam.fileio import atomic_dir
+
+    T, H, W = clip.seg.shape
+    serial, side = clip.clip_id, clip.sides[h]
+    name = f"{clip.clip_id}_{side}"
+    _yaml(dest / "calibration" / f"mano_{name}" / "mano.yml", {"betas": clip.betas[h].tolist()})
+    seg = seg_for_hand(clip, h)
+    with atomic_dir(dest / SUBJECT / name, replace=True) as tmp:
         meta = {
             "serials": [serial], "num_frames": int(T), "ycb_ids": clip.object_ids.tolist(), "ycb_grasp_ind": 0,
-            "mano_sides": clip.sides[:1], "mano_calib": [mano_calib],
-            "pam": {"clip_id": clip.clip_id, "prompt": clip.meta.get("prompt"), "hand_model": clip.models[0],
-                    "smoke": bool(clip.meta.get("source", {}).get("smoke")), "image_size": [int(H), int(W)]},
+            "mano_sides": [side], "mano_calib": [name],
+            "pam": {"clip_id": clip.clip_id, "hand": h, "hands": len(clip.sides), "prompt": clip.meta.get("prompt"),
+                    "hand_model": clip.models[h], "smoke": bool(clip.meta.get("source", {}).get("smoke")),
+                    "image_size": [int(H), int(W)]},
         }
         (tmp / "meta.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
         frames = tmp / serial
         frames.mkdir()
         for t in range(T):
-            (frames / f"color_{t:06d}.jpg").write_bytes(_jpeg(clip.video[t]))
-            labels = {"seg": clip.seg[t], "pose_y": clip.object_to_camera[t, :, :3, :].astype(np.float32),
-                      "joint_3d": clip.joints_3d[t, :1].astype(np.float32),
-                      "joint_2d": clip.joints_2d[t, :1].astype(np.float32)}
+            (frames / f"color_{t:06d}.jpg").write_bytes(images[t])
+            labels = {"seg": seg[t], "pose_y": clip.object_to_camera[t, :, :3, :].astype(np.float32),
+                      "joint_3d": clip.joints_3d[t, h : h + 1].astype(np.float32),
+                      "joint_2d": clip.joints_2d[t, h : h + 1].astype(np.float32)}
             if pose_m is not None:
-                labels["pose_m"] = pose_m[t, :1].astype(np.float32)
+                labels["pose_m"] = pose_m[t, h : h + 1].astype(np.float32)
             np.savez_compressed(frames / f"labels_{t:06d}.npz", **labels)
         if pose_m is not None:
-            for t, hand in enumerate(simplehand_frames(clip, pose_m, mano_dir)):
+            for t, hand in enumerate(simplehand_frames(clip, pose_m, mano_dir, h)):
                 (frames / f"simplehand_{t:06d}.json").write_text(json.dumps(hand))
-    return T
 
 
 def hand_samples(clip: ClipFrames) -> Iterator[tuple[str, bytes, dict]]:
@@ -270,12 +299,13 @@ def export(out_root: str | Path, dest: str | Path, fmt: str, include_filtered: b
                 report.skipped[row.clip_id] = str(err)
                 continue
             if shards is None:
-                report.frames += write_dexycb(clip, dest, mano_dir)
+                write_dexycb(clip, dest, mano_dir)
             else:
                 for key, image, labels in hand_samples(clip):
                     shards.add(key, {"jpg": image, "json": json.dumps(labels).encode()})
-                report.frames += len(clip.video)
             report.clips += 1
+            report.frames += len(clip.video)
+            report.hands += len(clip.sides)
             if progress is not None:
                 progress(i + 1, len(rows))
     except BaseException:
