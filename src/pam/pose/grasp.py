@@ -35,7 +35,8 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    cones (``support_mu``, ``support_torsion``, below the simulator's own), for the
    ``support_checked`` best-ranked candidates; a grasp that needs more than ``max_support``
    weights at a contact, or cannot hold at all (a claw on a rim, a pinch beside the centre of
-   mass), is dropped, and the rest lose ``support_weight`` per weight.
+   mass), goes after every grasp that holds (least force first), and those that hold lose
+   ``support_weight`` per weight in the ranking.
 Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
 the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
 the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
@@ -93,6 +94,7 @@ DEFAULTS = dict(
     support_torsion=0.003,  # m of torsional friction assumed there (the simulator's: 0.005)
     max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights
     support_weight=1.0,  # score per weight of that force
+    approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
@@ -355,9 +357,9 @@ def _sample_approaches(
     """Approach directions (n, 3), rolls (n,) and aim points (n, 3), from ``aims`` (8 n, 3).
 
     A requested ``direction`` or ``roll`` is sampled within ``approach_cone`` / ``roll_jitter``.
-    Otherwise a third of the directions are uniformly random, a third along the object's box axes
-    with the fingers along another box axis (the grasps people use on boxes and cylinders),
-    jittered by ~10 degrees, and a third within 45 degrees of ``sector``. Given the aims' surface
+    Otherwise the directions are, in the shares of ``approach_mix``, uniformly random, along the
+    object's box axes with the fingers along another box axis (the grasps people use on boxes and
+    cylinders, most of them), jittered by ~10 degrees, or within 45 degrees of ``sector``. Given the aims' surface
     ``normals`` (8 n, 3) of a region, all are along those (jittered by ~20 degrees), with the
     fingers across ``part_axis`` (the region's long axis: the fingers wrap around it). On a table, directions
     from below are left out.
@@ -367,7 +369,7 @@ def _sample_approaches(
     pick = rng.integers(0, 3, size=(m, 2))
     pick[:, 1] = (pick[:, 0] + 1 + rng.integers(0, 2, size=m)) % 3
     signs = rng.choice([-1.0, 1.0], size=(m, 2))
-    kind = np.arange(m) % 3  # 0 free, 1 box-aligned, 2 sector
+    kind = rng.choice(3, size=m, p=cfg["approach_mix"])  # 0 free, 1 box-aligned, 2 sector
     if direction is not None:
         a = _cone(direction, cfg["approach_cone"], m, rng)
         kind[:] = 0
@@ -719,8 +721,12 @@ def synthesize_grasps(
         used = cand["used"][i]
         support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass, mu=cfg["support_mu"],
                                    torsion=cfg["support_torsion"])
-    held = [i for i in ranked if support[i] <= cfg["max_support"]]
-    order = sorted(held, key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))[: cfg["num_keep"]]
+    # grasps that hold first, best adjusted score first; then the others, least force first (the
+    # simulation judges them: a requested approach may allow no grasp that passes this check)
+    held = sorted((i for i in ranked if support[i] <= cfg["max_support"]),
+                  key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
+    rest = sorted((i for i in ranked if support[i] > cfg["max_support"]), key=lambda i: (support[i], -score[i]))
+    order = (held + rest)[: cfg["num_keep"]]
     if not order:
         return []
 
