@@ -54,7 +54,7 @@ MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
 #: Closure (in units of the grasp style's closing direction) the fingers touching the object are
 #: commanded past the surface: the torque-limited joints then press with their limit torque.
-OVERSHOOT = 0.3
+OVERSHOOT = 0.05
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
 #: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
 GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)
@@ -664,6 +664,7 @@ def _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, tabl
                 "palm_contact": g.palm_contact,
                 "num_contacts": g.num_contacts,
                 "balance": g.balance,
+                "support_weights": g.support,
                 "approach": g.approach.tolist(),
                 "finger_error_rad": grasp_mod.finger_error_report(tracks[len(per_hand)].hand_pose[-1], task.hT.hand_pose),
             },

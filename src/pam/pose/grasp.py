@@ -4,7 +4,7 @@ Three grasp families (after the Feix et al. 2016 GRASP taxonomy's opposition typ
 pre-shape, a closing pose and a contact pattern that a candidate must show to count as that family:
 
 - ``power``: all fingers wrap, closing along the target hand's style (hT); palm, thumb and two
-  more fingers touch the object, and a contact opposes the thumb.
+  more fingers touch the object.
 - ``precision`` (pinch): the thumb, opposed, closes onto the index and middle tips while ring and
   little stay tucked; the thumb's and the index's (or middle's) distal segments touch, the palm
   stays off the object.
@@ -30,6 +30,13 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    angle, so the closing pose (hT's fingers for hT's family) is followed wherever no contact
    stops it. The contact pose is what the output shows; the ``squeeze`` pose, a few millimetres
    further in, is the simulator's position target that makes the grip force.
+4. whether the contacts can hold the object at all: a linear program (``pam.pose.wrench``) finds
+   the least contact force that balances the object's weight and its torque inside friction
+   cones (``support_mu``, ``support_torsion``, below the simulator's own), for the
+   ``support_checked`` best-ranked candidates; a grasp that needs more than ``max_support``
+   weights at a contact, or cannot hold at all (a claw on a rim, a pinch beside the centre of
+   mass), goes after every grasp that holds (least force first), and those that hold lose
+   ``support_weight`` per weight in the ranking.
 Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
 the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
 the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
@@ -43,7 +50,8 @@ at its points, approaching along its normals) keeps only candidates whose every 
 within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
 favours one family (hT's own with probability 0.4, each other 0.3) and one approach sector (a
 random direction on the upper hemisphere), so that ``--num`` seeds spread over both; the other
-families stay in the ranking as fall-backs.
+families stay in the ranking as fall-backs: a favoured family none of whose grasps passes the
+hold check gets ``favoured_tries`` of them simulated before the other families' that pass.
 
 Roll convention: the fingers point along ``cos(roll) r + sin(roll) (a x r)``, where ``r`` is the
 world's up axis (+z) made perpendicular to ``a`` (fingers up for a side approach) or, for an
@@ -64,6 +72,7 @@ from pam.pose.hand_geometry import (
     finger_pose, segment_distance,
 )
 from pam.pose.sdf import ObjectSDF
+from pam.pose.wrench import support_force
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
 DEFAULTS = dict(
@@ -76,13 +85,20 @@ DEFAULTS = dict(
     squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
-    max_balance=0.55,  # the weighted contact normals' balance (Grasp.balance) must stay below this
-    min_opposition=0.5,  # some contact's normal must face the thumb's within 60 degrees
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
+    support_checked=40,  # best-ranked candidates whose hold against gravity is checked (``wrench``)
+    support_mu=0.5,  # friction coefficient assumed there (below the simulator's: contacts are not ideal)
+    support_torsion=0.003,  # m of torsional friction assumed there (the simulator's: 0.005)
+    max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights
+    support_weight=1.0,  # score per weight of that force
+    approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
+    favoured_tries=2,  # grasps of the favoured family that fail the hold check, tried before other families
+    family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
+    sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
 )
 
@@ -219,6 +235,8 @@ class Grasp:
             the thumb weighs as much as the fingers it opposes together, the rest 1 each).
         finger_error: mean joint angle (rad) between ``hand_pose`` and the target hand's fingers
             (``style``, hT's ``hand_pose``).
+        support: the largest contact normal force the grasp needs to hold the object against
+            gravity, in units of its weight (``pam.pose.wrench.support_force``).
         score: ranking score (higher is better).
     """
 
@@ -233,6 +251,7 @@ class Grasp:
     palm_contact: bool
     balance: float
     finger_error: float
+    support: float
     score: float
 
     @property
@@ -340,9 +359,9 @@ def _sample_approaches(
     """Approach directions (n, 3), rolls (n,) and aim points (n, 3), from ``aims`` (8 n, 3).
 
     A requested ``direction`` or ``roll`` is sampled within ``approach_cone`` / ``roll_jitter``.
-    Otherwise a third of the directions are uniformly random, a third along the object's box axes
-    with the fingers along another box axis (the grasps people use on boxes and cylinders),
-    jittered by ~10 degrees, and a third within 45 degrees of ``sector``. Given the aims' surface
+    Otherwise the directions are, in the shares of ``approach_mix``, uniformly random, along the
+    object's box axes with the fingers along another box axis (the grasps people use on boxes and
+    cylinders, most of them), jittered by ~10 degrees, or within 45 degrees of ``sector``. Given the aims' surface
     ``normals`` (8 n, 3) of a region, all are along those (jittered by ~20 degrees), with the
     fingers across ``part_axis`` (the region's long axis: the fingers wrap around it). On a table, directions
     from below are left out.
@@ -352,7 +371,7 @@ def _sample_approaches(
     pick = rng.integers(0, 3, size=(m, 2))
     pick[:, 1] = (pick[:, 0] + 1 + rng.integers(0, 2, size=m)) % 3
     signs = rng.choice([-1.0, 1.0], size=(m, 2))
-    kind = np.arange(m) % 3  # 0 free, 1 box-aligned, 2 sector
+    kind = rng.choice(3, size=m, p=cfg["approach_mix"])  # 0 free, 1 box-aligned, 2 sector
     if direction is not None:
         a = _cone(direction, cfg["approach_cone"], m, rng)
         kind[:] = 0
@@ -580,7 +599,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     crossed = inside.sum(-1) * np.linalg.norm(tip - knuckle, axis=-1) / (len(u) - 1)
     enclosed = inside[..., 1:-1].any(-1) & ~inside[..., 0] & ~inside[..., -1] & (crossed <= cfg["max_hook_part"])
 
-    base = contact[:, 0] & (balance <= cfg["max_balance"]) & (opposition >= cfg["min_opposition"])
+    base = contact[:, 0]  # the thumb touches (whether the contacts hold the object is ``wrench``'s)
     if family == "power":
         valid = base & palm_contact & (contact[:, 1:].sum(1) >= 2)
         quality = 0.5 * count + opposition - 2.0 * balance
@@ -596,6 +615,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         a=a, R=R, transl=transl, closure=closure, squeeze=squeeze, slope=slope, contact=contact,
         palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, used=used,
         points=closest.reshape(n, 6, 3),  # the object's surface points at the contacts
+        normals=normal,  # (n, 6, 3) the object's outward normals there
         error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
         pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
         family=np.full(n, FAMILIES.index(family)), vertex_finger=np.repeat(
@@ -687,8 +707,8 @@ def synthesize_grasps(
     if preferred:
         score -= 0.5 * np.mean([rotation_angle(cand["R"], p) for p in preferred], axis=0)
     if sector is not None:
-        score -= np.arccos(np.clip(cand["a"] @ sector, -1.0, 1.0))
-    score += 10.0 * (cand["family"] == FAMILIES.index(favoured))
+        score -= cfg["sector_weight"] * np.arccos(np.clip(cand["a"] @ sector, -1.0, 1.0))
+    score += cfg["family_bonus"] * (cand["family"] == FAMILIES.index(favoured))
     if region is not None:
         from scipy.spatial import cKDTree
 
@@ -696,7 +716,24 @@ def synthesize_grasps(
         on = (d_region <= cfg["region_reach"]) & cand["used"]
         valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
         score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
-    order = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["num_keep"]]
+    ranked = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["support_checked"]]
+    support = np.full(len(valid), np.inf)
+    centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    for i in ranked:
+        used = cand["used"][i]
+        support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass, mu=cfg["support_mu"],
+                                   torsion=cfg["support_torsion"])
+    # grasps that hold first, best adjusted score first, but the seed's favoured family (its
+    # variety) gets its ``favoured_tries`` least-force grasps that do not before the other families;
+    # then the others, least force first (the simulation judges them: a requested approach may
+    # allow no grasp that passes this check)
+    mine = cand["family"] == FAMILIES.index(favoured)
+    held = sorted((i for i in ranked if support[i] <= cfg["max_support"]),
+                  key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
+    rest = sorted((i for i in ranked if support[i] > cfg["max_support"]), key=lambda i: (support[i], -score[i]))
+    tries = [i for i in rest if mine[i]][: cfg["favoured_tries"]]
+    first = [i for i in held if mine[i]] + tries
+    order = (first + [i for i in held + rest if i not in first])[: cfg["num_keep"]]
     if not order:
         return []
 
@@ -722,7 +759,7 @@ def synthesize_grasps(
             squeeze_pose=finger_pose(pre[j], direction[j], np.maximum(squeeze[j], closure[j])), preshape=pre[j],
             approach=cand["a"][i], family=FAMILIES[cand["family"][i]], finger_contact=cand["contact"][i],
             palm_contact=bool(cand["palm_contact"][i]), balance=float(cand["balance"][i]),
-            finger_error=float(errors[j]), score=float(score[i]),
+            finger_error=float(errors[j]), support=float(support[i]), score=float(score[i]),
         )
         for j, i in enumerate(order)
     ]
