@@ -50,8 +50,7 @@ at its points, approaching along its normals) keeps only candidates whose every 
 within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
 favours one family (hT's own with probability 0.4, each other 0.3) and one approach sector (a
 random direction on the upper hemisphere), so that ``--num`` seeds spread over both; the other
-families stay in the ranking as fall-backs: a favoured family none of whose grasps passes the
-hold check gets ``favoured_tries`` of them simulated before the other families' that pass.
+families stay in the ranking as fall-backs.
 
 Roll convention: the fingers point along ``cos(roll) r + sin(roll) (a x r)``, where ``r`` is the
 world's up axis (+z) made perpendicular to ``a`` (fingers up for a side approach) or, for an
@@ -96,7 +95,6 @@ DEFAULTS = dict(
     max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights
     support_weight=1.0,  # score per weight of that force
     approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
-    favoured_tries=2,  # grasps of the favoured family that fail the hold check, tried before other families
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
@@ -723,17 +721,12 @@ def synthesize_grasps(
         used = cand["used"][i]
         support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass, mu=cfg["support_mu"],
                                    torsion=cfg["support_torsion"])
-    # grasps that hold first, best adjusted score first, but the seed's favoured family (its
-    # variety) gets its ``favoured_tries`` least-force grasps that do not before the other families;
-    # then the others, least force first (the simulation judges them: a requested approach may
-    # allow no grasp that passes this check)
-    mine = cand["family"] == FAMILIES.index(favoured)
+    # grasps that hold first, best adjusted score first; then the others, least force first (the
+    # simulation judges them: a requested approach may allow no grasp that passes this check)
     held = sorted((i for i in ranked if support[i] <= cfg["max_support"]),
                   key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
     rest = sorted((i for i in ranked if support[i] > cfg["max_support"]), key=lambda i: (support[i], -score[i]))
-    tries = [i for i in rest if mine[i]][: cfg["favoured_tries"]]
-    first = [i for i in held if mine[i]] + tries
-    order = (first + [i for i in held + rest if i not in first])[: cfg["num_keep"]]
+    order = (held + rest)[: cfg["num_keep"]]
     if not order:
         return []
 
