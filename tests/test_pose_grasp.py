@@ -233,3 +233,14 @@ def test_num_20_on_the_mug_covers_three_families():
     sequences = pose_sequences(object="mug", num=20)
     families = [seq.meta["pose"]["family"] for seq in sequences]
     assert set(families) == set(FAMILIES)
+
+
+def test_grasps_that_hold_the_object_come_first():
+    """The hold check (pam.pose.wrench) orders the output: every grasp whose contacts can hold the
+    can's weight within ``max_support`` comes before any that cannot, and the can affords some."""
+    from pam.pose.grasp import DEFAULTS
+
+    _, grasps = _grasps("soup_can", seed=3)
+    held = [g.support <= DEFAULTS["max_support"] for g in grasps]
+    assert held[0]
+    assert held == sorted(held, reverse=True)

@@ -64,7 +64,7 @@ SURFACE = 0.65
 GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
-GRIP_MIN = 0.2
+GRIP_MIN = 0.4
 #: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
 #: least distance (m) from the planned skin to the object during the reach: in its fast part, more
 #: than the simulated hand's lag behind the plan (a reach that touches the object knocks it over);

@@ -33,9 +33,9 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
 4. whether the contacts can hold the object at all: a linear program (``pam.pose.wrench``) finds
    the least contact force that balances the object's weight and its torque inside friction
    cones (``support_mu``, ``support_torsion``, below the simulator's own), for the
-   ``support_checked`` best-ranked candidates; a grasp that needs more than ``max_support``
-   weights at a contact, or cannot hold at all (a claw on a rim, a pinch beside the centre of
-   mass), goes after every grasp that holds (least force first), and those that hold lose
+   ``support_checked`` best-ranked candidates of each family; a grasp that needs more than
+   ``max_support`` weights at a contact, or cannot hold at all (a claw on a rim, a pinch beside
+   the centre of mass), goes after every grasp that holds (least force first), and those that hold lose
    ``support_weight`` per weight in the ranking.
 Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
 the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
@@ -75,7 +75,7 @@ from pam.pose.wrench import support_force
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
 DEFAULTS = dict(
-    num_candidates=256,
+    num_candidates=400,
     num_keep=10,
     aim_range=0.8,  # aim points along the object's long axis, as a fraction of its half length
     closure_samples=14,
@@ -89,7 +89,7 @@ DEFAULTS = dict(
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
-    support_checked=40,  # best-ranked candidates whose hold against gravity is checked (``wrench``)
+    support_checked=15,  # best-ranked candidates per family whose hold against gravity is checked (``wrench``)
     support_mu=0.5,  # friction coefficient assumed there (below the simulator's: contacts are not ideal)
     support_torsion=0.003,  # m of torsional friction assumed there (the simulator's: 0.005)
     max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights
@@ -714,7 +714,8 @@ def synthesize_grasps(
         on = (d_region <= cfg["region_reach"]) & cand["used"]
         valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
         score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
-    ranked = [i for i in np.argsort(-score, kind="stable") if valid[i]][: cfg["support_checked"]]
+    best_first = [i for i in np.argsort(-score, kind="stable") if valid[i]]
+    ranked = [i for f in range(len(FAMILIES)) for i in [j for j in best_first if cand["family"][j] == f][: cfg["support_checked"]]]
     support = np.full(len(valid), np.inf)
     centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
     for i in ranked:
