@@ -156,12 +156,12 @@ def test_family_poses_are_distinct_and_recognised():
 
 
 def test_seeds_spread_over_families():
-    """Without a request, the best grasps of a few seeds cover every family (the mug allows all)."""
+    """Without a request, the grasps of a few seeds cover every family (the mug allows all)."""
     mesh = builtin_mesh("mug")
     families = set()
     for seed in range(6):
         _, grasps = _grasps("mug", seed=seed, mesh=mesh, num_candidates=96)
-        families.add(grasps[0].family)
+        families.update(g.family for g in grasps)
     assert families == set(FAMILIES)
 
 

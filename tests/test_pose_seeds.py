@@ -16,9 +16,14 @@ class FakeSequence:
         self.meta = {"pose": {"seed": seed}}
 
 
-def fake_generator(failing_seeds, calls, targets=None):
+def fake_generator(failing_seeds, calls, targets=None, families=None, failing_families=()):
     def generate(tasks, objects, frames, fps, seed, hand_models, table_z, request=None):
         calls.append(seed)
+        family = None if request is None else request.family
+        if families is not None:
+            families.append(family)
+        if family in failing_families:
+            raise NoGraspHeld(f"seed {seed}: no {family} grasp held")
         if targets is not None:
             targets.append(tasks[0].hT)
         if seed in failing_seeds:
@@ -40,7 +45,25 @@ def test_failing_seeds_are_skipped_and_reported(monkeypatch, no_quality):
     skipped = []
     seqs = command.pose_sequences("ball", seed=10, num=3, skipped=skipped)
     assert [s.meta["pose"]["seed"] for s in seqs] == [10, 12, 14]
-    assert skipped == [11, 13] and calls == [10, 11, 12, 13, 14]
+    assert skipped == [11, 13]
+    # each seed is tried with the trajectory's family first, then with any family
+    assert calls == [10, 11, 11, 12, 13, 13, 14]
+
+
+def test_several_trajectories_spread_over_the_families(monkeypatch, no_quality):
+    calls, families = [], []
+    monkeypatch.setattr(command, "generate_scene", fake_generator(set(), calls, families=families,
+                                                                  failing_families={"hook"}))
+    seqs = command.pose_sequences("mug", seed=0, num=4)
+    assert len(seqs) == 4
+    # trajectory k asks for family k mod 3; a seed whose hook grasps all fail falls back to any family
+    assert families == ["power", "precision", "hook", None, "power"]
+    assert calls == [0, 1, 2, 2, 3]
+    # one trajectory, or a requested family: exactly what was asked
+    families.clear()
+    command.pose_sequences("mug", seed=0, num=1)
+    command.pose_sequences("mug", seed=0, num=2, request=command.GraspRequest(family="precision"))
+    assert families == [None, "precision", "precision"]
 
 
 def test_gives_up_after_the_skip_bound(monkeypatch, no_quality):
@@ -48,7 +71,7 @@ def test_gives_up_after_the_skip_bound(monkeypatch, no_quality):
     monkeypatch.setattr(command, "generate_scene", fake_generator(set(range(100)), calls))
     with pytest.raises(NoGraspHeld, match="5 seeds failed"):
         command.pose_sequences("ball", seed=0, num=2)
-    assert len(calls) == command.MAX_SKIPS_PER_TRAJECTORY * 2 + 1
+    assert len(set(calls)) == command.MAX_SKIPS_PER_TRAJECTORY * 2 + 1  # seeds (each tried twice)
 
 
 def test_bad_input_is_not_retried(monkeypatch, no_quality):

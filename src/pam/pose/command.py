@@ -1,7 +1,8 @@
 """`pam pose`: keyframes in, trajectories (``HOISequence`` .npz + .json) out, with a quality report.
 
 ``pose_sequences`` is the one-call entry point (also for ``pam demo``): built-in presets when no
-keyframe file is given, ``num`` diverse trajectories from seeds ``seed, seed + 1, ...``.
+keyframe file is given, ``num`` diverse trajectories from seeds ``seed, seed + 1, ...``, spread over the grasp families
+(trajectory k asks for family k mod 3 first, then any).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from pam.hand import load_hand_model
 from pam.objects import load_object
 from pam.pose.generate import HandTask, NoGraspHeld, SceneObject, generate_scene
-from pam.pose.grasp import GraspRequest
+from pam.pose.grasp import FAMILIES, GraspRequest
 from pam.pose.keyframes import (
     KeyframeError,
     ObjectGoal,
@@ -95,8 +96,8 @@ def pose_sequences(
     next_seed = seed
     while len(sequences) < num:
         try:
-            seq = generate_scene(tasks, scene, frames=frames, fps=fps, seed=next_seed, hand_models=models,
-                                 table_z=table_z, request=request)
+            seq = _generate_varied(tasks, scene, len(sequences) if num > 1 else None, frames=frames, fps=fps,
+                                   seed=next_seed, hand_models=models, table_z=table_z, request=request)
         except NoGraspHeld as err:
             failed.append(next_seed)
             if len(failed) > MAX_SKIPS_PER_TRAJECTORY * num:
@@ -109,6 +110,19 @@ def pose_sequences(
         if progress is not None:
             progress(len(sequences) - 1)
     return sequences
+
+
+def _generate_varied(tasks, scene, index: int | None, request: GraspRequest | None, **kwargs) -> HOISequence:
+    """``generate_scene`` for trajectory ``index`` of several: without a requested family, it first
+    asks for family ``FAMILIES[index % 3]`` (so ``--num`` spreads over the families), and on
+    ``NoGraspHeld`` tries the same seed with any family."""
+    if index is None or (request is not None and request.family is not None):
+        return generate_scene(tasks, scene, request=request, **kwargs)
+    family = FAMILIES[index % len(FAMILIES)]
+    try:
+        return generate_scene(tasks, scene, request=GraspRequest.merged(request, GraspRequest(family=family)), **kwargs)
+    except NoGraspHeld:
+        return generate_scene(tasks, scene, request=request, **kwargs)
 
 
 def output_paths(out: str | Path, num: int) -> list[Path]:

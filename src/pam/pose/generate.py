@@ -65,6 +65,8 @@ GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
 GRIP_MIN = 0.4
+#: Fraction of the transport over which the arm takes on the object's expected weight.
+LIFT_OFF = 0.3
 #: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
 #: least distance (m) from the planned skin to the object during the reach: in its fast part, more
 #: than the simulated hand's lag behind the plan (a reach that touches the object knocks it over);
@@ -258,7 +260,11 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         wrist = np.where((times > release)[:, None], interpolate_positions(wrist_end, wrist_end + withdraw, s_out), wrist)
         effort = np.where(times > transport, GENTLE + (hold - GENTLE) * (1.0 - s_rel), effort)
         carry_end = int(np.floor(transport))
-    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort)
+    # the arm takes the object's expected weight over the first third of the transport (lift-off)
+    load = prep.mass * phase_progress(times, close, close + LIFT_OFF * (transport - close))
+    if kind == "place":
+        load = np.where(times > transport, prep.mass * (1.0 - s_rel), load)
+    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort, load=load)
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
 
 

@@ -120,12 +120,16 @@ class HandDrive:
         hand_pose: (S, 45) MANO finger joint targets (axis-angle).
         effort: (S,) fraction of the finger torque limits in use (a hand closes gently, then
             grips: grip force is built up only once the fingers are on the object).
+        load: (S,) kg the arm expects to carry: its weight is fed forward to the wrist's force
+            (people lift with an anticipated load force, Johansson & Westling 1984), so a heavy
+            object does not make the wrist sag behind the plan.
     """
 
     wrist: np.ndarray
     rotation: np.ndarray
     hand_pose: np.ndarray
     effort: np.ndarray | None = None
+    load: np.ndarray | None = None
 
 
 @dataclass
@@ -258,11 +262,12 @@ class _Wrist:
         self.force, self.torque = settings["wrist_force"], settings["wrist_torque"]
         self._err = np.zeros(3)
 
-    def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray) -> None:
-        """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)."""
+    def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, load: float = 0.0) -> None:
+        """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)
+        and an expected carried mass ``load`` (kg, its weight fed forward)."""
         qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
         rot = data.xmat[self.body].reshape(3, 3)
-        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3])
+        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + [0.0, 0.0, 9.81 * load]
         mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
         torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
         data.xfrc_applied[self.body, :3] = _clip_norm(force, self.force)
@@ -371,6 +376,7 @@ def simulate(
     w = (np.arange(steps) + 1) / steps
     full_range = model.actuator_forcerange.copy()
     effort = [np.ones(samples) if d.effort is None else np.asarray(d.effort, dtype=np.float64) for d in drives]
+    load = [np.zeros(samples) if d.load is None else np.asarray(d.load, dtype=np.float64) for d in drives]
     for i in range(samples - 1):
         for h in range(H):
             model.actuator_forcerange[act[h]] = full_range[act[h]] * max(effort[h][i + 1], 1e-3)
@@ -378,7 +384,8 @@ def simulate(
             for h in range(H):
                 pos = (1 - w[k]) * drives[h].wrist[i] + w[k] * drives[h].wrist[i + 1]
                 q = (1 - w[k]) * quats[h][i] + w[k] * quats[h][i + 1]
-                wrists[h].apply(data, pos, q / np.linalg.norm(q), velocity[h][i + 1] * w[k] + velocity[h][i] * (1 - w[k]))
+                wrists[h].apply(data, pos, q / np.linalg.norm(q), velocity[h][i + 1] * w[k] + velocity[h][i] * (1 - w[k]),
+                                (1 - w[k]) * load[h][i] + w[k] * load[h][i + 1])
                 data.ctrl[act[h]] = (1 - w[k]) * targets[h][i] + w[k] * targets[h][i + 1]
             mujoco.mj_step(model, data)
         if (i + 1) % substeps == 0:
