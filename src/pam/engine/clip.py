@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pam.engine.job import STAGES, AppearanceSpec, ClipJob, MotionSpec, ViewSpec
+from pam.engine.job import STAGES, ClipJob, ViewSpec
 from pam.engine.manifest import CLIPS, ClipResult
 from pam.sequence import Camera, HOISequence
 
