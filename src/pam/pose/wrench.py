@@ -18,11 +18,12 @@ import numpy as np
 from scipy.optimize import linprog
 
 
-def _tangents(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    helper = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    t1 = np.cross(normal, helper)
-    t1 /= np.linalg.norm(t1)
-    return t1, np.cross(normal, t1)
+def _tangents(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit tangents (C, 3) each, orthogonal to each other and to the unit ``normals`` (C, 3)."""
+    helper = np.where(np.abs(normals[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    t1 = np.cross(normals, helper)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    return t1, np.cross(normals, t1)
 
 
 def support_force(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0]),
@@ -47,26 +48,23 @@ def support_force(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, u
     if count == 0:
         return float("inf")
     angle = 2.0 * np.pi * np.arange(edges) / edges
-    columns = []
-    for p, n in zip(points, normals):
-        t1, t2 = _tangents(n)
-        for a in angle:  # an edge of the cone, with unit normal component
-            f = -n + mu * (np.cos(a) * t1 + np.sin(a) * t2)
-            columns.append(np.concatenate([f, np.cross(p - centre, f)]))
-        for sign in (1.0, -1.0):  # a push with the most twist the patch resists, either way
-            columns.append(np.concatenate([-n, np.cross(p - centre, -n) + sign * torsion * n]))
-    wrench = np.stack(columns, axis=1)  # (6, C * per_contact)
+    t1, t2 = _tangents(normals)
+    # per contact: the cone's edges (unit normal component), then a push with the most twist the
+    # patch resists, either way
+    tangential = np.cos(angle)[None, :, None] * t1[:, None] + np.sin(angle)[None, :, None] * t2[:, None]
+    forces = -normals[:, None] + mu * tangential  # (C, E, 3)
+    forces = np.concatenate([forces, np.repeat(-normals[:, None], 2, axis=1)], axis=1)  # (C, E + 2, 3)
+    torques = np.cross((points - centre)[:, None], forces)
+    torques[:, edges:] += np.array([1.0, -1.0])[None, :, None] * torsion * normals[:, None]
     edges += 2
+    wrench = np.concatenate([forces, torques], axis=2).reshape(count * edges, 6).T  # (6, C * (E + 2))
     num = count * edges
     # variables: edge magnitudes (num), then the largest normal force s; minimise s
     cost = np.zeros(num + 1)
     cost[-1] = 1.0
     a_eq = np.hstack([wrench, np.zeros((6, 1))])
     b_eq = np.concatenate([up, np.zeros(3)])
-    a_ub = np.zeros((count, num + 1))
-    for c in range(count):
-        a_ub[c, c * edges : (c + 1) * edges] = 1.0
-        a_ub[c, -1] = -1.0
+    a_ub = np.hstack([np.kron(np.eye(count), np.ones(edges)), -np.ones((count, 1))])  # each normal force <= s
     # torques in metres are small next to forces: scale their rows so the solver weighs them alike
     scale = np.array([1.0, 1.0, 1.0, 100.0, 100.0, 100.0])
     result = linprog(cost, A_ub=a_ub, b_ub=np.zeros(count), A_eq=a_eq * scale[:, None], b_eq=b_eq * scale,
