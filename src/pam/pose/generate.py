@@ -53,7 +53,8 @@ MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
 #: Closure (in units of the grasp style's closing direction) the fingers touching the object are
-#: commanded past the surface: the torque-limited joints then press with their limit torque.
+#: commanded past the surface: the stiff servos then press up to the grip effort's torque (0.3
+#: kicked light objects out of the closing grip).
 OVERSHOOT = 0.05
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
 #: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
