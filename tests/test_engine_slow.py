@@ -21,7 +21,9 @@ from pam.smoke import HEIGHT, WIDTH
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--set", "video.frames=17", "--set", "appearance.steps=2", "--set", "motion.steps=2"]
+# 25 frames (1.6 s at 15 fps): at 17 the reach, grasp and 15 cm lift take 1.1 s, and the lift's
+# acceleration pulls the light banana out of the pinch at every seed
+FAST = ["--set", "video.frames=25", "--set", "appearance.steps=2", "--set", "motion.steps=2"]
 SPEC = """
 objects: [mug]
 seeds: 1
