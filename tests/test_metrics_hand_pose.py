@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pam.metrics.hand_estimator import boxes_from_keypoints, crop_camera_to_full, project
+from pam.metrics.hand_estimator import boxes_from_keypoints, crop_camera_to_full
+from pam.sequence import project_points
 from pam.metrics.hand_pose import f_score, mpjpe, pa_mpjpe, pa_mpvpe, procrustes_align
 from pam.rotations import axis_angle_to_matrix_np
 
@@ -86,7 +87,7 @@ def test_crop_camera_reprojects_as_hamer_when_the_camera_is_hamer_crop_camera(jo
     center, size, cam = np.array([300.0, 200.0]), 180.0, np.array([6.0, 0.01, -0.02])
     f = size * HAMER_FOCAL / HAMER_CROP
     K = np.array([[f, 0, center[0]], [0, f, center[1]], [0, 0, 1]])
-    ours = project(joints[0] + crop_camera_to_full(cam, center, size, K), K)
+    ours = project_points(joints[0] + crop_camera_to_full(cam, center, size, K), K)
     np.testing.assert_allclose(ours, hamer_crop_keypoints(joints[0], cam, center, size), atol=1e-9)
 
 
@@ -102,5 +103,5 @@ def test_a_hand_parallel_to_the_image_lands_on_hamer_keypoints_for_any_camera(jo
     assert translations.shape == (2, 3)
     np.testing.assert_allclose(translations[:, 2], 2 * 520.0 / (sizes * cams[:, 0]))  # HaMeR's depth, with K's focal
     for i in range(2):
-        ours = project(flat[i] + translations[i], K)
+        ours = project_points(flat[i] + translations[i], K)
         np.testing.assert_allclose(ours, hamer_crop_keypoints(flat[i], cams[i], centers[i], sizes[i]), atol=1e-9)

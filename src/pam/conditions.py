@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 import numpy as np
 
 from pam.scene import build_scene
-from pam.sequence import HOISequence
+from pam.sequence import HOISequence, project_points
 
 #: Called with (frames done, frames total) while rendering.
 Progress = Callable[[int, int], None]
@@ -96,8 +96,7 @@ def render_conditions(
     with make_rasterizer(backend) as rasterizer:
         clip = rasterizer.render_clip(meshes, cam, on_frame=on_frame)
     joints_cam = np.stack([cam.world_to_camera(scene.joints[t], t) for t in range(T)])
-    uvw = joints_cam @ cam.K.T
-    joints_2d = uvw[..., :2] / uvw[..., 2:3]
+    joints_2d = project_points(joints_cam, cam.K)
     return ConditionFrames(
         depth=clip.depth,
         ids=clip.ids,

@@ -50,6 +50,12 @@ def _check_rotations(name: str, rot: np.ndarray, tol: float = 1e-4) -> None:
         )
 
 
+def project_points(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points (..., 3) -> pixels (..., 2) through intrinsics K (3, 3) (x right, y down)."""
+    uvw = np.asarray(points) @ np.asarray(K).T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
 @dataclass
 class Camera:
     """A pinhole camera.
@@ -134,9 +140,7 @@ class Camera:
 
     def project(self, points: np.ndarray, frame: int = 0) -> np.ndarray:
         """(..., 3) world points -> (..., 2) pixel coordinates (x right, y down)."""
-        cam = self.world_to_camera(points, frame)
-        uvw = cam @ self.K.T
-        return uvw[..., :2] / uvw[..., 2:3]
+        return project_points(self.world_to_camera(points, frame), self.K)
 
 
 @dataclass

@@ -12,7 +12,7 @@ crop camera (s, tx, ty) (its ``pred_cam``; the crop is the square ``box_size`` p
 :func:`crop_camera_to_full` turns it into a translation in the image's own camera, as HaMeR's demo does
 (``cam_crop_to_full``) but with the clip's K in place of HaMeR's guessed camera (focal 5000 / 256 x
 max(H, W), principal point at the image centre): depth tz = 2 fx / (box_size s), and (tx, ty) added to the
-box centre's ray at that depth. :func:`project` then puts the joints through K. For a hand parallel to the
+box centre's ray at that depth. :func:`pam.sequence.project_points` then puts the joints through K. For a hand parallel to the
 image plane this lands exactly where HaMeR's crop keypoints (``pred_keypoints_2d``, mapped back through
 the box) put it, whatever K is; for a hand with depth it adds the perspective of the camera that rendered
 the clip (and its annotated joints). K is assumed to have square pixels (fx = fy, as pam's cameras).
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from pam.metrics.weights import WeightFile, find_weight
+from pam.sequence import project_points
 
 HAMER_FILE = WeightFile(
     "hamer/checkpoints/hamer.ckpt",
@@ -67,12 +68,6 @@ def crop_camera_to_full(cam_crop: np.ndarray, box_center: np.ndarray, box_size: 
     tz = 2.0 * K[0, 0] / (np.asarray(box_size, np.float64) * cam_crop[..., 0])
     ray = (np.asarray(box_center, np.float64) - K[:2, 2]) / np.diag(K)[:2]
     return np.concatenate([cam_crop[..., 1:] + tz[..., None] * ray, tz[..., None]], axis=-1)
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame points (..., 3) -> pixels (..., 2) through intrinsics K (3, 3)."""
-    uvw = np.asarray(points) @ K.T
-    return uvw[..., :2] / uvw[..., 2:3]
 
 
 def boxes_from_keypoints(keypoints_2d: np.ndarray, margin: float = 0.1) -> np.ndarray:
@@ -122,5 +117,5 @@ class HaMeREstimator:
         return np.stack([kp for kp, *_ in self._predict(frames, boxes, side)])
 
     def estimate_2d(self, frames: np.ndarray, boxes: np.ndarray, side: str, K: np.ndarray) -> np.ndarray:
-        return np.stack([project(kp + crop_camera_to_full(cam, center, size, K), K)
+        return np.stack([project_points(kp + crop_camera_to_full(cam, center, size, K), K)
                          for kp, cam, center, size in self._predict(frames, boxes, side)])

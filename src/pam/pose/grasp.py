@@ -714,8 +714,8 @@ def synthesize_grasps(
         on = (d_region <= cfg["region_reach"]) & cand["used"]
         valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
         score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
-    best_first = [i for i in np.argsort(-score, kind="stable") if valid[i]]
-    ranked = [i for f in range(len(FAMILIES)) for i in [j for j in best_first if cand["family"][j] == f][: cfg["support_checked"]]]
+    best_first = np.array([i for i in np.argsort(-score, kind="stable") if valid[i]], dtype=int)
+    ranked = [int(i) for f in range(len(FAMILIES)) for i in best_first[cand["family"][best_first] == f][: cfg["support_checked"]]]
     support = np.full(len(valid), np.inf)
     centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
     for i in ranked:

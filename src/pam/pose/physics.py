@@ -260,6 +260,7 @@ class _Wrist:
         self.kp, self.kd = mass * omega**2, 2.0 * mass * omega
         self.kr, self.kw = inertia * omega**2, 2.0 * inertia * omega
         self.force, self.torque = settings["wrist_force"], settings["wrist_torque"]
+        self.lift = -np.asarray(model.opt.gravity)  # (3,) m/s^2: the force per kg that carries a weight
         self._err = np.zeros(3)
 
     def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, load: float = 0.0) -> None:
@@ -267,7 +268,7 @@ class _Wrist:
         and an expected carried mass ``load`` (kg, its weight fed forward)."""
         qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
         rot = data.xmat[self.body].reshape(3, 3)
-        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + [0.0, 0.0, 9.81 * load]
+        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + self.lift * load
         mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
         torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
         data.xfrc_applied[self.body, :3] = _clip_norm(force, self.force)

@@ -56,15 +56,15 @@ def support_force(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, u
     forces = np.concatenate([forces, np.repeat(-normals[:, None], 2, axis=1)], axis=1)  # (C, E + 2, 3)
     torques = np.cross((points - centre)[:, None], forces)
     torques[:, edges:] += np.array([1.0, -1.0])[None, :, None] * torsion * normals[:, None]
-    edges += 2
-    wrench = np.concatenate([forces, torques], axis=2).reshape(count * edges, 6).T  # (6, C * (E + 2))
-    num = count * edges
+    per_contact = edges + 2
+    wrench = np.concatenate([forces, torques], axis=2).reshape(count * per_contact, 6).T  # (6, C * (E + 2))
+    num = count * per_contact
     # variables: edge magnitudes (num), then the largest normal force s; minimise s
     cost = np.zeros(num + 1)
     cost[-1] = 1.0
     a_eq = np.hstack([wrench, np.zeros((6, 1))])
     b_eq = np.concatenate([up, np.zeros(3)])
-    a_ub = np.hstack([np.kron(np.eye(count), np.ones(edges)), -np.ones((count, 1))])  # each normal force <= s
+    a_ub = np.hstack([np.kron(np.eye(count), np.ones(per_contact)), -np.ones((count, 1))])  # each normal force <= s
     # torques in metres are small next to forces: scale their rows so the solver weighs them alike
     scale = np.array([1.0, 1.0, 1.0, 100.0, 100.0, 100.0])
     result = linprog(cost, A_ub=a_ub, b_ub=np.zeros(count), A_eq=a_eq * scale[:, None], b_eq=b_eq * scale,
