@@ -244,3 +244,57 @@ def test_grasps_that_hold_the_object_come_first():
     held = [g.support <= DEFAULTS["max_support"] for g in grasps]
     assert held[0]
     assert held == sorted(held, reverse=True)
+
+
+def test_antipodal_pairs_span_a_box_between_opposite_faces():
+    """Closed form: on a 40 x 50 x 120 mm box every pair joins opposite faces, so its width is
+    40 or 50 mm (120 exceeds ``max_pinch``) and its normals are exactly opposed; no pair lies
+    within ``pinch_height`` of the table."""
+    from pam.pose.grasp import DEFAULTS, _antipodal_pairs
+
+    box = trimesh.creation.box([0.04, 0.05, 0.12])
+    box.apply_translation([0.0, 0.0, 0.06])  # resting on z = 0
+    points, face = trimesh.sample.sample_surface(box, 4000, seed=0)
+    p1, p2 = _antipodal_pairs(box, points, box.face_normals[face], DEFAULTS, 0.0)
+    width = np.linalg.norm(p2 - p1, axis=1)
+    assert len(p1) > 500
+    assert np.all(np.isclose(width, 0.04, atol=1e-6) | np.isclose(width, 0.05, atol=1e-6))
+    d = (p2 - p1) / width[:, None]
+    assert np.allclose(np.abs(d).max(axis=1), 1.0)  # along a box axis: opposite faces
+    assert np.minimum(p1[:, 2], p2[:, 2]).min() >= DEFAULTS["pinch_height"]
+
+
+def test_a_ring_lying_flat_is_pinched_across_its_tube():
+    """A ring lying flat (torus, 8 cm across, 2.4 cm tube, 80 g) defeats every grasp that slides in
+    on an aim point (none can hold it); pinches across antipodal pairs can: the thumb's pad and
+    the index's or middle finger's touch the tube (skin within 2 mm) on opposite sides (surface
+    normals more than 120 degrees apart) and the contacts read off the skin hold the ring's weight
+    with at most 10 N (``pam.pose.wrench``)."""
+    from pam.pose.generate import GRASP_SETTINGS
+    from pam.pose.wrench import support_force
+
+    ring = trimesh.creation.torus(major_radius=0.04, minor_radius=0.012)
+    ring.apply_translation([0.0, 0.0, 0.012])  # resting on z = 0
+    mass = 0.08
+    _, without = _grasps("ring", seed=0, mesh=ring, num_candidates=200, mass=mass, **dict(GRASP_SETTINGS, pinch_share=0.0))
+    assert all(not np.isfinite(g.support) for g in without)
+    _, grasps = _grasps("ring", seed=0, mesh=ring, num_candidates=200, mass=mass, **GRASP_SETTINGS)
+    g = grasps[0]
+    assert g.family == "precision"
+    verts = _skin(g)
+    dist, closest = ObjectSDF(ring).closest(verts)
+    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))  # same pose, rest frame
+    bones = _vertex_bones(rest_verts[0], rest_joints[0])
+    n_palm = len(PALM_BONES) + len(PALM_WEB)
+    # one contact per touching segment: its skin point nearest the ring, with the ring's outward normal there
+    contacts = {b: np.flatnonzero(on)[np.argmin(dist[on])] for b in range(n_palm, bones.max() + 1)
+                if (on := (bones == b) & (dist < 0.002)).any()}
+    normal = {b: (verts[i] - closest[i]) / np.linalg.norm(verts[i] - closest[i]) * np.sign(dist[i] + 1e-12)
+              for b, i in contacts.items()}
+    thumb, fingertips = n_palm + 2, [n_palm + 5, n_palm + 8]  # distal segments (FINGER_BONES)
+    assert thumb in normal, "the thumb's pad does not touch the ring"
+    assert max(_angle(normal[thumb], normal[b]) for b in fingertips if b in normal) > 120.0
+    idx = list(contacts.values())
+    force = support_force(closest[idx], np.array(list(normal.values())), ring.center_mass, mu=0.5, torsion=0.003)
+    assert force * mass * 9.81 <= 10.0
+    assert verts[:, 2].min() > -0.002

@@ -410,11 +410,11 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
     extra = {} if request is None else {"request": request.in_world(prep.obj.pose)}
     settings = dict(GRASP_SETTINGS, **(grasp_settings or {}))
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
-                                         **extra, **settings)
+                                         mass=prep.mass, **extra, **settings)
     if not grasps:  # a small or awkward object (few candidates clear the table): draw twice as many once more
         settings["num_candidates"] = 2 * settings.get("num_candidates", grasp_mod.DEFAULTS["num_candidates"])
         grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng,
-                                             preferred=tuple(preferred), **extra, **settings)
+                                             preferred=tuple(preferred), mass=prep.mass, **extra, **settings)
     if not grasps:
         raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it")
     times = np.arange((frames - 1) * SUBSTEPS + 1) / SUBSTEPS

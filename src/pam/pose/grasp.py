@@ -22,7 +22,11 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    ray casting (hand vertices against the object, object vertices against the hand, and the table
    plane); the segments that close around the object (the thumb's tip, and the pinching or hooking
    fingers' middle and distal segments) may pass beside it. The hand stops a family-dependent
-   standoff short of that contact (precision and hook keep the palm off the object);
+   standoff short of that contact (precision and hook keep the palm off the object).
+   More precision candidates (``pinch_share`` as many) are placed across a pair of antipodal
+   surface points (Dex-Net's antipodal sampling, for a hand): the thumb's and index's pads
+   straddle the pair, the hand opened only a little wider than it (``_pinch_groups``); such a
+   candidate is kept only if no part of the open hand is in the object or under the table;
 3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
    auto-grasp): its joints close together until a segment's capsules touch the object (libigl
    signed distance) or the table; that segment and the joints before it stop, the joints after
@@ -89,14 +93,25 @@ DEFAULTS = dict(
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
-    support_checked=15,  # best-ranked candidates per family whose hold against gravity is checked (``wrench``)
+    support_checked=15,  # best-ranked candidates per family (and per placement: pinch or not) whose hold
+    # against gravity is checked (``wrench``)
     support_mu=0.5,  # friction coefficient assumed there (below the simulator's: contacts are not ideal)
     support_torsion=0.003,  # m of torsional friction assumed there (the simulator's: 0.005)
-    max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights
+    max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights ...
+    max_grip_force=10.0,  # ... or in newtons, whichever is more (a light object may be pinched beside its centre of mass)
     support_weight=1.0,  # score per weight of that force
     approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
+    pinch_share=0.6,  # precision candidates placed across antipodal surface points, besides the others (a share of those)
+    max_pinch=0.06,  # m: the widest pair a pinch takes (its pads open 66 mm at the widest of ``pinch_openings``)
+    pinch_cone=np.radians(20.0),  # the pair's normals oppose within this angle
+    pinch_height=0.005,  # m above the table both points of a pair must lie
+    pinch_tilt=np.radians(60.0),  # approach tilt about the pair's line
+    pinch_openings=(-0.5, -0.25, 0.0, 0.2, 0.4, 0.6),  # closures a pinching hand may approach with (``_pinch_groups``;
+    # below 0: opened wider than the pre-shape, up to 10 cm between thumb and index tips)
+    pinch_margin=0.01,  # m the approaching pads are wider apart than the pair
+    pinch_depth=0.02,  # m: pairs this far below the object's top are drawn e times less often
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
 )
 
@@ -112,6 +127,7 @@ _PASSING = {
     "precision": (1, 2, 4, 5, 7, 8),
     "hook": (4, 5, 7, 8, 10, 11, 13, 14),
 }
+_SLIDE_START = 0.4  # m from the aim point where the sliding grip point starts
 _STANDOFF = {"power": (0.0, 0.0), "precision": (0.004, 0.02), "hook": (0.0, 0.012)}
 
 
@@ -400,6 +416,135 @@ def _sample_approaches(
     return a[keep][:n], rolls[keep][:n], aims[keep][:n]
 
 
+def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndarray, cfg: dict,
+                     table_height: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of surface points a pinch can squeeze: from each point (N, 3) with outward normal
+    (N, 3), a ray into the object finds the opposite surface; kept where the two normals oppose
+    within ``pinch_cone``, the width is at most ``max_pinch`` and both points lie ``pinch_height``
+    above the table. Returns the points (M, 3) and their partners (M, 3)."""
+    inset = 5e-4
+    hits, index, tri = mesh.ray.intersects_location(points - inset * normals, -normals, multiple_hits=False)
+    p1, n1 = points[index], normals[index]
+    n2 = mesh.face_normals[tri]
+    width = np.linalg.norm(hits - p1, axis=1)
+    ok = (np.einsum("nk,nk->n", n1, n2) < -np.cos(cfg["pinch_cone"])) & (width > 2 * inset) & (width <= cfg["max_pinch"])
+    if table_height is not None:
+        ok &= np.minimum(p1[:, 2], hits[:, 2]) >= table_height + cfg["pinch_height"]
+    return p1[ok], hits[ok]
+
+
+def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray):
+    """Where the thumb's and the index's distal pads face each other at ``closure`` (K,) from
+    ``pre`` towards ``close`` (45,) each (below 0: opened wider than ``pre``): the facing points
+    (K, 3) on the two pads' surfaces (rest frame, zero orient), from the closest points of the
+    distal capsules' axes; ``radius`` (15,) the finger capsule radii (FINGER_BONES order)."""
+    samples = len(closure)
+    joints = hand.finger_joints(finger_pose(pre, close - pre, np.repeat(closure[:, None], 5, 1)))
+    t = np.linspace(0.0, 1.0, 8)[:, None]
+    ends = []
+    for bone in (2, 5):  # thumb and index distal
+        a, b = joints[:, FINGER_BONES[bone][0]], joints[:, FINGER_BONES[bone][1]]
+        b = b - radius[bone] * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # the tip's sphere ends at the tip
+        ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, 8, 3)
+    dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, 64)
+    flat = dist.argmin(axis=1)
+    k = np.arange(samples)
+    thumb, index = ends[0][k, flat // 8], ends[1][k, flat % 8]
+    u = (index - thumb) / dist[k, flat][:, None]
+    return thumb + radius[2] * u, index - radius[5] * u
+
+
+def _pinch_approaches(
+    mesh: trimesh.Trimesh, n: int, table_height: float | None, rng: np.random.Generator, cfg: dict,
+    pads: tuple[np.ndarray, np.ndarray], grip: np.ndarray, axes: np.ndarray,
+    points: np.ndarray | None = None, normals: np.ndarray | None = None, direction: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Approach directions (m, 3), rolls (m,), aims (m, 3) and pair widths (m,), m <= n, that put
+    a pinch across antipodal surface points (``_antipodal_pairs``).
+
+    ``pads`` (``_pad_path``) gives the thumb's and index's facing pad points (K, 3) along the
+    closing motion; for a pair of width w the hand is turned so that, at the closure where the
+    pads are w apart, they lie on the pair's line with their midpoint on the pair's (``grip``,
+    rest frame, is the point that ``_evaluate_family`` puts on the aim). The turn about the
+    pair's line brings the palm over it from above (tilted up to ``pinch_tilt``), or near a
+    requested ``direction``. Pairs whose line passes near the centre of mass are drawn more often
+    (a pinch beside it must resist the object's torque). ``points``/``normals``: a requested
+    region's surface, else the whole surface is sampled. Pairs more than about ``pinch_depth``
+    below the object's top are drawn less often (a hand from above does not reach them).
+    """
+    if points is None:
+        points, face = trimesh.sample.sample_surface(mesh, 6 * n, seed=int(rng.integers(2**31)))
+        normals = mesh.face_normals[face]
+    p1, p2 = _antipodal_pairs(mesh, np.asarray(points), np.asarray(normals), cfg, table_height)
+    if len(p1) == 0:
+        return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0)
+    width = np.linalg.norm(p2 - p1, axis=1)
+    d = (p2 - p1) / width[:, None]
+    mid = 0.5 * (p1 + p2)
+    com = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    beside = np.cross([0.0, 0.0, 1.0], d)  # horizontal normal of the vertical plane through the pair
+    norm = np.linalg.norm(beside, axis=1)
+    arm = np.where(norm > 1e-6, np.abs(np.einsum("nk,nk->n", com - mid, beside)) / np.maximum(norm, 1e-6), 0.0)
+    depth = mesh.vertices[:, 2].max() - mid[:, 2]  # below the object's top: a hand from above reaches only so far
+    weight = np.exp(-arm / 0.01 - depth / cfg["pinch_depth"])
+    pick = rng.choice(len(p1), size=n, p=weight / weight.sum())
+    d, mid, width = d[pick], mid[pick], width[pick]
+    d *= rng.choice([-1.0, 1.0], size=(n, 1))  # the thumb on either point
+    thumb, index = pads
+    gap = np.linalg.norm(index - thumb, axis=1)
+    k = np.clip(np.searchsorted(-gap, -width), 0, len(gap) - 1)  # the gap shrinks as the hand closes
+    u = index[k] - thumb[k]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    palm = axes[2]
+    w = palm - u * (u @ palm)[:, None]
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    # the world image of w (the palm's normal, made perpendicular to the pinch) points away from
+    # the approach: up (or the request), made perpendicular to the pair and tilted about it
+    up = np.tile([0.0, 0.0, 1.0], (n, 1)) if direction is None else _cone(direction, cfg["approach_cone"], n, rng)
+    along = np.abs(np.einsum("nk,nk->n", up, d)) > 0.95
+    up[along] = rng.normal(size=(int(along.sum()), 3))
+    up -= d * np.einsum("nk,nk->n", up, d)[:, None]
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    if direction is None:
+        t = rng.uniform(-cfg["pinch_tilt"], cfg["pinch_tilt"], n)[:, None]
+        up = np.cos(t) * up + np.sin(t) * np.cross(d, up)
+    world = np.stack([d, -up, np.cross(d, -up)], axis=-1)  # columns: images of u, w, u x w
+    rest = np.stack([u, w, np.cross(u, w)], axis=-1)
+    R = world @ rest.transpose(0, 2, 1)
+    a = -R @ palm
+    r, s = _roll_basis(a)
+    finger = R @ axes[0]
+    roll = np.arctan2(np.einsum("nk,nk->n", finger, s), np.einsum("nk,nk->n", finger, r))
+    aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb[k] + index[k]))
+    keep = a[:, 2] > -0.25 if table_height is not None else np.ones(n, dtype=bool)
+    if direction is not None:  # the palm is not square to the pinch: only pairs that let the hand come as asked
+        keep &= a @ direction >= np.cos(cfg["approach_cone"])
+    return a[keep], roll[keep], aim[keep], width[keep]
+
+
+def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, capsules, n, region, region_normals, wanted):
+    """Pinch candidates (``_pinch_approaches``) grouped by the hand's opening: (pre-shape (45,),
+    approaches, rolls, aims, to_aim) per group. People open the hand only a little wider than the
+    object (Jeannerod 1984): each candidate approaches with the most closed of
+    ``pinch_openings`` (closures from ``pre`` towards ``close``) whose pads are still
+    ``pinch_margin`` wider apart than the pair, so the open fingers do not sweep through the object."""
+    openings = np.asarray(cfg["pinch_openings"])
+    closure = np.linspace(openings[0], 1.0, 32)
+    pads = _pad_path(hand, pre, close, capsules.radius[capsules.segment > 0], closure)
+    closed = hand.finger_joints(close)
+    a, roll, aim, width = _pinch_approaches(mesh, n, table_height, rng, cfg, pads, 0.5 * (closed[4] + closed[8]),
+                                            hand.canonical_axes(close), region, region_normals, wanted)
+    gap = np.interp(openings, closure, np.linalg.norm(pads[1] - pads[0], axis=1))
+    level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
+    groups = []
+    for i, opening in enumerate(openings):
+        pick = level == i
+        if pick.any():
+            start = finger_pose(pre, close - pre, np.full(5, opening))
+            groups.append((start, a[pick], roll[pick], aim[pick], np.ones(int(pick.sum()), dtype=bool)))
+    return groups
+
+
 def _rotations(approach: np.ndarray, roll: np.ndarray, axes: np.ndarray) -> np.ndarray:
     """Wrist rotations (N, 3, 3) turning the palm normal to -approach, fingers rolled by ``roll``."""
     r, s = _roll_basis(approach)
@@ -456,9 +601,10 @@ def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.ran
     return np.asarray(points)[near][:count], mesh.face_normals[face[near]][:count]
 
 
-def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng):
+def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng, to_aim=None):
     """Slide in and close ``family``'s hand on candidates (a, roll, aim); dict of per-candidate arrays
-    (only those whose hand stopped outside the object), or None."""
+    (only those whose hand stopped outside the object), or None. Where ``to_aim`` (n,) is set, the
+    grip point slides no further than the aim (a pinch centred on a pair of surface points)."""
     finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
     axes = hand.canonical_axes(close)
     direction = close - pre
@@ -478,7 +624,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         grip = 0.5 * (j_closed[4] + j_closed[8])  # where thumb and index tips meet
     else:
         grip = j_closed[9:13].mean(axis=0)  # inside the middle finger's hook
-    start = aim + 0.4 * a
+    start = aim + _SLIDE_START * a
     transl0 = hand.transl_for(R, grip, start)
     verts0 = np.einsum("nij,vj->nvi", R, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
     num_v = int(stopper.sum())
@@ -492,21 +638,30 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
     ).reshape(n, len(obj_v)).min(1)
     s_stop = np.minimum(s_hand, s_obj)
-    hit = np.isfinite(s_stop)
+    hit = np.isfinite(s_stop) | (False if to_aim is None else to_aim)
     if table_height is not None:
         down = a[:, 2] > 1e-6
         s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a[:, 2], 1.0), np.inf)
         s_stop = np.minimum(s_stop, s_table)
     s_stop -= cfg["clearance"] + rng.uniform(*_STANDOFF[family], n)
+    if to_aim is not None:  # placed exactly: kept only if no part of the open hand is in the object or the table
+        s_stop = np.where(to_aim, _SLIDE_START, s_stop)
     transl = transl0 - a * s_stop[:, None]
     pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
     clear = sdf(pass_world).min(axis=1) > 0.0
+    if to_aim is not None and to_aim.any():
+        whole = np.einsum("nij,vj->nvi", R[to_aim], v_pre[::3] - hand.wrist) + hand.wrist + transl[to_aim][:, None]
+        inside = sdf(whole).min(axis=1) <= 0.0
+        if table_height is not None:
+            inside |= whole[..., 2].min(axis=1) <= table_height
+        clear[to_aim] &= ~inside
     if table_height is not None:
         clear &= pass_world[..., 2].min(axis=1) > table_height
         with np.errstate(invalid="ignore"):  # no hit: s_stop is infinite (and not kept)
             clear &= verts0[..., 2].min(axis=1) - a[:, 2] * s_stop > table_height  # the rest of the hand too
     keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
+    pinch = np.zeros(int(keep.sum()), dtype=bool) if to_aim is None else to_aim[keep]
     n = len(a)
     if n == 0:
         return None
@@ -616,7 +771,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         normals=normal,  # (n, 6, 3) the object's outward normals there
         error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
         pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
-        family=np.full(n, FAMILIES.index(family)), vertex_finger=np.repeat(
+        family=np.full(n, FAMILIES.index(family)), pinch=pinch, vertex_finger=np.repeat(
             np.where(bone_of_vertex < n_palm, -1, (bone_of_vertex - n_palm) // 3)[None], n, 0),
     )
 
@@ -630,6 +785,7 @@ def synthesize_grasps(
     rng: np.random.Generator,
     preferred: tuple[np.ndarray, ...] = (),
     request: GraspRequest | None = None,
+    mass: float | None = None,
     **overrides,
 ) -> list[Grasp]:
     """Ranked grasps of ``mesh`` (world frame, watertight or closed) by ``hand``; best first.
@@ -643,6 +799,7 @@ def synthesize_grasps(
         rng: candidate sampler.
         preferred: wrist rotations (3, 3) the grasp should stay close to (h0's, hT's).
         request: approach, region (a point in ``mesh``'s frame, or a part name), roll, family.
+        mass: the object's mass (kg) for ``max_grip_force``; None: ``max_support`` alone.
         overrides: entries of ``DEFAULTS``.
 
     Returns:
@@ -678,7 +835,7 @@ def synthesize_grasps(
     centre, long_axis, half = _object_axis(mesh)
 
     # --- candidates per family: approach direction, roll, aim point, then slide and close -----
-    found = []
+    found, pinch_args = [], None
     for family, count in shares.items():
         if region is not None:
             pick = rng.integers(0, len(region), 8 * count)
@@ -695,39 +852,61 @@ def synthesize_grasps(
         out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng)
         if out is not None:
             found.append(out)
-    if not found:
-        return []
-    cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+        if family == "precision" and request.roll is None:
+            pinch_args = (pre, close, int(cfg["pinch_share"] * count))
 
     # --- rank -------------------------------------------------------------------------------
-    valid = cand["valid"].copy()
-    score = cand["quality"] + 0.3 * cand["palm_contact"] - cfg["finger_weight"] * cand["error"]
-    if preferred:
-        score -= 0.5 * np.mean([rotation_angle(cand["R"], p) for p in preferred], axis=0)
-    if sector is not None:
-        score -= cfg["sector_weight"] * np.arccos(np.clip(cand["a"] @ sector, -1.0, 1.0))
-    score += cfg["family_bonus"] * (cand["family"] == FAMILIES.index(favoured))
-    if region is not None:
-        from scipy.spatial import cKDTree
-
-        d_region = cKDTree(region).query(cand["points"].reshape(-1, 3))[0].reshape(len(valid), -1)
-        on = (d_region <= cfg["region_reach"]) & cand["used"]
-        valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
-        score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
-    best_first = np.array([i for i in np.argsort(-score, kind="stable") if valid[i]], dtype=int)
-    ranked = [int(i) for f in range(len(FAMILIES)) for i in best_first[cand["family"][best_first] == f][: cfg["support_checked"]]]
-    support = np.full(len(valid), np.inf)
+    limit = cfg["max_support"] if mass is None else max(cfg["max_support"], cfg["max_grip_force"] / (9.81 * mass))
     centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
-    for i in ranked:
-        used = cand["used"][i]
-        support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass, mu=cfg["support_mu"],
-                                   torsion=cfg["support_torsion"])
-    # grasps that hold first, best adjusted score first; then the others, least force first (the
-    # simulation judges them: a requested approach may allow no grasp that passes this check)
-    held = sorted((i for i in ranked if support[i] <= cfg["max_support"]),
-                  key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
-    rest = sorted((i for i in ranked if support[i] > cfg["max_support"]), key=lambda i: (support[i], -score[i]))
-    order = (held + rest)[: cfg["num_keep"]]
+
+    def rank(cand: dict, known: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Order (best first, up to num_keep), support forces and scores of the candidates; ``known``: supports
+        already computed (inf: not yet)."""
+        valid = cand["valid"].copy()
+        score = cand["quality"] + 0.3 * cand["palm_contact"] - cfg["finger_weight"] * cand["error"]
+        if preferred:
+            score -= 0.5 * np.mean([rotation_angle(cand["R"], p) for p in preferred], axis=0)
+        if sector is not None:
+            score -= cfg["sector_weight"] * np.arccos(np.clip(cand["a"] @ sector, -1.0, 1.0))
+        score += cfg["family_bonus"] * (cand["family"] == FAMILIES.index(favoured))
+        if region is not None:
+            from scipy.spatial import cKDTree
+
+            d_region = cKDTree(region).query(cand["points"].reshape(-1, 3))[0].reshape(len(valid), -1)
+            on = (d_region <= cfg["region_reach"]) & cand["used"]
+            valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
+            score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
+        best_first = np.array([i for i in np.argsort(-score, kind="stable") if valid[i]], dtype=int)
+        group = 2 * cand["family"] + cand["pinch"]  # pinches on antipodal pairs are checked apart from the rest
+        ranked = [int(i) for f in range(2 * len(FAMILIES)) for i in best_first[group[best_first] == f][: cfg["support_checked"]]]
+        support = np.concatenate([known, np.full(len(valid) - len(known), np.inf)])
+        for i in ranked:
+            used = cand["used"][i]
+            if i >= len(known):
+                support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass,
+                                           mu=cfg["support_mu"], torsion=cfg["support_torsion"])
+        # grasps that hold first, best adjusted score first; then the others, least force first (the
+        # simulation judges them: a requested approach may allow no grasp that passes this check)
+        held = sorted((i for i in ranked if support[i] <= limit), key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
+        rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], -score[i]))
+        return (held + rest)[: cfg["num_keep"]], support, score
+
+    cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]} if found else None
+    order, support, score = rank(cand, np.zeros(0)) if found else ([], np.zeros(0), np.zeros(0))
+    if pinch_args is not None and not any(support[i] <= limit for i in order):
+        # nothing holds (a thin, curved or low object): pinches across antipodal pairs, on their own random stream
+        pinch_rng = rng.spawn(1)[0]
+        pre, close, count = pinch_args
+        for start, *placement, to_aim in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, capsules, count,
+                                                        region, region_normals, wanted):
+            out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, "precision", start, close, *placement,
+                                   pinch_rng, to_aim)
+            if out is not None:
+                found.append(out)
+        if found:
+            known = support
+            cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+            order, support, score = rank(cand, known)
     if not order:
         return []
 
