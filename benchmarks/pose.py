@@ -158,10 +158,11 @@ def object_mesh(name: str) -> trimesh.Trimesh:
 @functools.lru_cache(maxsize=None)
 def resting_poses(name: str) -> tuple[np.ndarray, ...]:
     """Stable resting transforms (4, 4) of an object on z = 0, likeliest first (at most 3, each
-    with probability >= 5 %), centred over the origin."""
+    with probability >= 5 %, else the likeliest one), centred over the origin."""
     mesh = object_mesh(name)
     transforms, probs = trimesh.poses.compute_stable_poses(mesh, n_samples=1)
-    kept = [t for t, p in zip(transforms, probs) if p >= 0.05][:3] or [np.eye(4)]
+    # not the mesh's own frame when no pose is likely: a capsule's stands it on its round end
+    kept = [t for t, p in zip(transforms, probs) if p >= 0.05][:3] or [transforms[0]]
     out = []
     for t in kept:
         moved = trimesh.transform_points(mesh.vertices, t)
