@@ -128,6 +128,8 @@ _PASSING = {
     "hook": (4, 5, 7, 8, 10, 11, 13, 14),
 }
 _SLIDE_START = 0.4  # m from the aim point where the sliding grip point starts
+_EXACT_WITHIN = 0.02  # m from the object within which closing fingers get exact distances
+_SIGN_ONLY = 1e-3  # m: the band of exact distances where only inside or outside matters (and depth inside)
 _STANDOFF = {"power": (0.0, 0.0), "precision": (0.004, 0.02), "hook": (0.0, 0.012)}
 
 
@@ -648,10 +650,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         s_stop = np.where(to_aim, _SLIDE_START, s_stop)
     transl = transl0 - a * s_stop[:, None]
     pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
-    clear = sdf(pass_world).min(axis=1) > 0.0
+    clear = sdf.near(pass_world, _SIGN_ONLY).min(axis=1) > 0.0
     if to_aim is not None and to_aim.any():
         whole = np.einsum("nij,vj->nvi", R[to_aim], v_pre[::3] - hand.wrist) + hand.wrist + transl[to_aim][:, None]
-        inside = sdf(whole).min(axis=1) <= 0.0
+        inside = sdf.near(whole, _SIGN_ONLY).min(axis=1) <= 0.0
         if table_height is not None:
             inside |= whole[..., 2].min(axis=1) <= table_height
         clear[to_aim] &= ~inside
@@ -694,7 +696,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
         pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
         world = np.einsum("nij,nkpj->nkpi", R, pts - hand.wrist) + (hand.wrist + transl)[:, None, None]
-        g_obj = sdf(world) - radius  # (n, K, P)
+        g_obj = sdf.near(world, _EXACT_WITHIN) - radius  # (n, K, P): exact near the object, only crossings matter
         g = np.minimum(g_obj, world[..., 2] - table_height - radius) if table_height is not None else g_obj
         moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
         g = np.where(moving[:, None], g, 1.0)  # 1 m: never touches
@@ -725,7 +727,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     # --- contact normals, palm contact, balance, hook enclosure ------------------------------
     # the palm's skin, with the thenar eminence over the thumb's metacarpal (rigid: the fingers do not move it)
     palm_pts = np.einsum("nij,vj->nvi", R, v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) + (hand.wrist + transl)[:, None]
-    d_palm = sdf(palm_pts)
+    d_palm = sdf.near(palm_pts, _EXACT_WITHIN)
     palm_idx = d_palm.argmin(axis=1)
     palm_contact = d_palm[np.arange(n), palm_idx] <= cfg["palm_contact"]
     probe = np.concatenate([contact_pts, palm_pts[np.arange(n), palm_idx][:, None]], axis=1)  # (n, 6, 3)
@@ -748,7 +750,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
     u = np.linspace(0.0, 1.0, 16)
     chord = knuckle[:, :, None] + u[None, None, :, None] * (tip - knuckle)[:, :, None]  # (n, 4, 16, 3)
-    inside = sdf(chord.reshape(n, -1, 3)).reshape(n, 4, len(u)) < 0.0
+    inside = sdf.near(chord.reshape(n, -1, 3), _SIGN_ONLY).reshape(n, 4, len(u)) < 0.0
     crossed = inside.sum(-1) * np.linalg.norm(tip - knuckle, axis=-1) / (len(u) - 1)
     enclosed = inside[..., 1:-1].any(-1) & ~inside[..., 0] & ~inside[..., -1] & (crossed <= cfg["max_hook_part"])
 
@@ -917,7 +919,7 @@ def synthesize_grasps(
     go = matrix_to_axis_angle_np(cand["R"][idx])
     for _ in range(3):
         verts, _ = hand(go, finger_pose(pre, direction, closure), cand["transl"][idx])
-        depth = np.maximum(-sdf(verts), 0.0)  # (m, V)
+        depth = np.maximum(-sdf.near(verts, _SIGN_ONLY), 0.0)  # (m, V): exact inside
         pen = np.stack([np.where(vertex_finger == f, depth, 0.0).max(1) for f in range(5)], axis=1)
         over = pen > cfg["max_penetration"]
         if not over.any():
