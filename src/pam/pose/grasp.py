@@ -32,8 +32,8 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    signed distance) or the table; that segment and the joints before it stop, the joints after
    it close on. A joint that closes to ``max_closure`` without touching takes the closing pose's
    angle, so the closing pose (hT's fingers for hT's family) is followed wherever no contact
-   stops it. The contact pose is what the output shows; the ``squeeze`` pose, a few millimetres
-   further in, is the simulator's position target that makes the grip force.
+   stops it. The contact pose is what the output shows (the simulator's grip presses a little
+   further, ``pam.pose.generate``).
 4. whether the contacts can hold the object at all: a linear program (``pam.pose.wrench``) finds
    the least contact force that balances the object's weight and its torque inside friction
    cones (``support_mu``, ``support_torsion``, below the simulator's own), for the
@@ -85,7 +85,6 @@ DEFAULTS = dict(
     closure_samples=14,
     max_closure=1.6,  # fingers may close this far along the style direction (1 = the style pose)
     clearance=0.002,  # m between hand and object when the wrist stops
-    squeeze=0.007,  # m the simulator's finger targets go past first contact
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
@@ -242,7 +241,6 @@ class Grasp:
         rotation: (3, 3) wrist rotation.
         transl: (3,) MANO translation.
         hand_pose: (45,) contact pose (fingers on the surface).
-        squeeze_pose: (45,) the simulator's finger targets, slightly inside the object.
         preshape: (45,) the open pose the hand approaches with.
         approach: (3,) unit direction from the object towards the approaching hand.
         family: one of ``FAMILIES``.
@@ -259,7 +257,6 @@ class Grasp:
     rotation: np.ndarray
     transl: np.ndarray
     hand_pose: np.ndarray
-    squeeze_pose: np.ndarray
     preshape: np.ndarray
     approach: np.ndarray
     family: str
@@ -680,7 +677,6 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     # the thumb's metacarpal lies in the palm's flesh: it never stops the thumb, nor counts as its contact
     counts = ~((finger_of_point == 0) & (segment_of_point == 0))
     closure = np.zeros((n, 5, 3))  # per finger joint, base to tip
-    squeeze = np.zeros((n, 5, 3))
     level = np.zeros((n, 5))  # where the still-closing joints of each finger are
     first_free = np.zeros((n, 5), dtype=int)  # joints from this one on still close
     contact = np.zeros((n, 5), dtype=bool)
@@ -702,7 +698,6 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         g = np.where(moving[:, None], g, 1.0)  # 1 m: never touches
         g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
         t_hit, touched = _crossing(g_f, c, 0.0)
-        t_sq, _ = _crossing(g_f, c, -cfg["squeeze"])
         touched &= first_free < 3
         k_hit = np.clip(np.searchsorted(c, t_hit), 0, len(c) - 1)
         at_hit = g[np.arange(n)[:, None], k_hit]  # (n, 5, P)
@@ -712,7 +707,6 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         on_object = g_obj_hit <= np.take_along_axis(at_hit, best[..., None], -1)[..., 0] + 1e-9
         stop = touched[..., None] & free & (joint <= hit_segment[..., None])
         closure = np.where(stop, t_hit[..., None], closure)
-        squeeze = np.where(stop, np.maximum(t_sq, t_hit)[..., None], squeeze)
         new_contact = touched & on_object
         contact |= new_contact
         contact_pts = np.where(new_contact[..., None], world[np.arange(n)[:, None], k_hit, best], contact_pts)
@@ -720,7 +714,6 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         slope = np.where(touched, np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0]), slope)
         rest = free & ~touched[..., None]  # closed to the end without touching: the closing pose
         closure = np.where(rest, 1.0, closure)
-        squeeze = np.where(rest, 1.0, squeeze)
         level = np.where(touched, t_hit, level)
         first_free = np.where(touched, hit_segment + 1, 3)
 
@@ -744,7 +737,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     opposing = -np.einsum("nk,nck->nc", normal[:, 0], normal[:, 1:])
     opposition = np.where(used[:, 1:], opposing, -1.0).max(axis=1)
     # hook: the chord from each long finger's tip to its knuckle passes through a thin part
-    closure, squeeze = closure.reshape(n, 15), squeeze.reshape(n, 15)
+    closure = closure.reshape(n, 15)
     joints = hand.finger_joints(finger_pose(pre, direction, closure))
     joints = np.einsum("nij,nkj->nki", R, joints - hand.wrist) + (hand.wrist + transl)[:, None]
     knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
@@ -767,7 +760,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         valid = hooked >= 2
         quality = 0.5 * hooked
     return dict(
-        a=a, R=R, transl=transl, closure=closure, squeeze=squeeze, slope=slope, contact=contact,
+        a=a, R=R, transl=transl, closure=closure, slope=slope, contact=contact,
         palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, used=used,
         points=closest.reshape(n, 6, 3),  # the object's surface points at the contacts
         normals=normal,  # (n, 6, 3) the object's outward normals there
@@ -914,7 +907,7 @@ def synthesize_grasps(
 
     # --- refine on the skin: open fingers that sink too deep ----------------------------------
     idx = np.array(order)
-    closure, squeeze, slope = cand["closure"][idx], cand["squeeze"][idx], cand["slope"][idx]
+    closure, slope = cand["closure"][idx], cand["slope"][idx]
     pre, direction, vertex_finger = cand["pre"][idx], cand["direction"][idx], cand["vertex_finger"][idx]
     go = matrix_to_axis_angle_np(cand["R"][idx])
     for _ in range(3):
@@ -931,7 +924,7 @@ def synthesize_grasps(
     return [
         Grasp(
             rotation=cand["R"][i], transl=cand["transl"][i], hand_pose=poses[j],
-            squeeze_pose=finger_pose(pre[j], direction[j], np.maximum(squeeze[j], closure[j])), preshape=pre[j],
+            preshape=pre[j],
             approach=cand["a"][i], family=FAMILIES[cand["family"][i]], finger_contact=cand["contact"][i],
             palm_contact=bool(cand["palm_contact"][i]), balance=float(cand["balance"][i]),
             finger_error=float(errors[j]), support=float(support[i]), score=float(score[i]),
