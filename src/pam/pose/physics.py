@@ -51,6 +51,7 @@ DEFAULTS = dict(
     table_friction=(0.6, 0.005, 0.0001),
     contact_solref=(0.004, 1.0),  # time constant (s) and damping ratio of all contacts
     contact_solimp=(0.95, 0.99, 0.001, 0.5, 2.0),
+    noslip_iterations=4,  # MuJoCo's no-slip pass after each step: soft contacts otherwise creep under a held load
     hand_density=1100.0,  # kg/m^3, soft tissue and bone
     finger_stiffness=30.0,  # N m / rad of the position servos (reach a proximal joint's torque limit 0.07 rad past target)
     finger_damping=0.04,  # N m s / rad
@@ -181,6 +182,7 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10.0
+    spec.option.noslip_iterations = settings["noslip_iterations"]
     spec.option.gravity = [0.0, 0.0, -9.81]
     contact = dict(solref=list(settings["contact_solref"]), solimp=list(settings["contact_solimp"]))
     world = spec.worldbody
