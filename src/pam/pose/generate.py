@@ -65,7 +65,7 @@ SURFACE = 0.65
 GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
-GRIP_MIN = 0.4
+GRIP_MIN = 0.7
 #: Fraction of the transport over which the arm takes on the object's expected weight.
 LIFT_OFF = 0.3
 #: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
