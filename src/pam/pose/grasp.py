@@ -23,10 +23,11 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    plane); the segments that close around the object (the thumb's tip, and the pinching or hooking
    fingers' middle and distal segments) may pass beside it. The hand stops a family-dependent
    standoff short of that contact (precision and hook keep the palm off the object).
-   More precision candidates (``pinch_share`` as many) are placed across a pair of antipodal
-   surface points (Dex-Net's antipodal sampling, for a hand): the thumb's and index's pads
-   straddle the pair, the hand opened only a little wider than it (``_pinch_groups``); such a
-   candidate is kept only if no part of the open hand is in the object or under the table;
+   When no candidate holds (step 4), a second pass adds pinches (``pinch_share`` as many as
+   the precision candidates) placed across pairs of antipodal surface points (Dex-Net's
+   antipodal sampling, for a hand): the thumb's and index's pads straddle the pair, the hand
+   opened only a little wider than it (``_pinch_groups``); such a candidate is placed exactly
+   and kept only if no part of the open hand is in the object or under the table;
 3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
    auto-grasp): its joints close together until a segment's capsules touch the object (libigl
    signed distance) or the table; that segment and the joints before it stop, the joints after
@@ -102,7 +103,7 @@ DEFAULTS = dict(
     approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
-    pinch_share=0.6,  # precision candidates placed across antipodal surface points, besides the others (a share of those)
+    pinch_share=0.6,  # pinches on antipodal pairs when nothing holds, as a share of the precision candidates
     max_pinch=0.06,  # m: the widest pair a pinch takes (its pads open 66 mm at the widest of ``pinch_openings``)
     pinch_cone=np.radians(20.0),  # the pair's normals oppose within this angle
     pinch_height=0.005,  # m above the table both points of a pair must lie
@@ -523,7 +524,7 @@ def _pinch_approaches(
 
 def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, capsules, n, region, region_normals, wanted):
     """Pinch candidates (``_pinch_approaches``) grouped by the hand's opening: (pre-shape (45,),
-    approaches, rolls, aims, to_aim) per group. People open the hand only a little wider than the
+    approaches, rolls, aims) per group. People open the hand only a little wider than the
     object (Jeannerod 1984): each candidate approaches with the most closed of
     ``pinch_openings`` (closures from ``pre`` towards ``close``) whose pads are still
     ``pinch_margin`` wider apart than the pair, so the open fingers do not sweep through the object."""
@@ -540,7 +541,7 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, capsules, n, r
         pick = level == i
         if pick.any():
             start = finger_pose(pre, close - pre, np.full(5, opening))
-            groups.append((start, a[pick], roll[pick], aim[pick], np.ones(int(pick.sum()), dtype=bool)))
+            groups.append((start, a[pick], roll[pick], aim[pick]))
     return groups
 
 
@@ -600,10 +601,11 @@ def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.ran
     return np.asarray(points)[near][:count], mesh.face_normals[face[near]][:count]
 
 
-def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng, to_aim=None):
+def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng, placed=False):
     """Slide in and close ``family``'s hand on candidates (a, roll, aim); dict of per-candidate arrays
-    (only those whose hand stopped outside the object), or None. Where ``to_aim`` (n,) is set, the
-    grip point slides no further than the aim (a pinch centred on a pair of surface points)."""
+    (only those whose hand stopped outside the object), or None. ``placed``: the grip point is put
+    on the aim itself (pinches across antipodal pairs), and a candidate is kept only if no part of
+    the open hand is in the object or under the table."""
     finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
     axes = hand.canonical_axes(close)
     direction = close - pre
@@ -637,30 +639,28 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
     ).reshape(n, len(obj_v)).min(1)
     s_stop = np.minimum(s_hand, s_obj)
-    hit = np.isfinite(s_stop) | (False if to_aim is None else to_aim)
+    hit = np.isfinite(s_stop) | placed
     if table_height is not None:
         down = a[:, 2] > 1e-6
         s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a[:, 2], 1.0), np.inf)
         s_stop = np.minimum(s_stop, s_table)
     s_stop -= cfg["clearance"] + rng.uniform(*_STANDOFF[family], n)
-    if to_aim is not None:  # placed exactly: kept only if no part of the open hand is in the object or the table
-        s_stop = np.where(to_aim, _SLIDE_START, s_stop)
+    if placed:
+        s_stop[:] = _SLIDE_START
     transl = transl0 - a * s_stop[:, None]
     pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
     clear = sdf.near(pass_world, _SIGN_ONLY).min(axis=1) > 0.0
-    if to_aim is not None and to_aim.any():
-        whole = np.einsum("nij,vj->nvi", R[to_aim], v_pre[::3] - hand.wrist) + hand.wrist + transl[to_aim][:, None]
-        inside = sdf.near(whole, _SIGN_ONLY).min(axis=1) <= 0.0
+    if placed:
+        whole = np.einsum("nij,vj->nvi", R, v_pre[::3] - hand.wrist) + hand.wrist + transl[:, None]
+        clear &= sdf.near(whole, _SIGN_ONLY).min(axis=1) > 0.0
         if table_height is not None:
-            inside |= whole[..., 2].min(axis=1) <= table_height
-        clear[to_aim] &= ~inside
+            clear &= whole[..., 2].min(axis=1) > table_height
     if table_height is not None:
         clear &= pass_world[..., 2].min(axis=1) > table_height
         with np.errstate(invalid="ignore"):  # no hit: s_stop is infinite (and not kept)
             clear &= verts0[..., 2].min(axis=1) - a[:, 2] * s_stop > table_height  # the rest of the hand too
     keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
-    pinch = np.zeros(int(keep.sum()), dtype=bool) if to_aim is None else to_aim[keep]
     n = len(a)
     if n == 0:
         return None
@@ -766,7 +766,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         normals=normal,  # (n, 6, 3) the object's outward normals there
         error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
         pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
-        family=np.full(n, FAMILIES.index(family)), pinch=pinch, vertex_finger=np.repeat(
+        family=np.full(n, FAMILIES.index(family)), pinch=np.full(n, placed), vertex_finger=np.repeat(
             np.where(bone_of_vertex < n_palm, -1, (bone_of_vertex - n_palm) // 3)[None], n, 0),
     )
 
@@ -892,10 +892,10 @@ def synthesize_grasps(
         # nothing holds (a thin, curved or low object): pinches across antipodal pairs, on their own random stream
         pinch_rng = rng.spawn(1)[0]
         pre, close, count = pinch_args
-        for start, *placement, to_aim in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, capsules, count,
-                                                        region, region_normals, wanted):
+        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, capsules, count,
+                                               region, region_normals, wanted):
             out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, "precision", start, close, *placement,
-                                   pinch_rng, to_aim)
+                                   pinch_rng, placed=True)
             if out is not None:
                 found.append(out)
         if found:
