@@ -77,6 +77,33 @@ def test_requested_roll_is_honoured_within_15_degrees(roll_deg):
         assert _angle(g.rotation @ AXES[0], expected) <= 15.0
 
 
+def test_the_press_drives_each_touching_finger_into_the_object():
+    """``press_pose`` (the grip the simulator is commanded to) moves the skin of every finger
+    that touches the can 1 to 12 mm deeper towards it (2 x the press depth) and leaves the others
+    where they were: measured on the posed skin against the can's signed distance."""
+    from pam.pose.grasp import press_pose
+
+    mesh, grasps = _grasps("soup_can", GraspRequest(approach="side"))
+    g = grasps[0]
+    assert g.finger_contact.sum() >= 3
+    depth = 0.006
+    pressed = press_pose(HAND, g, POWER - hand_preset("preshape"), depth)
+    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
+    n_palm = len(PALM_BONES) + len(PALM_WEB)
+    bones = _vertex_bones(rest_verts[0], rest_joints[0])
+    finger_of_vertex = np.where(bones < n_palm, -1, (bones - n_palm) // 3)
+    sdf = ObjectSDF(mesh)
+    before = sdf(_skin(g))
+    after_verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], pressed[None], g.transl[None])
+    after = sdf(after_verts[0])
+    for f in range(5):
+        on = finger_of_vertex == f
+        if g.finger_contact[f]:
+            assert 0.001 <= before[on].min() - after[on].min() <= 2 * depth
+        else:
+            assert np.allclose(after_verts[0][on], _skin(g)[on])
+
+
 def test_fingers_follow_ht_exactly_where_no_contact_stops_them():
     mesh, grasps = _grasps("soup_can", GraspRequest(family="power"))
     sdf = ObjectSDF(mesh)

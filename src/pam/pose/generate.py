@@ -31,7 +31,7 @@ from scipy.spatial.transform import Rotation
 from pam.pose import grasp as grasp_mod
 from pam.pose import physics
 from pam.pose.collision import closed_mesh, convex_parts
-from pam.pose.hand_geometry import PosedHand, finger_pose
+from pam.pose.hand_geometry import PosedHand
 from pam.pose.keyframes import HandKeyframe, ObjectGoal, default_camera, hand_preset
 from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import (
@@ -52,10 +52,9 @@ APPROACH_DISTANCE = 0.08  # m from pre-grasp to grasp
 MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
-#: Closure (in units of hT's closing style) the fingers touching the object are
-#: commanded past the surface: the stiff servos then press up to the grip effort's torque (0.3
-#: kicked light objects out of the closing grip).
-OVERSHOOT = 0.05
+#: m the fingers touching the object are commanded past the surface, each along its contact's
+#: normal (``grasp.press_pose``): the stiff servos then press up to the grip effort's torque.
+PRESS_DEPTH = 0.006
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
 #: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
 GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)
@@ -237,9 +236,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         (times <= reach)[:, None, None], slerp_rotations(r0, g.rotation, s_reach),
         np.where((times <= close)[:, None, None], g.rotation, slerp_rotations(g.rotation, rot_end, s_tr)),
     )
-    # the press follows hT's closing style whatever the grasp's family: its larger joint travel
-    # presses harder than a family's own closing direction (benchmark: 66 % vs 61 % success)
-    grip = finger_pose(g.hand_pose, task.hT.hand_pose - g.preshape, OVERSHOOT * g.finger_contact.astype(float))
+    grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH)
     # fingers close onto the surface (proximal joints first), then press: the command moves past
     # the surface only once every finger is on it, so no finger shoves the object alone
     u_close = np.clip((times - approach) / (SURFACE * (close - approach)), 0.0, 1.0)

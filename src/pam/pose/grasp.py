@@ -128,6 +128,7 @@ _PASSING = {
     "hook": (4, 5, 7, 8, 10, 11, 13, 14),
 }
 _SLIDE_START = 0.4  # m from the aim point where the sliding grip point starts
+_PRESS_DAMPING = 1e-4  # m^2: damping of ``press_pose``'s least squares (joints that barely move the contact stay)
 _EXACT_WITHIN = 0.02  # m from the object within which closing fingers get exact distances
 _SIGN_ONLY = 1e-3  # m: the band of exact distances where only inside or outside matters (and depth inside)
 _STANDOFF = {"power": (0.0, 0.0), "precision": (0.004, 0.02), "hook": (0.0, 0.012)}
@@ -253,6 +254,9 @@ class Grasp:
         support: the largest contact normal force the grasp needs to hold the object against
             gravity, in units of its weight (``pam.pose.wrench.support_force``).
         score: ranking score (higher is better).
+        contact_points, contact_normals: (5, 3) per finger, the object's surface point it touches
+            and the outward normal there (world; meaningless where ``finger_contact`` is False).
+        contact_segment: (5,) per finger, the touching segment (0 proximal .. 2 distal).
     """
 
     rotation: np.ndarray
@@ -267,6 +271,9 @@ class Grasp:
     finger_error: float
     support: float
     score: float
+    contact_points: np.ndarray
+    contact_normals: np.ndarray
+    contact_segment: np.ndarray
 
     @property
     def num_contacts(self) -> int:
@@ -764,6 +771,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         palm_contact=palm_contact, balance=balance, valid=valid, quality=quality, used=used,
         points=closest.reshape(n, 6, 3),  # the object's surface points at the contacts
         normals=normal,  # (n, 6, 3) the object's outward normals there
+        segment=contact_bone,  # (n, 5) the touching segment per finger
         error=finger_error(finger_pose(pre, direction, closure), close).mean(-1),
         pre=np.repeat(pre[None], n, 0), direction=np.repeat(direction[None], n, 0),
         family=np.full(n, FAMILIES.index(family)), pinch=np.full(n, placed), vertex_finger=np.repeat(
@@ -928,9 +936,32 @@ def synthesize_grasps(
             approach=cand["a"][i], family=FAMILIES[cand["family"][i]], finger_contact=cand["contact"][i],
             palm_contact=bool(cand["palm_contact"][i]), balance=float(cand["balance"][i]),
             finger_error=float(errors[j]), support=float(support[i]), score=float(score[i]),
+            contact_points=cand["points"][i, :5], contact_normals=cand["normals"][i, :5],
+            contact_segment=cand["segment"][i],
         )
         for j, i in enumerate(order)
     ]
+
+
+def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth: float) -> np.ndarray:
+    """(45,) the pose that moves each touching finger's contact ``depth`` (m) into the object
+    along its surface normal, squeezing without sliding: per-joint amounts along ``direction``
+    (45,) from ``g.hand_pose``, the damped least-squares solution over the finger's three joints
+    (a Jacobian by finite differences of the contact's point on its segment's axis)."""
+    eps = 1e-3
+    trial = np.zeros((16, 15))
+    trial[np.arange(1, 16), np.arange(15)] = eps
+    go = np.repeat(matrix_to_axis_angle_np(g.rotation)[None], 16, axis=0)
+    _, joints = hand(go, finger_pose(g.hand_pose, direction, trial), np.repeat(g.transl[None], 16, axis=0))
+    amounts = np.zeros(15)
+    for f in np.flatnonzero(g.finger_contact):
+        start, end = FINGER_BONES[3 * f + int(g.contact_segment[f])]
+        a, b = joints[:, start], joints[:, end]  # (16, 3)
+        s = np.clip((g.contact_points[f] - a[0]) @ (b[0] - a[0]) / ((b[0] - a[0]) @ (b[0] - a[0])), 0.0, 1.0)
+        point = a + s * (b - a)
+        J = (point[1 + 3 * f : 4 + 3 * f] - point[0]).T / eps  # (3, 3): m per unit amount, per joint
+        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (-depth * g.contact_normals[f]))
+    return finger_pose(g.hand_pose, direction, amounts)
 
 
 def _vertex_bones(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
