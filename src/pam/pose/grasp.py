@@ -25,9 +25,11 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    standoff short of that contact (precision and hook keep the palm off the object).
    When no candidate holds (step 4), a second pass adds pinches (``pinch_share`` as many as
    the precision candidates) placed across pairs of antipodal surface points (Dex-Net's
-   antipodal sampling, for a hand): the thumb's and index's pads straddle the pair, the hand
-   opened only a little wider than it (``_pinch_groups``); such a candidate is placed exactly
-   and kept only if no part of the open hand is in the object or under the table;
+   antipodal sampling, for a hand): the thumb's and index's pads straddle the pair (the middle
+   finger's, from the curled power pre-shape, for a pair wider than 62 mm), the hand opened
+   only a little wider than it and raised if need be so that no finger goes under the table
+   (``_pinch_groups``); such a candidate is placed exactly and kept only if no part of the open
+   hand is in the object or under the table;
 3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
    auto-grasp): its joints close together until a segment's capsules touch the object (libigl
    signed distance) or the table; that segment and the joints before it stop, the joints after
@@ -104,12 +106,12 @@ DEFAULTS = dict(
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
     pinch_share=0.6,  # pinches on antipodal pairs when nothing holds, as a share of the precision candidates
-    max_pinch=0.06,  # m: the widest pair a pinch takes (its pads open 66 mm at the widest of ``pinch_openings``)
+    max_pinch=0.09,  # m: the widest pair a pinch takes (thumb and middle pads open 94 mm in the power pre-shape)
     pinch_cone=np.radians(20.0),  # the pair's normals oppose within this angle
-    pinch_height=0.005,  # m above the table both points of a pair must lie
+    pinch_height=0.0,  # m the pinching hand's capsules keep above the table (a thin object is pinched on its upper edges)
     pinch_tilt=np.radians(60.0),  # approach tilt about the pair's line
-    pinch_openings=(-0.5, -0.25, 0.0, 0.2, 0.4, 0.6),  # closures a pinching hand may approach with (``_pinch_groups``;
-    # below 0: opened wider than the pre-shape, up to 10 cm between thumb and index tips)
+    pinch_openings=(-1.0, -0.5, -0.25, 0.0, 0.2, 0.4, 0.6),  # closures a pinching hand may approach with
+    # (``_pinch_groups``; below 0: opened wider than the precision pre-shape, the thumb and index pads up to 72 mm apart)
     pinch_margin=0.01,  # m the approaching pads are wider apart than the pair
     pinch_depth=0.02,  # m: pairs this far below the object's top are drawn e times less often
     radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
@@ -424,11 +426,12 @@ def _sample_approaches(
 
 
 def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndarray, cfg: dict,
-                     table_height: float | None) -> tuple[np.ndarray, np.ndarray]:
+                     table_height: float | None, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of surface points a pinch can squeeze: from each point (N, 3) with outward normal
     (N, 3), a ray into the object finds the opposite surface; kept where the two normals oppose
-    within ``pinch_cone``, the width is at most ``max_pinch`` and both points lie ``pinch_height``
-    above the table. Returns the points (M, 3) and their partners (M, 3)."""
+    within ``pinch_cone`` and the width is at most ``max_pinch``. On a table, a pair whose lower
+    point lies within ``lift`` of it must run within 45 degrees of level (a steeper one puts a
+    pad under the object). Returns the points (M, 3) and their partners (M, 3)."""
     inset = 5e-4
     hits, index, tri = mesh.ray.intersects_location(points - inset * normals, -normals, multiple_hits=False)
     p1, n1 = points[index], normals[index]
@@ -436,56 +439,70 @@ def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndar
     width = np.linalg.norm(hits - p1, axis=1)
     ok = (np.einsum("nk,nk->n", n1, n2) < -np.cos(cfg["pinch_cone"])) & (width > 2 * inset) & (width <= cfg["max_pinch"])
     if table_height is not None:
-        ok &= np.minimum(p1[:, 2], hits[:, 2]) >= table_height + cfg["pinch_height"]
+        low = np.minimum(p1[:, 2], hits[:, 2]) < table_height + lift
+        steep = np.abs(hits[:, 2] - p1[:, 2]) > np.sqrt(0.5) * width
+        ok &= ~(low & steep)
     return p1[ok], hits[ok]
 
 
-def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray):
-    """Where the thumb's and the index's distal pads face each other at ``closure`` (K,) from
-    ``pre`` towards ``close`` (45,) each (below 0: opened wider than ``pre``): the facing points
-    (K, 3) on the two pads' surfaces (rest frame, zero orient), from the closest points of the
-    distal capsules' axes; ``radius`` (15,) the finger capsule radii (FINGER_BONES order)."""
+def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray, finger: int = 1):
+    """Where the thumb's and ``finger``'s (1: index, 2: middle) distal pads face each other at
+    ``closure`` (K,) from ``pre`` towards ``close`` (45,) each (below 0: opened wider than
+    ``pre``): the facing points (K, 3) on the two pads' surfaces (rest frame, zero orient), from
+    the closest points of the distal capsules' axes, and the hand's joints (K, 21, 3) there;
+    ``radius`` (15,) the finger capsule radii (FINGER_BONES order)."""
     samples = len(closure)
     joints = hand.finger_joints(finger_pose(pre, close - pre, np.repeat(closure[:, None], 5, 1)))
     t = np.linspace(0.0, 1.0, 8)[:, None]
+    bones = (2, 3 * finger + 2)  # distal segments
     ends = []
-    for bone in (2, 5):  # thumb and index distal
+    for bone in bones:
         a, b = joints[:, FINGER_BONES[bone][0]], joints[:, FINGER_BONES[bone][1]]
         b = b - radius[bone] * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # the tip's sphere ends at the tip
         ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, 8, 3)
     dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, 64)
     flat = dist.argmin(axis=1)
     k = np.arange(samples)
-    thumb, index = ends[0][k, flat // 8], ends[1][k, flat % 8]
-    u = (index - thumb) / dist[k, flat][:, None]
-    return thumb + radius[2] * u, index - radius[5] * u
+    thumb, tip = ends[0][k, flat // 8], ends[1][k, flat % 8]
+    u = (tip - thumb) / dist[k, flat][:, None]
+    return thumb + radius[bones[0]] * u, tip - radius[bones[1]] * u, joints
 
 
 def _pinch_approaches(
     mesh: trimesh.Trimesh, n: int, table_height: float | None, rng: np.random.Generator, cfg: dict,
-    pads: tuple[np.ndarray, np.ndarray], grip: np.ndarray, axes: np.ndarray,
+    pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]], grip: np.ndarray, axes: np.ndarray, radius: float,
     points: np.ndarray | None = None, normals: np.ndarray | None = None, direction: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Approach directions (m, 3), rolls (m,), aims (m, 3) and pair widths (m,), m <= n, that put
-    a pinch across antipodal surface points (``_antipodal_pairs``).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Approach directions (m, 3), rolls (m,), aims (m, 3), pair widths (m,) and opposing fingers
+    (m,: indices into ``pads``), m <= n, that put a pinch across antipodal surface points
+    (``_antipodal_pairs``).
 
-    ``pads`` (``_pad_path``) gives the thumb's and index's facing pad points (K, 3) along the
-    closing motion; for a pair of width w the hand is turned so that, at the closure where the
-    pads are w apart, they lie on the pair's line with their midpoint on the pair's (``grip``,
-    rest frame, is the point that ``_evaluate_family`` puts on the aim). The turn about the
-    pair's line brings the palm over it from above (tilted up to ``pinch_tilt``), or near a
-    requested ``direction``. Pairs whose line passes near the centre of mass are drawn more often
-    (a pinch beside it must resist the object's torque). ``points``/``normals``: a requested
-    region's surface, else the whole surface is sampled. Pairs more than about ``pinch_depth``
-    below the object's top are drawn less often (a hand from above does not reach them).
+    ``pads`` (``_pad_path``, one per opposing finger: index first, then middle) gives the thumb's
+    and that finger's facing pad points (K, 3) and the hand's joints (K, 21, 3) along the closing
+    motion; a pair goes to the first finger whose pads open ``pinch_margin`` wider than it. For a
+    pair of width w the hand is turned so that, at the closure where the pads are w apart, they
+    lie on the pair's line with their midpoint on the pair's (``grip``, rest frame, is the point
+    that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule
+    (``radius``, the distal ones' largest) keeps ``pinch_height`` above the table (a thin plate: the pads close
+    on its upper edges). The turn about the pair's line brings the palm over it
+    from above (tilted up to ``pinch_tilt``), or near a requested ``direction``. Pairs whose line
+    passes near the centre of mass are drawn more often (a pinch beside it must resist the
+    object's torque). ``points``/``normals``: a requested region's surface, else the whole surface
+    is sampled. Pairs more than about ``pinch_depth`` below the object's top are drawn less often
+    (a hand from above does not reach them).
     """
     if points is None:
         points, face = trimesh.sample.sample_surface(mesh, 6 * n, seed=int(rng.integers(2**31)))
         normals = mesh.face_normals[face]
-    p1, p2 = _antipodal_pairs(mesh, np.asarray(points), np.asarray(normals), cfg, table_height)
-    if len(p1) == 0:
-        return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0)
+    p1, p2 = _antipodal_pairs(mesh, np.asarray(points), np.asarray(normals), cfg, table_height,
+                              radius + cfg["pinch_height"])
     width = np.linalg.norm(p2 - p1, axis=1)
+    gaps = [np.linalg.norm(tip - thumb, axis=1) for thumb, tip, _ in pads]
+    widest = np.array([g.max() for g in gaps]) - cfg["pinch_margin"]
+    reach = width <= widest.max()
+    p1, p2, width = p1[reach], p2[reach], width[reach]
+    if len(p1) == 0:
+        return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=int)
     d = (p2 - p1) / width[:, None]
     mid = 0.5 * (p1 + p2)
     com = mesh.center_mass if mesh.is_watertight else mesh.centroid
@@ -497,10 +514,13 @@ def _pinch_approaches(
     pick = rng.choice(len(p1), size=n, p=weight / weight.sum())
     d, mid, width = d[pick], mid[pick], width[pick]
     d *= rng.choice([-1.0, 1.0], size=(n, 1))  # the thumb on either point
-    thumb, index = pads
-    gap = np.linalg.norm(index - thumb, axis=1)
-    k = np.clip(np.searchsorted(-gap, -width), 0, len(gap) - 1)  # the gap shrinks as the hand closes
-    u = index[k] - thumb[k]
+    finger = np.argmax(width[:, None] <= widest[None], axis=1)  # the first finger that spans the pair
+    thumb, tip, joints = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 21, 3))
+    for f, gap in enumerate(gaps):
+        on = finger == f
+        k = np.clip(np.searchsorted(-gap, -width[on]), 0, len(gap) - 1)  # the gap shrinks as the hand closes
+        thumb[on], tip[on], joints[on] = pads[f][0][k], pads[f][1][k], pads[f][2][k]
+    u = tip - thumb
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     palm = axes[2]
     w = palm - u * (u @ palm)[:, None]
@@ -520,35 +540,48 @@ def _pinch_approaches(
     R = world @ rest.transpose(0, 2, 1)
     a = -R @ palm
     r, s = _roll_basis(a)
-    finger = R @ axes[0]
-    roll = np.arctan2(np.einsum("nk,nk->n", finger, s), np.einsum("nk,nk->n", finger, r))
-    aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb[k] + index[k]))
+    fingers = R @ axes[0]
+    roll = np.arctan2(np.einsum("nk,nk->n", fingers, s), np.einsum("nk,nk->n", fingers, r))
+    if table_height is not None:  # the hand's lowest capsule keeps pinch_height above the table
+        reach = np.full(21, radius)
+        reach[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
+        low = (np.einsum("nij,nkj->nki", R, joints - 0.5 * (thumb + tip)[:, None])[..., 2] - reach).min(axis=1)
+        mid[:, 2] = np.maximum(mid[:, 2], table_height + cfg["pinch_height"] - low)
+    aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb + tip))
     keep = a[:, 2] > -0.25 if table_height is not None else np.ones(n, dtype=bool)
     if direction is not None:  # the palm is not square to the pinch: only pairs that let the hand come as asked
         keep &= a @ direction >= np.cos(cfg["approach_cone"])
-    return a[keep], roll[keep], aim[keep], width[keep]
+    return a[keep], roll[keep], aim[keep], width[keep], finger[keep]
 
 
-def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, capsules, n, region, region_normals, wanted):
+def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, n, region, region_normals, wanted):
     """Pinch candidates (``_pinch_approaches``) grouped by the hand's opening: (pre-shape (45,),
     approaches, rolls, aims) per group. People open the hand only a little wider than the
-    object (Jeannerod 1984): each candidate approaches with the most closed of
-    ``pinch_openings`` (closures from ``pre`` towards ``close``) whose pads are still
-    ``pinch_margin`` wider apart than the pair, so the open fingers do not sweep through the object."""
+    object (Jeannerod 1984): each candidate approaches with the most closed opening whose pads
+    are still ``pinch_margin`` wider apart than the pair, so the open fingers do not sweep
+    through the object. The thumb opposes the index, opened along ``pinch_openings`` (closures
+    from ``pre`` towards ``close``), or for a pair too wide for it the middle finger, opened as
+    far as ``wide`` (the power pre-shape: curled fingers put the tips, not the flat fingers, on
+    a wide pair) and closing from there towards ``close``."""
+    radius = capsules.radius[capsules.segment > 0]
     openings = np.asarray(cfg["pinch_openings"])
-    closure = np.linspace(openings[0], 1.0, 32)
-    pads = _pad_path(hand, pre, close, capsules.radius[capsules.segment > 0], closure)
+    paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
+    pads = []
+    for start, openings, finger in paths:
+        closure = np.linspace(openings[0], 1.0, 32)
+        pads.append((closure, _pad_path(hand, start, close, radius, closure, finger)))
     closed = hand.finger_joints(close)
-    a, roll, aim, width = _pinch_approaches(mesh, n, table_height, rng, cfg, pads, 0.5 * (closed[4] + closed[8]),
-                                            hand.canonical_axes(close), region, region_normals, wanted)
-    gap = np.interp(openings, closure, np.linalg.norm(pads[1] - pads[0], axis=1))
-    level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
+    a, roll, aim, width, finger = _pinch_approaches(mesh, n, table_height, rng, cfg, [p for _, p in pads],
+                                                    0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
+                                                    radius[2::3].max(), region, region_normals, wanted)
     groups = []
-    for i, opening in enumerate(openings):
-        pick = level == i
-        if pick.any():
-            start = finger_pose(pre, close - pre, np.full(5, opening))
-            groups.append((start, a[pick], roll[pick], aim[pick]))
+    for f, ((start, openings, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
+        gap = np.interp(openings, closure, np.linalg.norm(tip - thumb, axis=1))
+        level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
+        for i, opening in enumerate(openings):
+            pick = (finger == f) & (level == i)
+            if pick.any():
+                groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick]))
     return groups
 
 
@@ -900,7 +933,8 @@ def synthesize_grasps(
         # nothing holds (a thin, curved or low object): pinches across antipodal pairs, on their own random stream
         pinch_rng = rng.spawn(1)[0]
         pre, close, count = pinch_args
-        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, capsules, count,
+        wide = hand_preset("preshape", hand.side)
+        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, count,
                                                region, region_normals, wanted):
             out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, "precision", start, close, *placement,
                                    pinch_rng, placed=True)
