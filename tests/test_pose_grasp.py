@@ -273,6 +273,25 @@ def test_grasps_that_hold_the_object_come_first():
     assert held == sorted(held, reverse=True)
 
 
+def test_grasps_that_cannot_hold_come_by_their_force_at_the_simulators_friction():
+    """A 7 cm ball, precision grasps only, no pinches: the grasps that cannot hold it at
+    ``support_mu`` come ordered by the least force that holds it at ``fallback_mu`` (0.9, the
+    simulator's friction), recomputed here from each grasp's finger contacts."""
+    from pam.pose.generate import GRASP_SETTINGS
+    from pam.pose.grasp import DEFAULTS
+    from pam.pose.wrench import support_force
+
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=0.035)
+    ball.apply_translation([0.0, 0.0, 0.035])  # resting on z = 0
+    _, grasps = _grasps("ball", GraspRequest(family="precision"), seed=1, mesh=ball, num_candidates=200, mass=0.15,
+                        **dict(GRASP_SETTINGS, pinch_share=0.0))
+    failing = [g for g in grasps if not np.isfinite(g.support)]
+    assert len(failing) >= 5 and not any(g.palm_contact for g in failing)
+    force = [support_force(g.contact_points[g.finger_contact], g.contact_normals[g.finger_contact], ball.center_mass,
+                           mu=DEFAULTS["fallback_mu"], torsion=DEFAULTS["support_torsion"]) for g in failing]
+    assert np.isfinite(force[0]) and force == sorted(force)
+
+
 def test_antipodal_pairs_span_a_box_between_opposite_faces():
     """Closed form: on a 40 x 50 x 30 mm box every pair joins opposite faces, so its width is 40,
     50 or 30 mm and its normals are exactly opposed. On a table, the 30 mm pairs (bottom face to

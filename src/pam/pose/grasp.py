@@ -42,8 +42,9 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    cones (``support_mu``, ``support_torsion``, below the simulator's own), for the
    ``support_checked`` best-ranked candidates of each family; a grasp that needs more than
    ``max_support`` weights at a contact, or cannot hold at all (a claw on a rim, a pinch beside
-   the centre of mass), goes after every grasp that holds (least force first), and those that hold lose
-   ``support_weight`` per weight in the ranking.
+   the centre of mass), goes after every grasp that holds (least force first; those that cannot
+   hold at all by the least force at the simulator's friction, ``fallback_mu``), and those that
+   hold lose ``support_weight`` per weight in the ranking.
 Candidates are ranked by contacts, by how squarely another contact opposes the thumb, by how well
 the contact normals balance, by how far the fingers end from the closing pose (hT's fingers when
 the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
@@ -99,6 +100,7 @@ DEFAULTS = dict(
     # against gravity is checked (``wrench``)
     support_mu=0.5,  # friction coefficient assumed there (below the simulator's: contacts are not ideal)
     support_torsion=0.003,  # m of torsional friction assumed there (the simulator's: 0.005)
+    fallback_mu=0.9,  # friction that orders the grasps that cannot hold at ``support_mu`` (the simulator's)
     max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights ...
     max_grip_force=10.0,  # ... or in newtons, whichever is more (a light object may be pinched beside its centre of mass)
     support_weight=1.0,  # score per weight of that force
@@ -894,6 +896,7 @@ def synthesize_grasps(
     # --- rank -------------------------------------------------------------------------------
     limit = cfg["max_support"] if mass is None else max(cfg["max_support"], cfg["max_grip_force"] / (9.81 * mass))
     centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    fallback = {}  # candidate -> support at ``fallback_mu``, for those that cannot hold at ``support_mu``
 
     def rank(cand: dict, known: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
         """Order (best first, up to num_keep), support forces and scores of the candidates; ``known``: supports
@@ -924,7 +927,12 @@ def synthesize_grasps(
         # grasps that hold first, best adjusted score first; then the others, least force first (the
         # simulation judges them: a requested approach may allow no grasp that passes this check)
         held = sorted((i for i in ranked if support[i] <= limit), key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
-        rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], -score[i]))
+        for i in ranked:
+            if not np.isfinite(support[i]) and i not in fallback:
+                used = cand["used"][i]
+                fallback[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass,
+                                            mu=cfg["fallback_mu"], torsion=cfg["support_torsion"])
+        rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], fallback.get(i, 0.0), -score[i]))
         return (held + rest)[: cfg["num_keep"]], support, score
 
     cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]} if found else None
