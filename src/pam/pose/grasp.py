@@ -67,6 +67,7 @@ approach within 25 degrees of vertical, the world's +y made perpendicular to ``a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -290,9 +291,14 @@ def family_poses(family: str, side: str = "right") -> tuple[np.ndarray, np.ndarr
     Closures are fractions of each joint's flexion range (``pam.hand.anatomy.curl_pose``); the
     precision pinch was tuned on the OpenHand so that the thumb and index tips meet (6 mm apart).
     """
+    return tuple(p.copy() for p in _family_poses(family, side))
+
+
+@functools.lru_cache(maxsize=None)
+def _family_poses(family: str, side: str) -> tuple[np.ndarray, np.ndarray]:
     if family == "power":
-        return hand_preset("preshape", side), hand_preset("power_grasp", side)
-    if family == "precision":
+        poses = [hand_preset("preshape"), hand_preset("power_grasp")]
+    elif family == "precision":
         thumb = hand_preset("pinch")[36:45]  # opposed (palmar abduction) and flexed
         poses = []
         for fingers, thumb_scale in (((0.1, 0.1, 0.75, 0.75), 0.3), ((0.5, 0.5, 0.75, 0.75), 0.6)):
