@@ -52,9 +52,11 @@ APPROACH_DISTANCE = 0.08  # m from pre-grasp to grasp
 MAX_WRIST_SPEED = 2.0  # m/s mean over a phase; faster targets are unreachable
 MIN_FRAMES = 16
 SUBSTEPS = 4  # plan samples per frame for the simulator
-#: m the fingers touching the object are commanded past the surface, each along its contact's
-#: normal (``grasp.press_pose``): the stiff servos then press up to the grip effort's torque.
-PRESS_DEPTH = 0.006
+#: m the fingers touching the object (thumb .. little) are commanded past the surface, each
+#: along its contact's normal (``grasp.press_pose``): the stiff servos then press up to the grip
+#: effort's torque. The thumb, which opposes all the fingers, twice as far: a thumb that stops short
+#: of the surface lets the fingers turn the hand away from the object.
+PRESS_DEPTH = (0.012, 0.006, 0.006, 0.006, 0.006)
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
 #: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
 GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)

@@ -991,8 +991,8 @@ def synthesize_grasps(
     ]
 
 
-def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth: float) -> np.ndarray:
-    """(45,) the pose that moves each touching finger's contact ``depth`` (m) into the object
+def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth) -> np.ndarray:
+    """(45,) the pose that moves each touching finger's contact ``depth`` (m, or (5,) per finger) into the object
     along its surface normal, squeezing without sliding: per-joint amounts along ``direction``
     (45,) from ``g.hand_pose``, the damped least-squares solution over the finger's three joints
     (a Jacobian by finite differences of the contact's point on its segment's axis)."""
@@ -1002,13 +1002,14 @@ def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth: float) -
     go = np.repeat(matrix_to_axis_angle_np(g.rotation)[None], 16, axis=0)
     _, joints = hand(go, finger_pose(g.hand_pose, direction, trial), np.repeat(g.transl[None], 16, axis=0))
     amounts = np.zeros(15)
+    depth = np.broadcast_to(depth, 5)
     for f in np.flatnonzero(g.finger_contact):
         start, end = FINGER_BONES[3 * f + int(g.contact_segment[f])]
         a, b = joints[:, start], joints[:, end]  # (16, 3)
         s = np.clip((g.contact_points[f] - a[0]) @ (b[0] - a[0]) / ((b[0] - a[0]) @ (b[0] - a[0])), 0.0, 1.0)
         point = a + s * (b - a)
         J = (point[1 + 3 * f : 4 + 3 * f] - point[0]).T / eps  # (3, 3): m per unit amount, per joint
-        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (-depth * g.contact_normals[f]))
+        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (-depth[f] * g.contact_normals[f]))
     return finger_pose(g.hand_pose, direction, amounts)
 
 
