@@ -933,7 +933,7 @@ def synthesize_grasps(
         # grasps that hold first, best adjusted score first; then the others, least force first (the
         # simulation judges them: a requested approach may allow no grasp that passes this check)
         held = sorted((i for i in ranked if support[i] <= limit), key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
-        for i in ranked:
+        for i in ranked if len(held) < cfg["num_keep"] else ():
             if not np.isfinite(support[i]) and i not in fallback:
                 used = cand["used"][i]
                 fallback[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass,
