@@ -189,7 +189,7 @@ def test_tilt_goal_turns_the_object_about_the_horizontal_axis():
     seq = generate_trajectory(h0, "bottle", np.eye(4), hT, hand_model=HAND, goal=goal)
     obj = seq.objects[0]
     turn = Rotation.from_matrix(obj.rotation[-1] @ obj.rotation[0].T)
-    assert np.degrees(turn.magnitude()) == pytest.approx(60, abs=12)
+    assert np.degrees(turn.magnitude()) == pytest.approx(60, abs=6)  # the held bottle's torque is fed forward
     assert abs(turn.as_rotvec() @ [1.0, 0.0, 0.0]) / turn.magnitude() > 0.9  # about x
 
 

@@ -73,6 +73,25 @@ def test_a_hand_pressed_down_stops_at_the_table():
     assert free[-1] < -0.03
 
 
+def test_the_wrist_feeds_forward_its_loads_weight_and_torque():
+    """Closed form: a hand at rest at its target pose, expecting 0.5 kg 10 cm along its wrist's x
+    axis, is pushed up by exactly that weight at its centre of mass and turned by exactly that
+    weight's torque about it (so a held object does not tip the hand)."""
+    rig = physics.HandRig.from_model(HAND)
+    model = physics.build_scene([rig], [], None, 0.002, dict(physics.DEFAULTS))
+    data = mujoco.MjData(model)
+    data.qpos[3:7] = physics._quat_wxyz(PALM_DOWN)
+    mujoco.mj_forward(model, data)
+    body = model.body("hand0_j0").id
+    wrist = physics._Wrist(model, body, dict(physics.DEFAULTS))
+    point = np.array([0.1, 0.0, 0.0])
+    wrist.apply(data, data.xpos[body].copy(), data.xquat[body].copy(), np.zeros(3), 0.5, point)
+    weight = np.array([0.0, 0.0, 0.5 * 9.81])
+    np.testing.assert_allclose(data.xfrc_applied[body, :3], weight, atol=1e-9)
+    lever = PALM_DOWN @ point + data.xpos[body] - data.xipos[body]
+    np.testing.assert_allclose(data.xfrc_applied[body, 3:], np.cross(lever, weight), atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def box_grasp():
     """A simulated box grasp: the chosen candidate's commands, the box's parts and its pose."""

@@ -265,7 +265,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     load = prep.mass * phase_progress(times, close, close + LIFT_OFF * (transport - close))
     if kind == "place":
         load = np.where(times > transport, prep.mass * (1.0 - s_rel), load)
-    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort, load=load)
+    com = prep.world.center_mass if prep.world.is_watertight else prep.world.centroid  # at the grasp
+    drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort, load=load,
+                              load_point=g.rotation.T @ (com - wg))
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
 
 

@@ -124,6 +124,8 @@ class HandDrive:
         load: (S,) kg the arm expects to carry: its weight is fed forward to the wrist's force
             (people lift with an anticipated load force, Johansson & Westling 1984), so a heavy
             object does not make the wrist sag behind the plan.
+        load_point: (3,) where that load hangs (its centre of mass), in the wrist's frame: its
+            weight's torque is fed forward too, so the hand does not tip under it.
     """
 
     wrist: np.ndarray
@@ -131,6 +133,7 @@ class HandDrive:
     hand_pose: np.ndarray
     effort: np.ndarray | None = None
     load: np.ndarray | None = None
+    load_point: np.ndarray | None = None
 
 
 @dataclass
@@ -265,14 +268,20 @@ class _Wrist:
         self.lift = -np.asarray(model.opt.gravity)  # (3,) m/s^2: the force per kg that carries a weight
         self._err = np.zeros(3)
 
-    def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, load: float = 0.0) -> None:
+    def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, load: float = 0.0,
+              load_point: np.ndarray | None = None) -> None:
         """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)
-        and an expected carried mass ``load`` (kg, its weight fed forward)."""
+        and an expected carried mass ``load`` (kg) hanging at ``load_point`` (3,, wrist frame; None: at
+        the wrist): its weight and that weight's torque are fed forward."""
         qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
         rot = data.xmat[self.body].reshape(3, 3)
-        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + self.lift * load
+        carry = self.lift * load
+        force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + carry
         mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
         torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
+        if load_point is not None:  # the force acts at the body's centre of mass; the load hangs elsewhere
+            r = rot @ load_point + data.xpos[self.body] - data.xipos[self.body]
+            torque += (r[1] * carry[2] - r[2] * carry[1], r[2] * carry[0] - r[0] * carry[2], r[0] * carry[1] - r[1] * carry[0])
         data.xfrc_applied[self.body, :3] = _clip_norm(force, self.force)
         data.xfrc_applied[self.body, 3:] = _clip_norm(torque, self.torque)
 
@@ -388,7 +397,7 @@ def simulate(
                 pos = (1 - w[k]) * drives[h].wrist[i] + w[k] * drives[h].wrist[i + 1]
                 q = (1 - w[k]) * quats[h][i] + w[k] * quats[h][i + 1]
                 wrists[h].apply(data, pos, q / np.linalg.norm(q), velocity[h][i + 1] * w[k] + velocity[h][i] * (1 - w[k]),
-                                (1 - w[k]) * load[h][i] + w[k] * load[h][i + 1])
+                                (1 - w[k]) * load[h][i] + w[k] * load[h][i + 1], drives[h].load_point)
                 data.ctrl[act[h]] = (1 - w[k]) * targets[h][i] + w[k] * targets[h][i + 1]
             mujoco.mj_step(model, data)
         if (i + 1) % substeps == 0:
