@@ -314,9 +314,9 @@ def test_antipodal_pairs_span_a_box_between_opposite_faces():
 def test_a_ring_lying_flat_is_pinched_across_its_tube():
     """A ring lying flat (torus, 8 cm across, 2.4 cm tube, 80 g) defeats every grasp that slides in
     on an aim point (none can hold it); pinches across antipodal pairs can: the thumb's pad and
-    the index's or middle finger's touch the tube (skin within 2.5 mm: the simulator's thin skin capsules touch it) on opposite sides (surface
-    normals more than 120 degrees apart) and the contacts read off the skin hold the ring's weight
-    with at most 10 N (``pam.pose.wrench``)."""
+    the index's or middle finger's touch the tube (skin within 2.5 mm: the simulator's thin skin
+    capsules touch it) on opposite sides (surface normals more than 120 degrees apart) and the
+    contacts read off the skin hold the ring's weight with at most 10 N (``pam.pose.wrench``)."""
     from pam.pose.generate import GRASP_SETTINGS
     from pam.pose.wrench import support_force
 

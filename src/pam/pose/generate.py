@@ -41,6 +41,7 @@ from pam.pose.trajectory import (
     slerp_axis_angles,
     slerp_rotations,
 )
+from pam.pose.wrench import centre_of_mass
 from pam.rotations import axis_angle_to_matrix_np
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack
 
@@ -140,6 +141,7 @@ class _Prepared:
     parts: list
     sdf: ObjectSDF
     centre: np.ndarray  # (3,) object-frame bounding box centre
+    com: np.ndarray  # (3,) world centre of mass at the initial pose
     density: float | None  # kg/m^3, None for the simulator's default
     mass: float  # kg the hand expects (what it sees: the object's size and kind)
 
@@ -265,9 +267,8 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     load = prep.mass * phase_progress(times, close, close + LIFT_OFF * (transport - close))
     if kind == "place":
         load = np.where(times > transport, prep.mass * (1.0 - s_rel), load)
-    com = prep.world.center_mass if prep.world.is_watertight else prep.world.centroid  # at the grasp
     drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort, load=load,
-                              load_point=g.rotation.T @ (com - wg))
+                              load_point=g.rotation.T @ (prep.com - wg))
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
 
 
@@ -333,7 +334,7 @@ def _prepare(obj: SceneObject, parts: list | None = None) -> _Prepared:
     density = mass / (volume / obj.scale**3) if mass is not None and volume > 0 else None  # density kept under scale
     mass = (density or physics.DEFAULTS["density"]) * volume
     return _Prepared(SceneObject(obj.ref, local, obj.pose, obj.scale), world, parts, ObjectSDF(world),
-                     local.bounding_box.centroid, density, mass)
+                     local.bounding_box.centroid, centre_of_mass(world), density, mass)
 
 
 def _pregrasp_disturbance(rot: np.ndarray, trans: np.ndarray, centre: np.ndarray, fallback: bool = False) -> str | None:

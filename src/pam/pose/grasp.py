@@ -80,7 +80,7 @@ from pam.pose.hand_geometry import (
     finger_pose, segment_distance,
 )
 from pam.pose.sdf import ObjectSDF
-from pam.pose.wrench import support_force
+from pam.pose.wrench import centre_of_mass, support_force
 from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
 DEFAULTS = dict(
@@ -513,7 +513,7 @@ def _pinch_approaches(
         return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=int)
     d = (p2 - p1) / width[:, None]
     mid = 0.5 * (p1 + p2)
-    com = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    com = centre_of_mass(mesh)
     beside = np.cross([0.0, 0.0, 1.0], d)  # horizontal normal of the vertical plane through the pair
     norm = np.linalg.norm(beside, axis=1)
     arm = np.where(norm > 1e-6, np.abs(np.einsum("nk,nk->n", com - mid, beside)) / np.maximum(norm, 1e-6), 0.0)
@@ -551,9 +551,9 @@ def _pinch_approaches(
     fingers = R @ axes[0]
     roll = np.arctan2(np.einsum("nk,nk->n", fingers, s), np.einsum("nk,nk->n", fingers, r))
     if table_height is not None:  # the hand's lowest capsule keeps pinch_height above the table
-        reach = np.full(21, radius)
-        reach[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
-        low = (np.einsum("nij,nkj->nki", R, joints - 0.5 * (thumb + tip)[:, None])[..., 2] - reach).min(axis=1)
+        skin = np.full(21, radius)  # how far the skin reaches out from each joint
+        skin[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
+        low = (np.einsum("nij,nkj->nki", R, joints - 0.5 * (thumb + tip)[:, None])[..., 2] - skin).min(axis=1)
         mid[:, 2] = np.maximum(mid[:, 2], table_height + cfg["pinch_height"] - low)
     aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb + tip))
     keep = a[:, 2] > -0.25 if table_height is not None else np.ones(n, dtype=bool)
@@ -575,18 +575,18 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     openings = np.asarray(cfg["pinch_openings"])
     paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
     pads = []
-    for start, openings, finger in paths:
-        closure = np.linspace(openings[0], 1.0, 32)
+    for start, steps, finger in paths:
+        closure = np.linspace(steps[0], 1.0, 32)
         pads.append((closure, _pad_path(hand, start, close, radius, closure, finger)))
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger = _pinch_approaches(mesh, n, table_height, rng, cfg, [p for _, p in pads],
                                                     0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
                                                     radius[2::3].max(), region, region_normals, wanted)
     groups = []
-    for f, ((start, openings, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
-        gap = np.interp(openings, closure, np.linalg.norm(tip - thumb, axis=1))
+    for f, ((start, steps, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
+        gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
         level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
-        for i, opening in enumerate(openings):
+        for i, opening in enumerate(steps):
             pick = (finger == f) & (level == i)
             if pick.any():
                 groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick]))
@@ -901,12 +901,18 @@ def synthesize_grasps(
 
     # --- rank -------------------------------------------------------------------------------
     limit = cfg["max_support"] if mass is None else max(cfg["max_support"], cfg["max_grip_force"] / (9.81 * mass))
-    centre_of_mass = mesh.center_mass if mesh.is_watertight else mesh.centroid
+    com = centre_of_mass(mesh)
     fallback = {}  # candidate -> support at ``fallback_mu``, for those that cannot hold at ``support_mu``
 
     def rank(cand: dict, known: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Order (best first, up to num_keep), support forces and scores of the candidates; ``known``: supports
-        already computed (inf: not yet)."""
+        """Order (best first, up to num_keep), support forces and scores of the candidates; ``known``: the
+        supports of the first len(known) candidates, from an earlier call (inf where not checked)."""
+
+        def force(i: int, mu: float) -> float:
+            used = cand["used"][i]
+            return support_force(cand["points"][i][used], cand["normals"][i][used], com, mu=mu,
+                                 torsion=cfg["support_torsion"])
+
         valid = cand["valid"].copy()
         score = cand["quality"] + 0.3 * cand["palm_contact"] - cfg["finger_weight"] * cand["error"]
         if preferred:
@@ -926,18 +932,15 @@ def synthesize_grasps(
         ranked = [int(i) for f in range(2 * len(FAMILIES)) for i in best_first[group[best_first] == f][: cfg["support_checked"]]]
         support = np.concatenate([known, np.full(len(valid) - len(known), np.inf)])
         for i in ranked:
-            used = cand["used"][i]
             if i >= len(known):
-                support[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass,
-                                           mu=cfg["support_mu"], torsion=cfg["support_torsion"])
+                support[i] = force(i, cfg["support_mu"])
         # grasps that hold first, best adjusted score first; then the others, least force first (the
         # simulation judges them: a requested approach may allow no grasp that passes this check)
         held = sorted((i for i in ranked if support[i] <= limit), key=lambda i: -(score[i] - cfg["support_weight"] * support[i]))
-        for i in ranked if len(held) < cfg["num_keep"] else ():
-            if not np.isfinite(support[i]) and i not in fallback:
-                used = cand["used"][i]
-                fallback[i] = support_force(cand["points"][i][used], cand["normals"][i][used], centre_of_mass,
-                                            mu=cfg["fallback_mu"], torsion=cfg["support_torsion"])
+        if len(held) < cfg["num_keep"]:  # the rest is used
+            for i in ranked:
+                if not np.isfinite(support[i]) and i not in fallback:
+                    fallback[i] = force(i, cfg["fallback_mu"])
         rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], fallback.get(i, 0.0), -score[i]))
         return (held + rest)[: cfg["num_keep"]], support, score
 

@@ -15,7 +15,13 @@ centre of mass, without torsional friction).
 from __future__ import annotations
 
 import numpy as np
+import trimesh
 from scipy.optimize import linprog
+
+
+def centre_of_mass(mesh: trimesh.Trimesh) -> np.ndarray:
+    """(3,) the centre of mass of a uniform solid ``mesh``; its surface's centroid when it is not closed."""
+    return mesh.center_mass if mesh.is_watertight else mesh.centroid
 
 
 def _tangents(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
