@@ -345,3 +345,38 @@ def test_a_ring_lying_flat_is_pinched_across_its_tube():
     force = support_force(closest[idx], np.array(list(normal.values())), ring.center_mass, mu=0.5, torsion=0.003)
     assert force * mass * 9.81 <= 10.0
     assert verts[:, 2].min() > -0.002
+
+
+def _skin_contacts(g, mesh, within=0.0025):
+    """Per finger (0 thumb .. 4 little) that touches ``mesh``: its skin vertex nearest the surface,
+    the surface point there and the outward normal, measured on the posed skin."""
+    verts = _skin(g)
+    dist, closest = ObjectSDF(mesh).closest(verts)
+    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
+    finger = (_vertex_bones(rest_verts[0], rest_joints[0]) - len(PALM_BONES) - len(PALM_WEB)) // 3
+    out = {}
+    for f in range(5):
+        on = (finger == f) & (dist < within)
+        if on.any():
+            i = np.flatnonzero(on)[np.argmin(dist[on])]
+            out[f] = (closest[i], (verts[i] - closest[i]) / np.linalg.norm(verts[i] - closest[i]) * np.sign(dist[i] + 1e-12))
+    return out
+
+
+def test_no_contact_is_counted_on_the_face_the_object_rests_on():
+    """A 6 mm plate on the table: a finger beside it touches the table, not the plate's underside.
+    Every finger a grasp counts as touching has its skin on the plate above the table top (the
+    plate's underside is not reachable), measured on the posed skin."""
+    from pam.pose.generate import GRASP_SETTINGS
+
+    plate = trimesh.creation.box([0.12, 0.08, 0.006])
+    plate.apply_translation([0.0, 0.0, 0.003])  # resting on z = 0
+    _, grasps = _grasps("plate", seed=0, mesh=plate, num_candidates=200, mass=0.04, **GRASP_SETTINGS)
+    assert grasps
+    for g in grasps:
+        touching = _skin_contacts(g, plate, within=0.004)
+        for f in np.flatnonzero(g.finger_contact):
+            assert f in touching
+            point, normal = touching[f]
+            assert not (point[2] < 1e-3 and normal[2] < -0.5), (g.family, f)
+

@@ -59,8 +59,10 @@ SUBSTEPS = 4  # plan samples per frame for the simulator
 #: of the surface lets the fingers turn the hand away from the object.
 PRESS_DEPTH = (0.012, 0.006, 0.006, 0.006, 0.006)
 #: Grasp synthesis settings (``grasp.DEFAULTS``): fingers close with the simulator's skin capsules
-#: (so the planned contacts are where the simulated fingers touch); the hand stops 5 mm short.
-GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE)
+#: (so the planned contacts are where the simulated fingers touch) and stop at the table where its
+#: table capsules would; the hand stops 5 mm short.
+GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE,
+                      table_percentile=physics.TABLE_PERCENTILE)
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.

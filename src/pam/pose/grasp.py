@@ -92,6 +92,7 @@ DEFAULTS = dict(
     clearance=0.002,  # m between hand and object when the wrist stops
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
+    power_palm=0.03,  # m: a power grasp's palm is at most this far from the object
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
@@ -117,7 +118,8 @@ DEFAULTS = dict(
     # (``_pinch_groups``; below 0: opened wider than the precision pre-shape, the thumb and index pads up to 72 mm apart)
     pinch_margin=0.01,  # m the approaching pads are wider apart than the pair
     pinch_depth=0.02,  # m: pairs this far below the object's top are drawn e times less often
-    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``)
+    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``) that touch the object ...
+    table_percentile=RADIUS_PERCENTILE,  # ... and of those that touch the table
 )
 
 #: Grasp families, in the order used when a seed's favoured family is drawn.
@@ -562,7 +564,8 @@ def _pinch_approaches(
     return a[keep], roll[keep], aim[keep], width[keep], finger[keep]
 
 
-def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, n, region, region_normals, wanted):
+def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, table_capsules, n, region, region_normals,
+                  wanted):
     """Pinch candidates (``_pinch_approaches``) grouped by the hand's opening: (pre-shape (45,),
     approaches, rolls, aims) per group. People open the hand only a little wider than the
     object (Jeannerod 1984): each candidate approaches with the most closed opening whose pads
@@ -581,7 +584,8 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger = _pinch_approaches(mesh, n, table_height, rng, cfg, [p for _, p in pads],
                                                     0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-                                                    radius[2::3].max(), region, region_normals, wanted)
+                                                    table_capsules.radius[table_capsules.segment > 0][2::3].max(), region, region_normals,
+                                                    wanted)
     groups = []
     for f, ((start, steps, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
         gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
@@ -649,7 +653,8 @@ def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.ran
     return np.asarray(points)[near][:count], mesh.face_normals[face[near]][:count]
 
 
-def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng, placed=False):
+def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a, roll, aim, rng,
+                     placed=False):
     """Slide in and close ``family``'s hand on candidates (a, roll, aim); dict of per-candidate arrays
     (only those whose hand stopped outside the object), or None. ``placed``: the grip point is put
     on the aim itself (pinches across antipodal pairs), and a candidate is kept only if no part of
@@ -720,6 +725,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     c = np.linspace(0.0, cfg["max_closure"], cfg["closure_samples"])
     per_bone = 4
     radius = np.repeat(finger_radius, per_bone)
+    table_radius = np.repeat(table_capsules.radius[table_capsules.segment > 0], per_bone)
     segment_of_point = np.arange(len(FINGER_BONES) * per_bone) // per_bone % 3
     finger_of_point = np.arange(len(FINGER_BONES) * per_bone) // (3 * per_bone)
     # the thumb's metacarpal lies in the palm's flesh: it never stops the thumb, nor counts as its contact
@@ -741,7 +747,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
         pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
         world = np.einsum("nij,nkpj->nkpi", R, pts - hand.wrist) + (hand.wrist + transl)[:, None, None]
         g_obj = sdf.near(world, _EXACT_WITHIN) - radius  # (n, K, P): exact near the object, only crossings matter
-        g = np.minimum(g_obj, world[..., 2] - table_height - radius) if table_height is not None else g_obj
+        g = np.minimum(g_obj, world[..., 2] - table_height - table_radius) if table_height is not None else g_obj
         moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
         g = np.where(moving[:, None], g, 1.0)  # 1 m: never touches
         g_f = np.stack([g[..., finger_of_point == f].min(-1) for f in range(5)], axis=1)  # (n, 5, K)
@@ -776,6 +782,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
     normal = (probe.reshape(-1, 3) - closest) * np.sign(dist + 1e-12)[:, None]
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
     normal = normal.reshape(n, 6, 3)
+    if table_height is not None:  # the face the object rests on cannot be touched: a finger there is on the table
+        below = (closest.reshape(n, 6, 3)[..., 2] < table_height + 1e-3) & (normal[..., 2] < -0.5)
+        contact &= ~below[:, :5]
+        palm_contact &= ~below[:, 5]
     used = np.concatenate([contact, palm_contact[:, None]], axis=1)
     count = used.sum(axis=1)
     # the thumb pushes as hard as the fingers it opposes together (its weight: their number)
@@ -797,7 +807,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, 
 
     base = contact[:, 0]  # the thumb touches (whether the contacts hold the object is ``wrench``'s)
     if family == "power":
-        valid = base & palm_contact & (contact[:, 1:].sum(1) >= 2)
+        valid = base & (d_palm[np.arange(n), palm_idx] <= cfg["power_palm"]) & (contact[:, 1:].sum(1) >= 2)
         quality = 0.5 * count + opposition - 2.0 * balance
     elif family == "precision":
         tip_contact = contact & (contact_bone == 2)
@@ -858,6 +868,7 @@ def synthesize_grasps(
     n = cfg["num_candidates"] * (2 if request.region is not None else 1)  # a region is a small target
     sdf = ObjectSDF(mesh)
     capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["radius_percentile"])
+    table_capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=cfg["table_percentile"])
     own = family_of_pose(style, hand.side)
     wanted = request.direction(hand.side)
     if wanted is not None and table_height is not None and wanted[2] <= -0.25:
@@ -893,7 +904,8 @@ def synthesize_grasps(
             mesh, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
         )
         pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
-        out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, family, pre, close, a, roll, aim, rng)
+        out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a, roll, aim,
+                               rng)
         if out is not None:
             found.append(out)
         if family == "precision" and request.roll is None:
@@ -951,9 +963,9 @@ def synthesize_grasps(
         pinch_rng = rng.spawn(1)[0]
         pre, close, count = pinch_args
         wide = hand_preset("preshape", hand.side)
-        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, count,
+        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, table_capsules, count,
                                                region, region_normals, wanted):
-            out = _evaluate_family(hand, mesh, sdf, capsules, table_height, cfg, "precision", start, close, *placement,
+            out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, "precision", start, close, *placement,
                                    pinch_rng, placed=True)
             if out is not None:
                 found.append(out)
