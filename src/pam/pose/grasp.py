@@ -92,6 +92,7 @@ DEFAULTS = dict(
     clearance=0.002,  # m between hand and object when the wrist stops
     max_penetration=0.0015,  # m of skin inside the object allowed in the contact pose
     palm_contact=0.005,  # m: the palm's skin counts as touching within this distance
+    table_margin=0.002,  # m above the table: a hand that stopped partly under it slides in again raised by that much
     power_palm=0.03,  # m: a power grasp's palm is at most this far from the object
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
@@ -678,40 +679,56 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         grip = 0.5 * (j_closed[4] + j_closed[8])  # where thumb and index tips meet
     else:
         grip = j_closed[9:13].mean(axis=0)  # inside the middle finger's hook
-    start = aim + _SLIDE_START * a
-    transl0 = hand.transl_for(R, grip, start)
-    verts0 = np.einsum("nij,vj->nvi", R, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
-    num_v = int(stopper.sum())
-    s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a, num_v, axis=0)).reshape(n, num_v).min(1)
+    standoff = cfg["clearance"] + rng.uniform(*_STANDOFF[family], n)
     keep_faces = stopper[hand.faces].all(axis=1)
     hand_mesh = trimesh.Trimesh(v_pre, hand.faces[keep_faces], process=False)
     obj_v = np.asarray(mesh.vertices)
-    obj_in_hand = np.einsum("nji,nvj->nvi", R, obj_v[None] - hand.wrist - transl0[:, None]) + hand.wrist
-    dir_in_hand = np.einsum("nji,nj->ni", R, a)
-    s_obj = _ray_distances(
-        hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
-    ).reshape(n, len(obj_v)).min(1)
-    s_stop = np.minimum(s_hand, s_obj)
-    hit = np.isfinite(s_stop) | placed
-    if table_height is not None:
-        down = a[:, 2] > 1e-6
-        s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a[:, 2], 1.0), np.inf)
-        s_stop = np.minimum(s_stop, s_table)
-    s_stop -= cfg["clearance"] + rng.uniform(*_STANDOFF[family], n)
-    if placed:
-        s_stop[:] = _SLIDE_START
-    transl = transl0 - a * s_stop[:, None]
+
+    def slide(aim: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Slide candidates ``idx`` in towards ``aim`` (m, 3): MANO translations at the stop (m, 3), the slide
+        lengths (m,; inf: nothing was hit) and how far the stopped hand's skin reaches under the table (m,)."""
+        a_i, R_i = a[idx], R[idx]
+        transl0 = hand.transl_for(R_i, grip, aim + _SLIDE_START * a_i)
+        verts0 = np.einsum("nij,vj->nvi", R_i, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
+        m, num_v = len(idx), int(stopper.sum())
+        s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a_i, num_v, axis=0)).reshape(m, num_v).min(1)
+        obj_in_hand = np.einsum("nji,nvj->nvi", R_i, obj_v[None] - hand.wrist - transl0[:, None]) + hand.wrist
+        dir_in_hand = np.einsum("nji,nj->ni", R_i, a_i)
+        s_obj = _ray_distances(
+            hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
+        ).reshape(m, len(obj_v)).min(1)
+        s_stop = np.minimum(s_hand, s_obj)  # inf: the object is not in the way
+        if placed:
+            s_stop[:] = _SLIDE_START
+        elif table_height is not None:
+            down = a_i[:, 2] > 1e-6
+            s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a_i[:, 2], 1.0), np.inf)
+            s_stop = np.where(np.isfinite(s_stop), np.minimum(s_stop, s_table) - standoff[idx], np.inf)
+        else:
+            s_stop = s_stop - standoff[idx]
+        transl = transl0 - a_i * np.where(np.isfinite(s_stop), s_stop, 0.0)[:, None]
+        under = np.zeros(m)
+        if table_height is not None:
+            lowest = np.einsum("nij,vj->nvi", R_i, v_pre - hand.wrist)[..., 2].min(axis=1) + hand.wrist[2] + transl[:, 2]
+            under = table_height - lowest
+        return transl, s_stop, under
+
+    every = np.arange(n)
+    transl, s_stop, under = slide(aim, every)
+    if table_height is not None and not placed:
+        # a hand that stops partly under the table is slid in again on an aim raised by that much
+        again = every[np.isfinite(s_stop) & (s_stop > 0) & (under > 0.0) & (under < _SLIDE_START)]
+        if len(again):
+            raised = aim[again] + [0.0, 0.0, 1.0] * (under[again] + cfg["table_margin"])[:, None]
+            transl[again], s_stop[again], under[again] = slide(raised, again)
+    hit = np.isfinite(s_stop)
     pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
     clear = sdf.near(pass_world, _SIGN_ONLY).min(axis=1) > 0.0
     if placed:
         whole = np.einsum("nij,vj->nvi", R, v_pre[::3] - hand.wrist) + hand.wrist + transl[:, None]
         clear &= sdf.near(whole, _SIGN_ONLY).min(axis=1) > 0.0
-        if table_height is not None:
-            clear &= whole[..., 2].min(axis=1) > table_height
     if table_height is not None:
-        clear &= pass_world[..., 2].min(axis=1) > table_height
-        with np.errstate(invalid="ignore"):  # no hit: s_stop is infinite (and not kept)
-            clear &= verts0[..., 2].min(axis=1) - a[:, 2] * s_stop > table_height  # the rest of the hand too
+        clear &= under < 0.0
     keep = hit & (s_stop > 0) & clear
     a, R, transl = a[keep], R[keep], transl[keep]
     n = len(a)
