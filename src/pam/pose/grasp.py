@@ -689,10 +689,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         lengths (m,; inf: nothing was hit) and how far the stopped hand's skin reaches under the table (m,)."""
         a_i, R_i = a[idx], R[idx]
         transl0 = hand.transl_for(R_i, grip, aim + _SLIDE_START * a_i)
-        verts0 = np.einsum("nij,vj->nvi", R_i, v_pre[stopper] - hand.wrist) + hand.wrist + transl0[:, None]
+        verts0 = (v_pre[stopper] - hand.wrist) @ R_i.transpose(0, 2, 1) + hand.wrist + transl0[:, None]
         m, num_v = len(idx), int(stopper.sum())
         s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a_i, num_v, axis=0)).reshape(m, num_v).min(1)
-        obj_in_hand = np.einsum("nji,nvj->nvi", R_i, obj_v[None] - hand.wrist - transl0[:, None]) + hand.wrist
+        obj_in_hand = (obj_v[None] - hand.wrist - transl0[:, None]) @ R_i + hand.wrist
         dir_in_hand = np.einsum("nji,nj->ni", R_i, a_i)
         s_obj = _ray_distances(
             hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
@@ -709,7 +709,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         transl = transl0 - a_i * np.where(np.isfinite(s_stop), s_stop, 0.0)[:, None]
         under = np.zeros(m)
         if table_height is not None:
-            lowest = np.einsum("nij,vj->nvi", R_i, v_pre - hand.wrist)[..., 2].min(axis=1) + hand.wrist[2] + transl[:, 2]
+            lowest = ((v_pre - hand.wrist) @ R_i[:, 2].T).min(axis=0) + hand.wrist[2] + transl[:, 2]
             under = table_height - lowest
         return transl, s_stop, under
 
@@ -722,10 +722,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
             raised = aim[again] + [0.0, 0.0, 1.0] * (under[again] + cfg["table_margin"])[:, None]
             transl[again], s_stop[again], under[again] = slide(raised, again)
     hit = np.isfinite(s_stop)
-    pass_world = np.einsum("nij,vj->nvi", R, v_pre[passing][::3] - hand.wrist) + hand.wrist + transl[:, None]
+    pass_world = (v_pre[passing][::3] - hand.wrist) @ R.transpose(0, 2, 1) + hand.wrist + transl[:, None]
     clear = sdf.near(pass_world, _SIGN_ONLY).min(axis=1) > 0.0
     if placed:
-        whole = np.einsum("nij,vj->nvi", R, v_pre[::3] - hand.wrist) + hand.wrist + transl[:, None]
+        whole = (v_pre[::3] - hand.wrist) @ R.transpose(0, 2, 1) + hand.wrist + transl[:, None]
         clear &= sdf.near(whole, _SIGN_ONLY).min(axis=1) > 0.0
     if table_height is not None:
         clear &= under < 0.0
@@ -762,7 +762,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         trial = np.where(free[:, :, None], np.maximum(c[None, None, :, None], level[..., None, None]), closure[:, :, None])
         poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
         pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
-        world = np.einsum("nij,nkpj->nkpi", R, pts - hand.wrist) + (hand.wrist + transl)[:, None, None]
+        world = (pts - hand.wrist) @ R.transpose(0, 2, 1)[:, None] + (hand.wrist + transl)[:, None, None]
         g_obj = sdf.near(world, _EXACT_WITHIN) - radius  # (n, K, P): exact near the object, only crossings matter
         g = np.minimum(g_obj, world[..., 2] - table_height - table_radius) if table_height is not None else g_obj
         moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
@@ -790,7 +790,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
 
     # --- contact normals, palm contact, balance, hook enclosure ------------------------------
     # the palm's skin, with the thenar eminence over the thumb's metacarpal (rigid: the fingers do not move it)
-    palm_pts = np.einsum("nij,vj->nvi", R, v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) + (hand.wrist + transl)[:, None]
+    palm_pts = (v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) @ R.transpose(0, 2, 1) + (hand.wrist + transl)[:, None]
     d_palm = sdf.near(palm_pts, _EXACT_WITHIN)
     palm_idx = d_palm.argmin(axis=1)
     palm_contact = d_palm[np.arange(n), palm_idx] <= cfg["palm_contact"]
@@ -814,7 +814,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
     # hook: the chord from each long finger's tip to its knuckle passes through a thin part
     closure = closure.reshape(n, 15)
     joints = hand.finger_joints(finger_pose(pre, direction, closure))
-    joints = np.einsum("nij,nkj->nki", R, joints - hand.wrist) + (hand.wrist + transl)[:, None]
+    joints = (joints - hand.wrist) @ R.transpose(0, 2, 1) + (hand.wrist + transl)[:, None]
     knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
     u = np.linspace(0.0, 1.0, 16)
     chord = knuckle[:, :, None] + u[None, None, :, None] * (tip - knuckle)[:, :, None]  # (n, 4, 16, 3)
