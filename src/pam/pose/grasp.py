@@ -119,7 +119,7 @@ DEFAULTS = dict(
     # (``_pinch_groups``; below 0: opened wider than the precision pre-shape, the thumb and index pads up to 72 mm apart)
     pinch_margin=0.01,  # m the approaching pads are wider apart than the pair
     pinch_depth=0.02,  # m: pairs this far below the object's top are drawn e times less often
-    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules (``HandCapsules.from_model``) that touch the object ...
+    radius_percentile=RADIUS_PERCENTILE,  # of the finger capsules that touch the object (``HandCapsules``) ...
     table_percentile=RADIUS_PERCENTILE,  # ... and of those that touch the table
 )
 
@@ -585,8 +585,8 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger = _pinch_approaches(mesh, n, table_height, rng, cfg, [p for _, p in pads],
                                                     0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-                                                    table_capsules.radius[table_capsules.segment > 0][2::3].max(), region, region_normals,
-                                                    wanted)
+                                                    table_capsules.radius[table_capsules.segment > 0][2::3].max(),
+                                                    region, region_normals, wanted)
     groups = []
     for f, ((start, steps, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
         gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
@@ -980,10 +980,11 @@ def synthesize_grasps(
         pinch_rng = rng.spawn(1)[0]
         pre, close, count = pinch_args
         wide = hand_preset("preshape", hand.side)
-        for start, *placement in _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, table_capsules, count,
-                                               region, region_normals, wanted):
-            out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, "precision", start, close, *placement,
-                                   pinch_rng, placed=True)
+        groups = _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, table_capsules, count,
+                               region, region_normals, wanted)
+        for start, *placement in groups:
+            out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, "precision", start, close,
+                                   *placement, pinch_rng, placed=True)
             if out is not None:
                 found.append(out)
         if found:

@@ -391,6 +391,7 @@ def simulate(
     full_range = model.actuator_forcerange.copy()
     effort = [np.ones(samples) if d.effort is None else np.asarray(d.effort, dtype=np.float64) for d in drives]
     load = [np.zeros(samples) if d.load is None else np.asarray(d.load, dtype=np.float64) for d in drives]
+
     def per_step(x: np.ndarray) -> np.ndarray:
         """Samples (S, ...) -> linear interpolation at every physics step (S - 1, steps, ...)."""
         x = np.asarray(x, dtype=np.float64)
