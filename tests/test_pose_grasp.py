@@ -48,6 +48,14 @@ def _skin(g):
     return verts[0]
 
 
+def _finger_of_vertex(g):
+    """(V,) the finger (0 thumb .. 4 little; -1 the palm) of each skin vertex of grasp ``g``'s hand."""
+    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
+    n_palm = len(PALM_BONES) + len(PALM_WEB)
+    bones = _vertex_bones(rest_verts[0], rest_joints[0])
+    return np.where(bones < n_palm, -1, (bones - n_palm) // 3)
+
+
 def _angle(u, v):
     return np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0)))
 
@@ -77,6 +85,22 @@ def test_requested_roll_is_honoured_within_15_degrees(roll_deg):
         assert _angle(g.rotation @ AXES[0], expected) <= 15.0
 
 
+def test_posed_points_equal_the_hand_models_own_posing():
+    """``PosedHand.posed_points`` (rest-frame skin turned about the wrist and moved) gives the hand
+    model's own vertices for the same global orient and translation (to 0.1 um: the axis-angle round trip),
+    for single and batched points."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    R = Rotation.random(3, random_state=1).as_matrix()
+    transl = rng.normal(scale=0.1, size=(3, 3))
+    pose = hand_preset("pinch")
+    rest, _ = HAND(np.zeros((1, 3)), pose[None], np.zeros((1, 3)))
+    posed, _ = HAND(matrix_to_axis_angle_np(R), np.repeat(pose[None], 3, axis=0), transl)
+    assert np.allclose(HAND.posed_points(rest[0], R, transl), posed, atol=1e-7)
+    assert np.allclose(HAND.posed_points(np.repeat(rest, 3, axis=0)[:, None], R, transl)[:, 0], posed, atol=1e-7)
+
+
 def test_the_press_drives_each_touching_finger_into_the_object():
     """``press_pose`` (the grip the simulator is commanded to) moves the skin of every finger
     that touches the can 1 to 12 mm deeper towards it (2 x the press depth) and leaves the others
@@ -88,10 +112,7 @@ def test_the_press_drives_each_touching_finger_into_the_object():
     assert g.finger_contact.sum() >= 3
     depth = 0.006
     pressed = press_pose(HAND, g, POWER - hand_preset("preshape"), depth)
-    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
-    n_palm = len(PALM_BONES) + len(PALM_WEB)
-    bones = _vertex_bones(rest_verts[0], rest_joints[0])
-    finger_of_vertex = np.where(bones < n_palm, -1, (bones - n_palm) // 3)
+    finger_of_vertex = _finger_of_vertex(g)
     sdf = ObjectSDF(mesh)
     before = sdf(_skin(g))
     after_verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], pressed[None], g.transl[None])
@@ -352,8 +373,7 @@ def _skin_contacts(g, mesh, within=0.0025):
     the surface point there and the outward normal, measured on the posed skin."""
     verts = _skin(g)
     dist, closest = ObjectSDF(mesh).closest(verts)
-    rest_verts, rest_joints = HAND(np.zeros((1, 3)), g.hand_pose[None], np.zeros((1, 3)))
-    finger = (_vertex_bones(rest_verts[0], rest_joints[0]) - len(PALM_BONES) - len(PALM_WEB)) // 3
+    finger = _finger_of_vertex(g)
     out = {}
     for f in range(5):
         on = (finger == f) & (dist < within)

@@ -684,12 +684,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
     hand_mesh = trimesh.Trimesh(v_pre, hand.faces[keep_faces], process=False)
     obj_v = np.asarray(mesh.vertices)
 
-    def slide(aim: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Slide candidates ``idx`` in towards ``aim`` (m, 3): MANO translations at the stop (m, 3), the slide
-        lengths (m,; inf: nothing was hit) and how far the stopped hand's skin reaches under the table (m,)."""
-        a_i, R_i = a[idx], R[idx]
-        transl0 = hand.transl_for(R_i, grip, aim + _SLIDE_START * a_i)
-        verts0 = (v_pre[stopper] - hand.wrist) @ R_i.transpose(0, 2, 1) + hand.wrist + transl0[:, None]
+    def stop_distance(a_i: np.ndarray, R_i: np.ndarray, transl0: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """How far (m,) the hands ``idx`` at ``transl0`` slide along -a before touching the object (less the
+        standoff; stopped by the table too), inf where the object is not in the way."""
+        verts0 = hand.posed_points(v_pre[stopper], R_i, transl0)
         m, num_v = len(idx), int(stopper.sum())
         s_hand = _ray_distances(mesh, verts0.reshape(-1, 3), np.repeat(-a_i, num_v, axis=0)).reshape(m, num_v).min(1)
         obj_in_hand = (obj_v[None] - hand.wrist - transl0[:, None]) @ R_i + hand.wrist
@@ -697,17 +695,22 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         s_obj = _ray_distances(
             hand_mesh, obj_in_hand.reshape(-1, 3), np.repeat(dir_in_hand, len(obj_v), axis=0)
         ).reshape(m, len(obj_v)).min(1)
-        s_stop = np.minimum(s_hand, s_obj)  # inf: the object is not in the way
-        if placed:
-            s_stop[:] = _SLIDE_START
-        elif table_height is not None:
+        s_stop = np.minimum(s_hand, s_obj)
+        if table_height is not None:
             down = a_i[:, 2] > 1e-6
             s_table = np.where(down, (verts0[..., 2].min(1) - table_height) / np.where(down, a_i[:, 2], 1.0), np.inf)
-            s_stop = np.where(np.isfinite(s_stop), np.minimum(s_stop, s_table) - standoff[idx], np.inf)
-        else:
-            s_stop = s_stop - standoff[idx]
+            s_stop = np.where(np.isfinite(s_stop), np.minimum(s_stop, s_table), np.inf)
+        return s_stop - standoff[idx]
+
+    def slide(aim: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Slide candidates ``idx`` in towards ``aim`` (m, 3) (a placed one is put on it): MANO translations at
+        the stop (m, 3), the slide lengths (m,; inf: nothing was hit) and how far the stopped hand's skin
+        reaches under the table (m,)."""
+        a_i, R_i = a[idx], R[idx]
+        transl0 = hand.transl_for(R_i, grip, aim + _SLIDE_START * a_i)
+        s_stop = np.full(len(idx), _SLIDE_START) if placed else stop_distance(a_i, R_i, transl0, idx)
         transl = transl0 - a_i * np.where(np.isfinite(s_stop), s_stop, 0.0)[:, None]
-        under = np.zeros(m)
+        under = np.zeros(len(idx))
         if table_height is not None:
             lowest = ((v_pre - hand.wrist) @ R_i[:, 2].T).min(axis=0) + hand.wrist[2] + transl[:, 2]
             under = table_height - lowest
@@ -722,10 +725,10 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
             raised = aim[again] + [0.0, 0.0, 1.0] * (under[again] + cfg["table_margin"])[:, None]
             transl[again], s_stop[again], under[again] = slide(raised, again)
     hit = np.isfinite(s_stop)
-    pass_world = (v_pre[passing][::3] - hand.wrist) @ R.transpose(0, 2, 1) + hand.wrist + transl[:, None]
+    pass_world = hand.posed_points(v_pre[passing][::3], R, transl)
     clear = sdf.near(pass_world, _SIGN_ONLY).min(axis=1) > 0.0
     if placed:
-        whole = (v_pre[::3] - hand.wrist) @ R.transpose(0, 2, 1) + hand.wrist + transl[:, None]
+        whole = hand.posed_points(v_pre[::3], R, transl)
         clear &= sdf.near(whole, _SIGN_ONLY).min(axis=1) > 0.0
     if table_height is not None:
         clear &= under < 0.0
@@ -762,7 +765,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         trial = np.where(free[:, :, None], np.maximum(c[None, None, :, None], level[..., None, None]), closure[:, :, None])
         poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
         pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
-        world = (pts - hand.wrist) @ R.transpose(0, 2, 1)[:, None] + (hand.wrist + transl)[:, None, None]
+        world = hand.posed_points(pts, R, transl)
         g_obj = sdf.near(world, _EXACT_WITHIN) - radius  # (n, K, P): exact near the object, only crossings matter
         g = np.minimum(g_obj, world[..., 2] - table_height - table_radius) if table_height is not None else g_obj
         moving = counts & (segment_of_point >= first_free[:, finger_of_point])  # (n, P)
@@ -790,7 +793,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
 
     # --- contact normals, palm contact, balance, hook enclosure ------------------------------
     # the palm's skin, with the thenar eminence over the thumb's metacarpal (rigid: the fingers do not move it)
-    palm_pts = (v_pre[bone_of_vertex <= n_palm][::2] - hand.wrist) @ R.transpose(0, 2, 1) + (hand.wrist + transl)[:, None]
+    palm_pts = hand.posed_points(v_pre[bone_of_vertex <= n_palm][::2], R, transl)
     d_palm = sdf.near(palm_pts, _EXACT_WITHIN)
     palm_idx = d_palm.argmin(axis=1)
     palm_contact = d_palm[np.arange(n), palm_idx] <= cfg["palm_contact"]
@@ -814,7 +817,7 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
     # hook: the chord from each long finger's tip to its knuckle passes through a thin part
     closure = closure.reshape(n, 15)
     joints = hand.finger_joints(finger_pose(pre, direction, closure))
-    joints = (joints - hand.wrist) @ R.transpose(0, 2, 1) + (hand.wrist + transl)[:, None]
+    joints = hand.posed_points(joints, R, transl)
     knuckle, tip = joints[:, [5, 9, 13, 17]], joints[:, [8, 12, 16, 20]]
     u = np.linspace(0.0, 1.0, 16)
     chord = knuckle[:, :, None] + u[None, None, :, None] * (tip - knuckle)[:, :, None]  # (n, 4, 16, 3)

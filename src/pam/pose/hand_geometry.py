@@ -195,6 +195,15 @@ class PosedHand:
         when the hand is rotated by ``rotation`` (..., 3, 3) about its wrist."""
         return point_world - np.einsum("...ij,j->...i", rotation, point_rest - self.wrist) - self.wrist
 
+    def posed_points(self, points: np.ndarray, rotation: np.ndarray, transl: np.ndarray) -> np.ndarray:
+        """Rest-frame points (P, 3), or (N, ..., P, 3), of hands rotated by ``rotation`` (N, 3, 3) about the
+        wrist and moved by ``transl`` (N, 3): world points (N, ..., P, 3)."""
+        points = np.asarray(points, dtype=np.float64)
+        extra = (1,) * max(points.ndim - 3, 0)
+        rot_t = rotation.transpose(0, 2, 1).reshape(len(rotation), *extra, 3, 3)
+        shift = (self.wrist + transl).reshape(len(transl), *extra, 1, 3)
+        return (points - self.wrist) @ rot_t + shift
+
     def canonical_axes(self, flexed_pose: np.ndarray) -> np.ndarray:
         """(3, 3) rows: finger direction, palm normal x finger direction, palm normal (where fingers flex to),
         in the rest frame; a right-handed orthonormal basis."""
