@@ -92,6 +92,21 @@ def test_the_wrist_feeds_forward_its_loads_weight_and_torque():
     np.testing.assert_allclose(data.xfrc_applied[body, 3:], np.cross(lever, weight), atol=1e-9)
 
 
+def test_a_pushing_arm_holds_the_hand_off_its_target_by_force_over_stiffness():
+    """Closed form: a free hand (no table, no object) commanded to stay put while its arm pushes with
+    a constant 2 N settles where the wrist's spring balances the push: 2 N / kp along the push, with
+    kp = m (2 pi f)^2 from the hand's mass m and the wrist's bandwidth f."""
+    rig = physics.HandRig.from_model(HAND)
+    samples = 4 * 30 + 1  # 2 s at 15 fps
+    push = np.tile([2.0, 0.0, 0.0], (samples, 1))
+    drive = physics.HandDrive(np.zeros((samples, 3)), np.tile(PALM_DOWN, (samples, 1, 1)), np.zeros((samples, 45)),
+                              push=push)
+    res = physics.simulate([rig], [drive], [], None, 15.0, 4)
+    model = physics.build_scene([rig], [], None, 0.002, dict(physics.DEFAULTS))
+    kp = model.body_subtreemass[model.body("hand0_j0").id] * (2 * np.pi * physics.DEFAULTS["wrist_frequency"]) ** 2
+    np.testing.assert_allclose(res.wrist[0, -1], [2.0 / kp, 0.0, 0.0], atol=2e-4)
+
+
 @pytest.fixture(scope="module")
 def box_grasp():
     """A simulated box grasp: the chosen candidate's commands, the box's parts and its pose."""

@@ -127,6 +127,8 @@ class HandDrive:
             object does not make the wrist sag behind the plan.
         load_point: (3,) where that load hangs (its centre of mass), in the wrist's frame: its
             weight's torque is fed forward too, so the hand does not tip under it.
+        push: (S, 3) N the arm adds at the wrist (world frame): two hands holding one object press
+            it between them.
     """
 
     wrist: np.ndarray
@@ -135,6 +137,7 @@ class HandDrive:
     effort: np.ndarray | None = None
     load: np.ndarray | None = None
     load_point: np.ndarray | None = None
+    push: np.ndarray | None = None
 
 
 @dataclass
@@ -270,14 +273,16 @@ class _Wrist:
         self._err = np.zeros(3)
 
     def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, load: float = 0.0,
-              load_point: np.ndarray | None = None) -> None:
+              load_point: np.ndarray | None = None, push: np.ndarray | None = None) -> None:
         """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,)
         and an expected carried mass ``load`` (kg) hanging at ``load_point`` (3,, wrist frame; None: at
-        the wrist): its weight and that weight's torque are fed forward."""
+        the wrist): its weight and that weight's torque are fed forward, and so is a force ``push`` (3,) N."""
         qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
         rot = data.xmat[self.body].reshape(3, 3)
         carry = self.lift * load
         force = self.kp * (pos - data.xpos[self.body]) + self.kd * (vel - qvel[:3]) + carry
+        if push is not None:
+            force = force + push
         mujoco.mju_subQuat(self._err, quat, data.xquat[self.body])  # in the body frame
         torque = rot @ (self.kr * self._err - self.kw * qvel[3:])
         if load_point is not None:  # the force acts at the body's centre of mass; the load hangs elsewhere
@@ -398,6 +403,7 @@ def simulate(
         shape = (1, steps) + (1,) * (x.ndim - 1)
         return (1 - w).reshape(shape) * x[:-1, None] + w.reshape(shape) * x[1:, None]
 
+    push = [None if d.push is None else per_step(d.push) for d in drives]
     commands = []  # per hand: the wrist's position, orientation, velocity and load, and the finger targets, per step
     for h, d in enumerate(drives):
         q = per_step(quats[h])
@@ -409,7 +415,8 @@ def simulate(
         for k in range(steps):
             for h in range(H):
                 pos, quat, vel, carried, ctrl = commands[h]
-                wrists[h].apply(data, pos[i, k], quat[i, k], vel[i, k], carried[i, k], drives[h].load_point)
+                wrists[h].apply(data, pos[i, k], quat[i, k], vel[i, k], carried[i, k], drives[h].load_point,
+                                None if push[h] is None else push[h][i, k])
                 data.ctrl[act[h]] = ctrl[i, k]
             mujoco.mj_step(model, data)
         if (i + 1) % substeps == 0:
