@@ -214,6 +214,58 @@ def test_two_hands_each_carry_their_own_object(tmp_path):
         assert _lowest_hand_point(seq, h).min() > -0.002
 
 
+def _yawed(rotation, yaw):
+    """A 3x3 rotation turned by ``yaw`` about the vertical."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.asarray(rotation, dtype=float)
+
+
+def test_both_hands_carry_one_bar_together(tmp_path):
+    """A 30 cm bar, the hands starting on either side of it: the right hand's target lifts it 15 cm,
+    the left hand (no wrist target) carries it along. The independent check grades both hands: each
+    is in contact in every carried frame and the bar does not slip in either."""
+    from pam.pose.command import pose_sequences
+
+    bar = trimesh.creation.box([0.30, 0.05, 0.05])
+    bar.export(tmp_path / "bar.obj")
+    front_right, front_left = [[0, 0, -1], [-1, 0, 0], [0, 1, 0]], [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    start = [0.0, -0.3, 0.0]
+    init, target = tmp_path / "init.json", tmp_path / "target.json"
+    init.write_text(json.dumps({
+        "hands": [
+            {"side": "right", "global_orient": _yawed(front_right, 1.2).tolist(),
+             "transl": (_yawed(np.eye(3), 1.2) @ start + [0, 0, 0.14]).tolist()},
+            {"side": "left", "global_orient": _yawed(front_left, -1.2).tolist(),
+             "transl": (_yawed(np.eye(3), -1.2) @ start + [0, 0, 0.14]).tolist()},
+        ],
+        "object": {"mesh": str(tmp_path / "bar.obj"), "translation": [0, 0, 0.025]},
+    }))
+    target.write_text(json.dumps({"hands": [{"offset_from_grasp": [0, 0, 0.15], "object": 0},
+                                            {"hand_pose": "power_grasp", "object": 0}]}))
+    seq = pose_sequences(init=init, target=target)[0]
+    assert [h["object"] for h in seq.meta["pose"]["hands"]] == [0, 0] and len(seq.objects) == 1
+    rise = seq.objects[0].translation[-1, 2] - seq.objects[0].translation[0, 2]
+    assert rise == pytest.approx(0.15, abs=0.01)
+    q = evaluate(seq, meshes=[bar], hand_models=[HAND, OpenHand("left")])
+    assert q.success, q.failed
+    assert [p["hand"] for p in q.pairs] == [0, 1]
+    assert all(p["contact_fraction"] == 1.0 and p["slip_mm"] <= THRESHOLDS.slip_mm for p in q.pairs)
+
+
+@pytest.mark.parametrize("second_goal, hands, match", [
+    (ObjectGoal(kind="tilt", axis=np.array([1.0, 0.0, 0.0]), angle=1.0), 2, "give the second hand the same goal or none"),
+    (ObjectGoal(), 3, "at most two hands may hold one object"),
+])
+def test_both_hands_on_one_object_bad_input_is_an_error(second_goal, hands, match):
+    from pam.objects import load_object
+    from pam.pose.generate import HandTask, SceneObject, generate_scene
+
+    h0, _, hT = default_keyframes("bowl")
+    tasks = [HandTask(h0, hT, 0)] + [HandTask(h0, hT, 0, second_goal) for _ in range(hands - 1)]
+    with pytest.raises(PoseError, match=match):
+        generate_scene(tasks, [SceneObject("bowl", load_object("bowl"), np.eye(4))])
+
+
 def test_cli_writes_sequence_and_report(tmp_path):
     out = tmp_path / "seq.npz"
     res = CliRunner().invoke(app, ["pose", "--object", "soup_can", "-o", str(out), "--report"])

@@ -133,7 +133,7 @@ HAND = {"global_orient": [0, 0, 0], "transl": [0, 0, 0.1]}
     ({"hand": dict(HAND, hand_pos="relaxed"), "object": {"mesh": "mug"}}, r"hand: unknown key 'hand_pos' \(did you mean 'hand_pose'\?\)"),
     ({"hand": HAND, "object": {"mesh": "mug", "scal": 2}}, r"object: unknown key 'scal' \(did you mean 'scale'\?\)"),
     ({"hand": HAND, "object": {"mesh": "mug"}, "tabel_z": 0}, r"unknown key 'tabel_z' \(did you mean 'table_z'\?\)"),
-    ({"hands": [HAND, HAND], "objects": [{"mesh": "mug"}]}, "each hand needs its own object"),
+    ({"hands": [HAND, HAND, HAND], "objects": [{"mesh": "mug"}]}, "'hands' must be a list of one or two entries"),
     ({"hands": [HAND, dict(HAND, trnasl=[0, 0, 0])], "objects": [{"mesh": "mug"}, {"mesh": "ball"}]}, r"hands\[1\]: unknown key 'trnasl'"),
 ])
 def test_misspelt_or_inconsistent_init_keys_are_errors_naming_the_key(tmp_path, data, match):
@@ -157,6 +157,15 @@ def test_two_hand_scene_with_goals(tmp_path):
     assert g1.kind == "tilt" and g1.angle == pytest.approx(np.pi / 2) and o1 == 1 and hT1.side == "left"
     np.testing.assert_allclose(g1.axis, [0, 1, 0])
     assert g1.to_json() == {"type": "tilt", "axis": [0.0, 1.0, 0.0], "degrees": 90.0}
+
+
+def test_both_hands_on_one_object(tmp_path):
+    init = _write(tmp_path / "init.json", {"hands": [HAND, dict(HAND, side="left")], "object": {"mesh": "bowl"}})
+    hands, objects, _ = load_scene_init(init)
+    assert len(hands) == 2 and [o.mesh for o in objects] == ["bowl"]
+    target = _write(tmp_path / "target.json", {"hands": [{"offset_from_grasp": [0, 0, 0.1], "object": 0},
+                                                         {"hand_pose": "pinch", "object": 0}]})
+    assert [o for _, _, o in load_scene_target(target, hands)] == [0, 0]
 
 
 @pytest.mark.parametrize("goal, match", [

@@ -191,3 +191,20 @@ def test_two_hands_each_graded_with_its_own_object_and_the_worst_reported():
     assert [p["hand"] for p in q.pairs] == [1, 0]  # each ball goes to the hand that touches it
     assert q.pairs[1]["hold_frames"] > 0 and q.pairs[0]["hold_frames"] == 0
     assert q.hold_frames == 0 and q.failed == ("hold",)
+
+
+def test_a_second_hand_said_to_hold_the_object_is_graded_too():
+    """Both hands on one object (``meta["pose"]["hands"]`` names the object for each): a second hand
+    that moves along 30 cm away while the first lifts the ball fails contact; left unnamed, it is not graded."""
+    left = OpenHand("left")
+    held = scene(APPROACH + LIFT, LIFT)
+    away = scene(APPROACH + LIFT + [0.3, 0.0, 0.0], LIFT, model=left).hands[0]
+    both = {"hands": [{"object": 0}, {"object": 0}]}
+    for meta, ok in ((both, False), ({}, True)):
+        seq = HOISequence(hands=[held.hands[0], away], objects=held.objects, camera=held.camera, fps=FPS,
+                          meta={"pose": meta})
+        q = evaluate(seq, meshes=[BALL], hand_models=[HAND, left])
+        assert q.success is ok
+        if not ok:
+            assert [p["hand"] for p in q.pairs] == [0, 1] and q.pairs[1]["contact_fraction"] == 0.0
+            assert q.failed == ("contact",) and q.contact_fraction == 0.0

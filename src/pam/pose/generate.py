@@ -13,7 +13,8 @@ saved sequence is the simulated hand and object, read back every frame. Grasp ca
 (``pam.pose.grasp``) are simulated best first; the generator's own acceptance (object not pushed
 before the grip, carried without slip or turning, in contact while carried, the hand's surface
 above the table, the arm able to follow) picks the first that passes. It never uses
-``pam.pose.quality``, which grades the final sequences independently.
+``pam.pose.quality``, which grades the final sequences independently. Two hands may each hold
+their own object, or both hold one (``generate_scene``; pairs of grasps, ``_Search.pair``).
 
 Bad input: a hand or object keyframe below the table, a hand starting inside an object, a target
 the wrist cannot reach in time, too few frames, or a degenerate mesh raise ``PoseError`` naming
@@ -22,10 +23,11 @@ the keyframe. Nothing is written here: saving is the caller's (``HOISequence.sav
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from pam.pose import grasp as grasp_mod
@@ -41,8 +43,8 @@ from pam.pose.trajectory import (
     slerp_axis_angles,
     slerp_rotations,
 )
-from pam.pose.wrench import centre_of_mass
-from pam.rotations import axis_angle_to_matrix_np
+from pam.pose.wrench import centre_of_mass, support_force
+from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 from pam.sequence import Camera, HandTrack, HOISequence, ObjectTrack
 
 #: Phase ends as fractions of the clip. lift/tilt: reach, approach, close, transport (then hold);
@@ -63,6 +65,12 @@ PRESS_DEPTH = (0.012, 0.006, 0.006, 0.006, 0.006)
 #: table capsules would; the hand stops 5 mm short.
 GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE,
                       table_percentile=physics.TABLE_PERCENTILE)
+#: ... and for each of two hands on one object: approaches from the hand's own side weigh more, and
+#: more grasps are kept (the two hands must fit beside each other).
+PAIR_GRASP_SETTINGS = dict(sector_weight=4.0, num_keep=30)
+#: Two hands on one object press it between them with this many times the force that two opposed
+#: friction contacts need to hold its weight (a margin like ``GRIP_SAFETY``'s).
+PAIR_SQUEEZE = 3.0
 #: Fraction of the closing phase spent bringing the fingers to the surface (the rest presses).
 SURFACE = 0.65
 #: Fraction of the finger torque limits used while the fingers move onto the surface.
@@ -172,14 +180,16 @@ def _rigid(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return out
 
 
-def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Final wrist rotation (3, 3), wrist position (3,) and the object pose (4, 4) they carry it to."""
+def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared,
+                  object_end: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Final wrist rotation (3, 3), wrist position (3,) and the object pose (4, 4) they carry it to;
+    ``object_end`` (4, 4): that pose, given (the other hand's plan, both hands on one object)."""
     wg = hand.wrist + g.transl
     grasp_w = _rigid(g.rotation, wg)
     o0 = prep.obj.pose
     goal = task.goal
-    if goal.kind == "place":
-        obj_end = _rigid(goal.rotation, goal.translation)
+    if goal.kind == "place" or object_end is not None:
+        obj_end = _rigid(goal.rotation, goal.translation) if goal.kind == "place" else object_end
         wrist_end = obj_end @ np.linalg.inv(o0) @ grasp_w
         return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
     hT = task.hT
@@ -212,12 +222,15 @@ def grip_effort(mass: float) -> float:
 
 
 def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared, times: np.ndarray,
-                frames: int, arc: float = 0.0, up: float = 0.0) -> _Candidate:
+                frames: int, arc: float = 0.0, up: float = 0.0, object_path: np.ndarray | None = None,
+                share: float = 1.0) -> _Candidate:
     """The simulator's commands at frame times ``times`` (S,) for a clip of ``frames`` frames.
 
     ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object; ``up``
     tilts the approach line upwards (adds ``up`` to its direction's z before normalising), to
-    keep a low pre-grasp pose above the table.
+    keep a low pre-grasp pose above the table. ``object_path`` (S, 4, 4): the object's planned
+    poses, given by the other hand's plan (``object_path``) when both hold it: this hand's wrist
+    moves rigidly with it while carrying. ``share``: of the object's weight this hand expects to carry.
     """
     kind = task.goal.kind
     ends = _phase_frames(kind, frames)
@@ -228,7 +241,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     line = g.approach + np.array([0.0, 0.0, up])
     w_pre = wg + APPROACH_DISTANCE * line / np.linalg.norm(line)
     r0 = axis_angle_to_matrix_np(h0.global_orient)
-    rot_end, wrist_end, obj_end = _carry_target(hand, task, g, prep)
+    rot_end, wrist_end, obj_end = _carry_target(hand, task, g, prep, None if object_path is None else object_path[-1])
     s_reach = phase_progress(times, 0.0, reach)
     s_app = phase_progress(times, reach, approach)
     s_tr = phase_progress(times, close, transport)
@@ -242,6 +255,11 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         (times <= reach)[:, None, None], slerp_rotations(r0, g.rotation, s_reach),
         np.where((times <= close)[:, None, None], g.rotation, slerp_rotations(g.rotation, rot_end, s_tr)),
     )
+    if object_path is not None:  # carried with the other hand: rigidly with the object
+        held = object_path @ np.linalg.inv(prep.obj.pose) @ _rigid(g.rotation, wg)
+        carrying = ((times > close) & (times <= transport))[:, None]
+        wrist = np.where(carrying, held[:, :3, 3], wrist)
+        rot = np.where(carrying[..., None], held[:, :3, :3], rot)
     grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH)
     # fingers close onto the surface (proximal joints first), then press: the command moves past
     # the surface only once every finger is on it, so no finger shoves the object alone
@@ -266,9 +284,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         effort = np.where(times > transport, GENTLE + (hold - GENTLE) * (1.0 - s_rel), effort)
         carry_end = int(np.floor(transport))
     # the arm takes the object's expected weight over the first third of the transport (lift-off)
-    load = prep.mass * phase_progress(times, close, close + LIFT_OFF * (transport - close))
+    load = share * prep.mass * phase_progress(times, close, close + LIFT_OFF * (transport - close))
     if kind == "place":
-        load = np.where(times > transport, prep.mass * (1.0 - s_rel), load)
+        load = np.where(times > transport, share * prep.mass * (1.0 - s_rel), load)
     drive = physics.HandDrive(wrist=wrist, rotation=rot, hand_pose=fingers, effort=effort, load=load,
                               load_point=g.rotation.T @ (prep.com - wg))
     return _Candidate(g, drive, nominal, tuple(float(e) for e in ends), int(np.ceil(close)), carry_end, obj_end, kind == "place")
@@ -397,9 +415,10 @@ def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Pre
     return None
 
 
-def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, frames: int, fps: float,
-                rng: np.random.Generator, name: str, grasp_settings: dict | None, request=None):
-    """Yield (rank, candidate, reason) for the task's ranked grasps; reason is None for a plan worth simulating."""
+def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rng: np.random.Generator, name: str,
+            grasp_settings: dict | None, request=None, own_side: bool = False) -> list[grasp_mod.Grasp]:
+    """The task's ranked grasps of its object (``grasp.synthesize_grasps``); PoseError when there are none.
+    ``own_side``: favour approaches from the side of the object the hand starts on (both hands on one object)."""
     preshape = hand_preset("preshape", task.h0.side)
     style = task.hT.hand_pose
     _, tips = hand(np.zeros((2, 3)), np.stack([preshape, style]), np.zeros((2, 3)))
@@ -413,7 +432,11 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
     if task.hT.global_orient is not None:
         preferred.append(axis_angle_to_matrix_np(task.hT.global_orient))
     extra = {} if request is None else {"request": request.in_world(prep.obj.pose)}
-    settings = dict(GRASP_SETTINGS, **(grasp_settings or {}))
+    if own_side:
+        side = hand.wrist + task.h0.transl - prep.com
+        side[2] = 0.0
+        extra["sector"] = (side / max(np.linalg.norm(side), 1e-9) + [0.0, 0.0, 1.0]) / np.sqrt(2.0)  # 45 degrees up
+    settings = dict(GRASP_SETTINGS, **(PAIR_GRASP_SETTINGS if own_side else {}), **(grasp_settings or {}))
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
                                          mass=prep.mass, **extra, **settings)
     if not grasps:  # a small or awkward object (few candidates clear the table): draw twice as many once more
@@ -422,58 +445,251 @@ def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float
                                              preferred=tuple(preferred), mass=prep.mass, **extra, **settings)
     if not grasps:
         raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it")
+    return grasps
+
+
+def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Prepared, table_z: float, frames: int,
+          fps: float, name: str, object_path: np.ndarray | None = None, share: float = 1.0) -> tuple[_Candidate, str | None]:
+    """The plan of grasp ``g`` (rank ``i``) and why it is not worth simulating (None: it is).
+
+    The reach must pass the object and the table (it may arc over the object or come in on a
+    raised approach line); ``object_path``: the object's planned poses (``plan_motion``).
+    """
     times = np.arange((frames - 1) * SUBSTEPS + 1) / SUBSTEPS
     duration = (frames - 1) / fps
     check = np.linspace(0, len(times) - 1, 25).astype(int)
-    for i, g in enumerate(grasps):
-        cand = plan_motion(hand, task, g, prep, times, frames)
-        reach, approach, close, transport = cand.phases[:4]
-        wg = hand.wrist + g.transl
-        speed = np.linalg.norm(cand.drive.wrist[-1 if len(cand.phases) == 4 else int(transport * SUBSTEPS)] - wg) / (
-            duration * (transport - close) / (frames - 1))
-        reach_speed = np.linalg.norm(cand.drive.wrist[int(reach * SUBSTEPS)] - cand.drive.wrist[0]) / (duration * reach / (frames - 1))
-        if max(speed, reach_speed) > MAX_WRIST_SPEED:
-            which = "the target" if speed >= reach_speed else "the object from the initial hand"
-            raise PoseError(
-                f"{name}: unreachable: reaching {which} needs a mean wrist speed of {max(speed, reach_speed):.1f} m/s "
-                f"(limit {MAX_WRIST_SPEED} m/s); bring it closer or use more frames"
-            )
-        low = (np.asarray(prep.world.vertices) - prep.obj.pose[:3, 3]) @ prep.obj.pose[:3, :3]  # object frame
-        end_low = (low @ cand.target_pose[:3, :3].T + cand.target_pose[:3, 3])[:, 2].min()
-        if end_low < table_z - 0.005:
-            yield i, cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
-            continue
-        path = np.linspace(0, int(approach * SUBSTEPS), REACH_SAMPLES).astype(int)  # reach and approach
-        top = float(prep.world.vertices[:, 2].max()) + 0.06
-        arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
-        reason = None
-        for up in (0.0, 0.5, 1.5):
-            for arc in (0.0, arc_over):
-                cand = plan_motion(hand, task, g, prep, times, frames, arc, up)
-                verts, _ = hand(*_plan_params(hand, cand, path))
-                below = table_z - verts[..., 2].min()
-                fast = path <= REACH_FAST * reach * SUBSTEPS
-                slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
-                # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
-                if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
-                        or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
-                        < SLOW_CLEARANCE):
-                    reason = reason or f"candidate {i}: the reach passes through the object"
-                elif below > TABLE_TOLERANCE:
-                    reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
-                else:
-                    reason = None
-                    break
-            if reason is None:
+    cand = plan_motion(hand, task, g, prep, times, frames, object_path=object_path, share=share)
+    reach, approach, close, transport = cand.phases[:4]
+    wg = hand.wrist + g.transl
+    speed = np.linalg.norm(cand.drive.wrist[-1 if len(cand.phases) == 4 else int(transport * SUBSTEPS)] - wg) / (
+        duration * (transport - close) / (frames - 1))
+    reach_speed = np.linalg.norm(cand.drive.wrist[int(reach * SUBSTEPS)] - cand.drive.wrist[0]) / (duration * reach / (frames - 1))
+    if max(speed, reach_speed) > MAX_WRIST_SPEED:
+        which = "the target" if speed >= reach_speed else "the object from the initial hand"
+        raise PoseError(
+            f"{name}: unreachable: reaching {which} needs a mean wrist speed of {max(speed, reach_speed):.1f} m/s "
+            f"(limit {MAX_WRIST_SPEED} m/s); bring it closer or use more frames"
+        )
+    low = (np.asarray(prep.world.vertices) - prep.obj.pose[:3, 3]) @ prep.obj.pose[:3, :3]  # object frame
+    end_low = (low @ cand.target_pose[:3, :3].T + cand.target_pose[:3, 3])[:, 2].min()
+    if end_low < table_z - 0.005:
+        return cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
+    path = np.linspace(0, int(approach * SUBSTEPS), REACH_SAMPLES).astype(int)  # reach and approach
+    top = float(prep.world.vertices[:, 2].max()) + 0.06
+    arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
+    reason = None
+    for up in (0.0, 0.5, 1.5):
+        for arc in (0.0, arc_over):
+            cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share)
+            verts, _ = hand(*_plan_params(hand, cand, path))
+            below = table_z - verts[..., 2].min()
+            fast = path <= REACH_FAST * reach * SUBSTEPS
+            slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
+            # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
+            if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
+                    or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
+                    < SLOW_CLEARANCE):
+                reason = reason or f"candidate {i}: the reach passes through the object"
+            elif below > TABLE_TOLERANCE:
+                reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
+            else:
+                reason = None
                 break
-        if reason is not None:
-            yield i, cand, reason
-            continue
-        below, k = _hand_below_table(hand, *_plan_params(hand, cand, check), table_z)
-        if below > TABLE_TOLERANCE:
-            yield i, cand, f"candidate {i}: the planned hand goes {below * 1000:.0f} mm below the table (frame {check[k] // SUBSTEPS})"
-            continue
-        yield i, cand, None
+        if reason is None:
+            break
+    if reason is not None:
+        return cand, reason
+    below, k = _hand_below_table(hand, *_plan_params(hand, cand, check), table_z)
+    if below > TABLE_TOLERANCE:
+        return cand, f"candidate {i}: the planned hand goes {below * 1000:.0f} mm below the table (frame {check[k] // SUBSTEPS})"
+    return cand, None
+
+
+def _candidates(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, frames: int, fps: float,
+                rng: np.random.Generator, name: str, grasp_settings: dict | None, request=None):
+    """Yield (rank, candidate, reason) for the task's ranked grasps; reason is None for a plan worth simulating."""
+    for i, g in enumerate(_grasps(hand, task, prep, table_z, rng, name, grasp_settings, request)):
+        yield (i, *_plan(hand, task, g, i, prep, table_z, frames, fps, name))
+
+
+#: m: the least distance between the two hands' skins when both hold one object (reach to carry).
+HANDS_APART = 0.005
+
+
+@dataclass
+class _Search:
+    """Simulates the ranked grasp candidates of the hands on one object until they pass ``_assess``."""
+
+    hands: list
+    tasks: list
+    names: list
+    prep: _Prepared
+    rigs: list
+    sim_object: physics.SimObject
+    table_z: float
+    frames: int
+    fps: float
+    rng: np.random.Generator
+    grasp_settings: dict | None
+    request: object
+    max_attempts: int
+    physics_settings: dict
+
+    def _simulate(self, group: list[int], cands: list[_Candidate]) -> tuple[physics.SimResult, str | None]:
+        """Simulate the hands ``group`` with their candidates on the object; (result, why it fails or None)."""
+        centre = self.prep.centre
+
+        def failing(f, rot, trans, wrist_rot, wrist):  # stop as soon as a hand fails
+            grip = max(c.grip_frame for c in cands)
+            if f <= grip:
+                return _pregrasp_disturbance(rot[0], trans[0], centre, fallback=True) is not None
+            return any(c.grip_frame < f <= c.carry_end and _in_hand_motion(rot[0], trans[0], wrist_rot[k], wrist[k], centre,
+                                                                           c.grip_frame) is not None
+                       for k, c in enumerate(cands))
+
+        res = physics.simulate([self.rigs[h] for h in group], [c.drive for c in cands], [self.sim_object], self.table_z,
+                               self.fps, SUBSTEPS, monitor=failing, **self.physics_settings)
+        reasons = [(h, _assess(res, k, 0, c, self.prep, self.hands[h], self.table_z, self.frames))
+                   for k, (h, c) in enumerate(zip(group, cands))]
+        failed = [r if len(group) == 1 else f"{self.names[h]}: {r}" for h, r in reasons if r is not None]
+        return res, ", ".join(failed) or None
+
+    def _run(self, group: list[int], plans) -> tuple[list, bool]:
+        """Simulate ``plans`` (yielding (ranks, candidates, reason), one rank and candidate per hand of ``group``)
+        until one passes: ((candidate, rank, result) per hand, whether it met only the fallback limits)."""
+        tried, best, reasons = 0, None, []
+        for ranks, cands, reason in plans:
+            i = ranks[0]
+            if reason is None:
+                if tried >= self.max_attempts:
+                    break
+                tried += 1
+                res, reason = self._simulate(group, cands)
+                if reason is None:
+                    grip = max(c.grip_frame for c in cands) + 1
+                    shift, turn = _disturbance(res.object_rotation[0, :grip], res.object_translation[0, :grip],
+                                               self.prep.centre)
+                    choice = [(c, rank, res) for c, rank in zip(cands, ranks)]
+                    if shift <= ACCEPT["pregrasp_shift"] and turn <= ACCEPT["pregrasp_turn"]:
+                        return choice, False
+                    # passes only the fallback: keep the least disturbing one in case none does better
+                    score = max(shift / ACCEPT["pregrasp_shift"], turn / ACCEPT["pregrasp_turn"])
+                    if best is None or score < best[0]:
+                        best = (score, choice)
+                    reason = f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed (kept as fallback)"
+                reason = f"candidate {i}: {reason}"
+            reasons.append(reason if len(self.tasks) == 1 else f"{self.names[group[0]]} {reason}")
+        if best is not None:
+            return best[1], True
+        if reasons and all("into the table" in r for r in reasons):
+            raise PoseError(f"{self.names[group[0]]}: unreachable target: {reasons[0].split(': ', 1)[1]}")
+        raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); try another seed")
+
+    def single(self, h: int) -> tuple[list, bool]:
+        """One hand on the object: its candidates, best first."""
+        plans = (([i], [cand], reason) for i, cand, reason in _candidates(
+            self.hands[h], self.tasks[h], self.prep, self.table_z, self.frames, self.fps, self.rng, self.names[h],
+            self.grasp_settings, self.request))
+        return self._run([h], plans)
+
+    def pair(self, a: int, b: int) -> tuple[list, bool]:
+        """Both hands on the object, each on its own side of it (of the vertical plane through the centre of
+        mass square to the line between the hands' starts). The first hand's grasps best first (by their score:
+        whether one hand alone could hold the object does not matter here), each with the second hand's grasp
+        that together with it needs the least contact force to hold the object (``wrench``), whose plan carries
+        the object along with the first hand's and keeps the hands ``HANDS_APART``."""
+        cfg = dict(grasp_mod.DEFAULTS, **GRASP_SETTINGS, **(self.grasp_settings or {}))
+        across = (self.hands[a].wrist + self.tasks[a].h0.transl) - (self.hands[b].wrist + self.tasks[b].h0.transl)
+        across[2] = 0.0
+        across /= max(np.linalg.norm(across), 1e-9)
+
+        def contacts(g):
+            return g.contact_points[g.finger_contact], g.contact_normals[g.finger_contact]
+
+        def ranked(h: int, sign: float) -> list:
+            grasps = _grasps(self.hands[h], self.tasks[h], self.prep, self.table_z, self.rng, self.names[h],
+                             self.grasp_settings, self.request, own_side=True)
+            mine = [g for g in grasps if sign * (contacts(g)[0].mean(axis=0) - self.prep.com) @ across > 0.0]
+            if not mine:
+                raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp of {self.names[h]} on its own side of the object; "
+                                  "try another seed or other start poses")
+            return sorted(mine, key=lambda g: -g.score)
+
+        first, second = ranked(a, 1.0), ranked(b, -1.0)
+        second_skin = _grasp_skin(self.hands[b], second)  # (n, V, 3)
+
+        def plans():
+            for i, g in enumerate(first):
+                cand, reason = _plan(self.hands[a], self.tasks[a], g, i, self.prep, self.table_z, self.frames, self.fps,
+                                     self.names[a], share=0.5)
+                if reason is not None:
+                    yield [i], [cand], reason
+                    continue
+                # the second hand's grasps clear of this one (at the grasp; ``_hands_apart`` checks the whole plan)
+                gap = cKDTree(_grasp_skin(self.hands[a], [g])[0]).query(second_skin.reshape(-1, 3))[0]
+                clear = np.flatnonzero(gap.reshape(len(second), -1).min(axis=1) >= HANDS_APART)
+                pa, na = contacts(g)
+                force = [support_force(np.concatenate([pa, contacts(second[j])[0]]),
+                                       np.concatenate([na, contacts(second[j])[1]]), self.prep.com, mu=cfg["support_mu"],
+                                       torsion=cfg["support_torsion"]) for j in clear]
+                partner = None
+                for j in clear[np.argsort(force, kind="stable")]:
+                    other, why = _plan(self.hands[b], self.tasks[b], second[j], int(j), self.prep, self.table_z,
+                                       self.frames, self.fps, self.names[b], object_path(self.hands[a], cand, self.prep), 0.5)
+                    if why is None and _hands_apart(self.hands[a], cand, self.hands[b], other):
+                        partner = other
+                        break
+                if partner is None:
+                    yield [i], [cand], f"candidate {i}: no grasp of {self.names[b]} fits beside it"
+                else:
+                    toward = contacts(second[j])[0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
+                    toward /= max(np.linalg.norm(toward), 1e-9)
+                    path = object_path(self.hands[a], cand, self.prep)
+                    yield [i, int(j)], [_pressing(cand, toward, path, self.prep), _pressing(partner, -toward, path, self.prep)], None
+
+        return self._run([a, b], plans())
+
+
+def object_path(hand: PosedHand, cand: _Candidate, prep: _Prepared) -> np.ndarray:
+    """(S, 4, 4) the object's poses that ``cand``'s plan carries it through (rigidly with the wrist from the grasp)."""
+    g = cand.grasp
+    wrist = np.repeat(np.eye(4)[None], len(cand.drive.wrist), axis=0)
+    wrist[:, :3, :3], wrist[:, :3, 3] = cand.drive.rotation, cand.drive.wrist
+    close, transport = cand.phases[2], cand.phases[3]
+    t = np.minimum(np.arange(len(wrist)), int(np.floor(transport * SUBSTEPS)))  # put down (place) at the transport's end
+    moved = wrist[t] @ np.linalg.inv(_rigid(g.rotation, hand.wrist + g.transl)) @ prep.obj.pose
+    return np.where((t / SUBSTEPS > close)[:, None, None], moved, prep.obj.pose)
+
+
+def _pressing(cand: _Candidate, direction: np.ndarray, path: np.ndarray, prep: _Prepared) -> _Candidate:
+    """``cand`` whose arm presses the object towards the other hand (``direction`` (3,), at the grasp) with
+    ``PAIR_SQUEEZE`` times the force two opposed friction contacts need to hold its weight, from when the
+    fingers press until it is carried (and let go, for a place), turning with the object along ``path``."""
+    times = np.arange(len(cand.drive.wrist)) / SUBSTEPS
+    approach, close, transport = cand.phases[1:4]
+    ramp = phase_progress(times, approach + SURFACE * (close - approach), close)
+    if cand.release:
+        ramp = np.where(times > transport, 1.0 - phase_progress(times, transport, cand.phases[4]), ramp)
+    need = prep.mass * 9.81 / (2.0 * physics.DEFAULTS["friction"][0])
+    turned = path[:, :3, :3] @ prep.obj.pose[:3, :3].T @ direction
+    push = PAIR_SQUEEZE * need * ramp[:, None] * turned
+    return replace(cand, drive=replace(cand.drive, push=push))
+
+
+def _grasp_skin(hand: PosedHand, grasps: list) -> np.ndarray:
+    """(n, V, 3) the hand's skin at each grasp's pose."""
+    verts, _ = hand(np.stack([matrix_to_axis_angle_np(g.rotation) for g in grasps]), np.stack([g.hand_pose for g in grasps]),
+                    np.stack([g.transl for g in grasps]))
+    return verts
+
+
+def _hands_apart(hand_a: PosedHand, cand_a: _Candidate, hand_b: PosedHand, cand_b: _Candidate, samples: int = 25) -> bool:
+    """Whether the two planned hands' skins stay ``HANDS_APART`` at ``samples`` poses over the clip."""
+    idx = np.linspace(0, len(cand_a.drive.wrist) - 1, samples).astype(int)
+    verts_a, _ = hand_a(*_plan_params(hand_a, cand_a, idx))
+    verts_b, _ = hand_b(*_plan_params(hand_b, cand_b, idx))
+    return all(cKDTree(va).query(vb, distance_upper_bound=HANDS_APART)[0].min() >= HANDS_APART
+               for va, vb in zip(verts_a, verts_b))
 
 
 def generate_scene(
@@ -490,16 +706,20 @@ def generate_scene(
     physics_settings: dict | None = None,
     request=None,
 ) -> HOISequence:
-    """One sequence of one or more hands, each grasping its own object, simulated together.
+    """One sequence of one or more hands, each grasping its own object or two holding one, simulated together.
+
+    Both hands on one object (two tasks with its index): the first hand's target and goal move it;
+    the second hand's target gives its grasp style only, and its wrist follows the object (see
+    ``_Search.pair``).
 
     Args:
-        tasks: one ``HandTask`` per hand (each with its own object index).
+        tasks: one ``HandTask`` per hand (an object index each; at most two hands share one).
         objects: the scene's objects at their initial poses.
         frames, fps: clip length and rate.
         seed: grasp candidates are drawn from ``numpy.random.default_rng(seed)``.
         camera: the sequence's camera (default: ``keyframes.default_camera`` framing the motion).
         hand_models: one ``HandModel`` per task (default: ``pam.hand.load_hand_model``).
-        max_attempts: grasp candidates simulated at most per hand.
+        max_attempts: grasp candidates (pairs, for two hands on one object) simulated at most per hand.
         table_z: world z of the table top (default: the lowest point of the objects).
         request: steers every hand's grasp (``grasp.GraspRequest``; a region is in its object's frame).
 
@@ -508,10 +728,23 @@ def generate_scene(
     """
     from pam.hand import load_hand_model
 
-    if len({t.obj for t in tasks}) != len(tasks):
-        raise PoseError("hands: each hand needs its own object (both hands on one object is not supported)")
-    if any(not 0 <= t.obj < len(objects) for t in tasks):
-        raise PoseError(f"hands: an object index is out of range (there are {len(objects)} objects)")
+    for h, t in enumerate(tasks):
+        if not 0 <= t.obj < len(objects):
+            raise PoseError(f"hand {h}: object index {t.obj} is out of range (there are {len(objects)} objects; "
+                            "give both hands the same index to hold one object with both)")
+    by_object: dict[int, list[int]] = {}
+    for h, t in enumerate(tasks):
+        by_object.setdefault(t.obj, []).append(h)
+    for o, group in by_object.items():
+        if len(group) > 2:
+            raise PoseError(f"hands: {len(group)} hands on object {o}; at most two hands may hold one object")
+        if len(group) == 2:  # the first hand's goal moves the object; the second hand carries it along
+            first, second = (tasks[k] for k in group)
+            if second.goal.to_json() not in (first.goal.to_json(), ObjectGoal().to_json()):
+                raise PoseError(f"hand {group[1]}: both hands hold object {o}, so the first hand's goal moves it; "
+                                "give the second hand the same goal or none")
+            tasks = list(tasks)
+            tasks[group[1]] = HandTask(second.h0, second.hT, o, first.goal)
     preps = []
     for i, obj in enumerate(objects):
         pose = np.asarray(obj.pose, dtype=np.float64)
@@ -542,48 +775,20 @@ def generate_scene(
     rigs = [physics.HandRig.from_model(h.model, h.betas) for h in hands]
     rng = np.random.default_rng(seed)
     sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps]
-    chosen, reasons, fallback = [], [], []
-    for h, (hand, task, name) in enumerate(zip(hands, tasks, names)):
-        tried, best = 0, None
-        prep = preps[task.obj]
-        for i, cand, reason in _candidates(hand, task, prep, table_z, frames, fps, rng, name, grasp_settings, request):
-            if reason is None:
-                if tried >= max_attempts:
-                    break
-                tried += 1
-
-                def failing(f, rot, trans, wrist_rot, wrist, c=cand):  # stop a candidate as soon as it fails
-                    if f <= c.grip_frame:
-                        return _pregrasp_disturbance(rot[0], trans[0], prep.centre, fallback=True) is not None
-                    if c.grip_frame < f <= c.carry_end:
-                        return _in_hand_motion(rot[0], trans[0], wrist_rot[0], wrist[0], prep.centre, c.grip_frame) is not None
-                    return False
-
-                res = physics.simulate([rigs[h]], [cand.drive], [sim_objects[task.obj]], table_z, fps, SUBSTEPS,
-                                       monitor=failing, **(physics_settings or {}))
-                reason = _assess(res, 0, 0, cand, prep, hand, table_z, frames)
-                if reason is None:
-                    grip = cand.grip_frame + 1
-                    shift, turn = _disturbance(res.object_rotation[0, :grip], res.object_translation[0, :grip], prep.centre)
-                    if shift <= ACCEPT["pregrasp_shift"] and turn <= ACCEPT["pregrasp_turn"]:
-                        chosen.append((cand, i, res))
-                        break
-                    # passes only the fallback: keep the least disturbing one in case none does better
-                    score = max(shift / ACCEPT["pregrasp_shift"], turn / ACCEPT["pregrasp_turn"])
-                    if best is None or score < best[0]:
-                        best = (score, (cand, i, res))
-                    reason = f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed (kept as fallback)"
-                reason = f"candidate {i}: {reason}"
-            reasons.append(f"{name} {reason}" if len(tasks) > 1 else reason)
-        if len(chosen) <= h and best is not None:
-            chosen.append(best[1])
-            fallback.append(h)
-        if len(chosen) <= h:
-            if reasons and all("into the table" in r for r in reasons):
-                raise PoseError(f"{name}: unreachable target: {reasons[0].split(': ', 1)[1]}")
-            raise NoGraspHeld(f"{preps[task.obj].obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); "
-                              "try another seed")
-    if len(tasks) == 1:
+    chosen, fallback = [None] * len(tasks), []
+    for h in range(len(tasks)):
+        group = by_object[tasks[h].obj]
+        if h != group[0]:  # the second hand on an object was chosen with the first
+            continue
+        task, prep = tasks[h], preps[tasks[h].obj]
+        search = _Search(hands, tasks, names, prep, rigs, sim_objects[task.obj], table_z, frames, fps, rng,
+                         grasp_settings, request, max_attempts, physics_settings or {})
+        found, is_fallback = search.single(h) if len(group) == 1 else search.pair(*group)
+        for k, choice in zip(group, found):
+            chosen[k] = choice
+        fallback += group if is_fallback else []
+    shared = len(tasks) == 2 and len(objects) == 1  # both hands on the only object: simulated together already
+    if len(tasks) == 1 or shared:
         res = chosen[0][2]
     else:  # all hands and objects together: the saved sequence is this joint simulation
         res = physics.simulate(rigs, [c.drive for c, _, _ in chosen], sim_objects, table_z, fps, SUBSTEPS,

@@ -860,6 +860,7 @@ def synthesize_grasps(
     preferred: tuple[np.ndarray, ...] = (),
     request: GraspRequest | None = None,
     mass: float | None = None,
+    sector: np.ndarray | None = None,
     **overrides,
 ) -> list[Grasp]:
     """Ranked grasps of ``mesh`` (world frame, watertight or closed) by ``hand``; best first.
@@ -874,6 +875,8 @@ def synthesize_grasps(
         preferred: wrist rotations (3, 3) the grasp should stay close to (h0's, hT's).
         request: approach, region (a point in ``mesh``'s frame, or a part name), roll, family.
         mass: the object's mass (kg) for ``max_grip_force``; None: ``max_support`` alone.
+        sector: (3,) unit direction (object -> hand) the approaches favour when no approach is
+            requested; None: a random one per call (so that seeds spread over the object).
         overrides: entries of ``DEFAULTS``.
 
     Returns:
@@ -895,16 +898,17 @@ def synthesize_grasps(
         raise KeyframeError(f"approach: {list(np.round(wanted, 3))} comes from below the table")
     if request.family is not None:
         shares = {request.family: n}
-        favoured, sector = request.family, None
+        favoured = request.family
     else:
         others = [f for f in FAMILIES if f != own]
         favoured = [own, *others][rng.choice(3, p=[0.4, 0.3, 0.3])]
         shares = {f: n // 2 if f == favoured else n // 4 for f in FAMILIES}
-        sector = None
-        if wanted is None:
+        if wanted is None and sector is None:
             sector = rng.normal(size=3)
             sector[2] = abs(sector[2])
             sector /= np.linalg.norm(sector)
+    if wanted is not None:
+        sector = None
     region, region_normals = region_points(mesh, request.region, rng)
     part_axis = None if region is None else np.linalg.svd(region - region.mean(axis=0), full_matrices=False)[2][0]
     centre, long_axis, half = _object_axis(mesh)

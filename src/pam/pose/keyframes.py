@@ -42,7 +42,9 @@ JSON format (see ``examples/pose_init.json`` and ``examples/pose_target.json``):
     Two hands, each with its own object: ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``
     in init.json and ``{"hands": [{...}, {...}]}`` in target.json. A target hand may also give
     ``"goal"`` (``parse_goal``: lift, tilt about a horizontal axis, or place at a pose) and
-    ``"object"`` (the index of its object). init.json may give ``"table_z"``.
+    ``"object"`` (the index of its object). Both hands on one object: one object in init.json and
+    ``"object": 0`` in both target hands; the first hand's target and goal move the object, the
+    second hand's target gives its grasp style only. init.json may give ``"table_z"``.
 
 Every field is checked, unknown keys are errors, and errors name the file and the field.
 """
@@ -191,7 +193,8 @@ def _check_keys(where: str, data: dict, allowed: tuple) -> None:
 def parse_hand(data: dict, where: str, target: bool = False, side: str = "right", placed: bool = False) -> HandKeyframe:
     """A hand keyframe from its JSON dict (``where`` names it in errors; ``side`` is the default).
 
-    A target hand of a place goal (``placed``) needs no wrist pose: the placement gives it."""
+    A target hand of a place goal, or the second hand holding an object (``placed``), needs no wrist
+    pose: the placement, or the other hand, moves the object."""
     if not isinstance(data, dict):
         raise KeyframeError(f"{where}: expected an object with hand fields, got {type(data).__name__}")
     _check_keys(where, data, TARGET_KEYS if target else HAND_KEYS)
@@ -299,7 +302,8 @@ def load_scene_init(path: str | Path) -> tuple[list[HandKeyframe], list[ObjectKe
     """Initial hands, objects and the table height (None: the objects' lowest point) of an init file.
 
     One hand: ``{"hand": {...}, "object": {...}}``; two hands, each with its own object:
-    ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``. Optional ``"table_z"`` (metres).
+    ``{"hands": [{...}, {...}], "objects": [{...}, {...}]}``, or both on one (``"objects": [{...}]``,
+    the target file gives both hands ``"object": 0``). Optional ``"table_z"`` (metres).
     """
     data = _read_json(path)
     _check_keys(str(path), data, ("hand", "hands", "object", "objects", "table_z"))
@@ -309,8 +313,6 @@ def load_scene_init(path: str | Path) -> tuple[list[HandKeyframe], list[ObjectKe
     otag = "object" if "object" in data else "objects[{}]"
     h0 = [parse_hand(h, f"{path}: {tag.format(i)}") for i, h in enumerate(hands)]
     objs = [parse_object(o, f"{path}: {otag.format(i)}", Path(path).parent) for i, o in enumerate(objects)]
-    if len(objs) < len(h0):
-        raise KeyframeError(f"{path}: each hand needs its own object ({len(h0)} hands, {len(objs)} objects)")
     table_z = None
     if "table_z" in data:
         table_z = float(_vector(f"{path}: table_z", [data["table_z"]], 1)[0])
@@ -321,7 +323,8 @@ def load_scene_target(path: str | Path, initial: list[HandKeyframe]) -> list[tup
     """Target hands of a target file, one per initial hand: (hT, goal, object index).
 
     ``{"hand": {...}}`` or ``{"hands": [{...}, {...}]}``; each may hold ``"goal"`` (``parse_goal``,
-    default lift) and ``"object"`` (the index of its object, default its own position). Side,
+    default lift) and ``"object"`` (the index of its object, default its own position); the
+    second hand on an object needs no wrist target (the first hand's moves the object). Side,
     model and betas default to the initial hand's.
     """
     data = _read_json(path)
@@ -334,15 +337,16 @@ def load_scene_target(path: str | Path, initial: list[HandKeyframe]) -> list[tup
     for i, (entry, h0) in enumerate(zip(entries, initial)):
         where = f"{path}: {tag.format(i)}"
         goal = parse_goal(entry["goal"], f"{where}.goal") if isinstance(entry, dict) and "goal" in entry else ObjectGoal()
-        hand = parse_hand(entry, where, target=True, side=h0.side, placed=goal.kind == "place")
+        obj = entry.get("object", i) if isinstance(entry, dict) else i
+        if not isinstance(obj, int) or isinstance(obj, bool) or obj < 0:
+            raise KeyframeError(f"{where}.object: expected an object index, got {obj!r}")
+        second = any(o == obj for _, _, o in out)  # the other hand's target moves their shared object
+        hand = parse_hand(entry, where, target=True, side=h0.side, placed=goal.kind == "place" or second)
         if hand.side != h0.side:
             raise KeyframeError(f"{where}.side {hand.side!r} differs from the initial hand's {h0.side!r}")
         hand.model = entry.get("model", h0.model)
         if "betas" not in entry:
             hand.betas = h0.betas
-        obj = entry.get("object", i)
-        if not isinstance(obj, int) or isinstance(obj, bool) or obj < 0:
-            raise KeyframeError(f"{where}.object: expected an object index, got {obj!r}")
         out.append((hand, goal, obj))
     return out
 

@@ -6,7 +6,8 @@ no code and no acceptance rule with the generator (``generate``, ``grasp``, ``ph
 grades any source alike: the generator, importers, other tools. Every threshold is a field of
 ``Thresholds`` (``THRESHOLDS`` holds the defaults, documented in docs/pose.md).
 
-Definitions, per hand-object pair (the hand with the most frames in contact with the object):
+Definitions, per hand-object pair (the hand with the most frames in contact with the object; each
+hand, when ``meta["pose"]["hands"]`` names two or more hands holding the object together):
 
 - gap: signed distance (mm) from the hand surface (all vertices) to the object, negative inside.
   In contact: gap <= ``contact_gap_mm``.
@@ -259,6 +260,15 @@ def _object_meta(pose_meta: dict, k: int, num_objects: int) -> dict:
     return pose_meta if num_objects == 1 else {}
 
 
+def _holders(pose_meta: dict, k: int, num_hands: int) -> list[int]:
+    """The hands that ``pose_meta["hands"]`` (one entry per hand) says hold object ``k`` together, if two or more."""
+    entries = pose_meta.get("hands", [])
+    if not isinstance(entries, list) or len(entries) != num_hands:
+        return []
+    holders = [h for h, e in enumerate(entries) if isinstance(e, dict) and e.get("object") == k]
+    return holders if len(holders) > 1 else []
+
+
 def _worst(pairs: list[dict]) -> dict:
     """One set of measures from several pairs: the worst value of each (None only if all are None)."""
     lowest_is_worst = {"contact_fraction", "hold_frames", "hold_s"}
@@ -321,8 +331,10 @@ def evaluate(seq, meshes: list[trimesh.Trimesh] | None = None, hand_models: list
         frames_meta = _object_meta(pose_meta, k, len(seq.objects))
         per_hand = [_pair(v, w, r, mesh, obj.rotation, obj.translation, seq.fps, frames_meta, thresholds)
                     for v, w, r in hands]
-        best = max(range(len(hands)), key=lambda i: per_hand[i]["contact_frames"])  # the hand that handles it
-        pairs.append({"object": obj.name, "hand": best, **per_hand[best]})
+        holders = _holders(pose_meta, k, len(hands))
+        if not holders:  # the hand that handles it
+            holders = [max(range(len(hands)), key=lambda i: per_hand[i]["contact_frames"])]
+        pairs += [{"object": obj.name, "hand": h, **per_hand[h]} for h in holders]
     measures = _worst(pairs)
     for key in ("object", "hand", "contact_frames"):
         measures.pop(key)
