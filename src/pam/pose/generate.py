@@ -540,12 +540,13 @@ class _Search:
         centre = self.prep.centre
 
         def failing(f, rot, trans, wrist_rot, wrist):  # stop as soon as a hand fails
+            # called at every frame: the earlier frames have passed, so frame f against the reference suffices
             grip = max(c.grip_frame for c in cands)
             if f <= grip:
-                return _pregrasp_disturbance(rot[0], trans[0], centre, fallback=True) is not None
-            return any(c.grip_frame < f <= c.carry_end and _in_hand_motion(rot[0], trans[0], wrist_rot[k], wrist[k], centre,
-                                                                           c.grip_frame) is not None
-                       for k, c in enumerate(cands))
+                return _pregrasp_disturbance(rot[0, [0, f]], trans[0, [0, f]], centre, fallback=True) is not None
+            return any(c.grip_frame < f <= c.carry_end and _in_hand_motion(
+                rot[0, [c.grip_frame, f]], trans[0, [c.grip_frame, f]], wrist_rot[k, [c.grip_frame, f]],
+                wrist[k, [c.grip_frame, f]], centre, 0) is not None for k, c in enumerate(cands))
 
         res = physics.simulate([self.rigs[h] for h in group], [c.drive for c in cands], [self.sim_object], self.table_z,
                                self.fps, SUBSTEPS, monitor=failing, **self.physics_settings)

@@ -383,13 +383,12 @@ def simulate(
             wrist_rot[h, f] = data.xmat[b].reshape(3, 3)
             wrist[h, f] = data.xpos[b]
             angles[h, f] = data.qpos[hinge_q[h]]
-        for c in data.contact[: data.ncon]:
-            g1, g2 = int(c.geom1), int(c.geom2)
-            for a, b in ((g1, g2), (g2, g1)):
-                if hand_geom[a] >= 0 and obj_geom[b] >= 0:
-                    contact[hand_geom[a], obj_geom[b], f] = True
-                if a == table and obj_geom[b] >= 0:
-                    table_contact[obj_geom[b], f] = True
+        pairs = data.contact.geom[: data.ncon]  # (ncon, 2) geom ids
+        for a, b in (pairs.T, pairs[:, ::-1].T):
+            touch = (hand_geom[a] >= 0) & (obj_geom[b] >= 0)
+            contact[hand_geom[a[touch]], obj_geom[b[touch]], f] = True
+            on_table = (a == table) & (obj_geom[b] >= 0)
+            table_contact[obj_geom[b[on_table]], f] = True
 
     record(0)
     w = (np.arange(steps) + 1) / steps
