@@ -3,11 +3,12 @@
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/pose.py [--cases N | --quick] [--group G]
         [--workers 1] [--json bench.json] [--markdown bench.md]
 
-124 cases (deterministic): the 9 built-in objects and 13 shapes made here (boxes of several
+130 cases (deterministic): the 9 built-in objects and 13 shapes made here (boxes of several
 aspects, cylinders, a torus, a short pipe, thin plates, a capsule, a cone, irregular convex
 hulls), each in 4 random placements (a random stable resting pose, yaw and position on the table)
 with random hand starts around it and lift / lift-aside / absolute targets; plus approach and
-region requests, place and tilt goals, and two-hand cases. Each case is a plain ``Case``; one
+region requests, place and tilt goals, two-hand cases (each hand its own object) and both hands
+on one object (large or long objects, two of them made here). Each case is a plain ``Case``; one
 adapter (``run_case``) turns it into a call of the installed ``pam.pose`` API, and a case whose
 feature that API lacks is reported as ``unsupported`` (neither a success nor a failure).
 
@@ -49,6 +50,11 @@ MADE_SHAPES = {
     "convex_a": lambda: _hull(0, (0.035, 0.03, 0.025)),
     "convex_b": lambda: _hull(1, (0.06, 0.025, 0.02)),
 }
+#: Long shapes made for two hands (the both_hands cases only): a 36 cm rod and a 30 cm square bar.
+TWO_HAND_SHAPES = {
+    "rod": lambda: trimesh.creation.cylinder(radius=0.02, height=0.36, sections=48),
+    "bar": lambda: trimesh.creation.box([0.05, 0.05, 0.30]),
+}
 
 
 def _hull(seed: int, scale: tuple[float, float, float]) -> trimesh.Trimesh:
@@ -61,8 +67,8 @@ class Case:
     """One benchmark case, a plain spec (angles in radians, lengths in metres).
 
     Attributes:
-        name: unique label; group: "lift", "request", "goal" or "two_hands".
-        object: a built-in name or a ``MADE_SHAPES`` name; pose: stable resting pose index
+        name: unique label; group: "lift", "request", "goal", "two_hands" or "both_hands".
+        object: a built-in name or a ``MADE_SHAPES`` / ``TWO_HAND_SHAPES`` name; pose: stable resting pose index
             (0 = likeliest), yaw about z and (x, y) on the table.
         start: the hand start: yaw around the object from the default front start, distance and
             height of the wrist; target: "lift" (15 cm up), "aside" (``offset``) or "absolute" (the
@@ -70,6 +76,7 @@ class Case:
         request: grasp request fields (``pam.pose.grasp.GraspRequest``: approach, region, roll, family).
         goal: {"kind": "place", "offset": (dx, dy), "yaw": a} or {"kind": "tilt", "angle": a}.
         second: a second object, grasped by a left hand (a two-hand case).
+        both: a left hand, starting on the far side, holds the object too (both hands on one object).
     """
 
     name: str
@@ -85,10 +92,11 @@ class Case:
     request: dict | None = None
     goal: dict | None = None
     second: str | None = None
+    both: bool = False
 
 
 def make_cases() -> list[Case]:
-    """The 124 cases, shuffled (fixed seed) so that any prefix mixes objects and groups."""
+    """The 130 cases, shuffled (fixed seed) so that any prefix mixes objects and groups."""
     from pam.objects import BUILTIN_OBJECTS
 
     rng = np.random.default_rng(2024)
@@ -136,6 +144,8 @@ def make_cases() -> list[Case]:
     for first, second in pairs:
         cases.append(Case(name=f"{first}+{second}/two{len(cases)}", group="two_hands", seed=len(cases), second=second,
                           **placed(first)))
+    for name in ("bowl", "cracker_box", "drill", "box_tall", "rod", "bar"):
+        cases.append(Case(name=f"{name}/both{len(cases)}", group="both_hands", seed=len(cases), both=True, **placed(name)))
     order = np.random.default_rng(7).permutation(len(cases))
     return [cases[i] for i in order]
 
@@ -152,7 +162,7 @@ def object_mesh(name: str) -> trimesh.Trimesh:
     """The object mesh in its own frame (metres)."""
     from pam.objects import BUILTIN_OBJECTS, load_object
 
-    return load_object(name) if name in BUILTIN_OBJECTS else MADE_SHAPES[name]()
+    return load_object(name) if name in BUILTIN_OBJECTS else {**MADE_SHAPES, **TWO_HAND_SHAPES}[name]()
 
 
 @functools.lru_cache(maxsize=None)
@@ -242,7 +252,7 @@ def _check_api(case: Case) -> None:
         raise Unsupported("grasp requests: no pam.pose.grasp.GraspRequest / generate_trajectory(request=)")
     if case.goal is not None and not (hasattr(keyframes, "ObjectGoal") and "goal" in params):
         raise Unsupported(f"{case.goal['kind']} goals: no pam.pose.keyframes.ObjectGoal / generate_trajectory(goal=)")
-    if case.second is not None and not all(hasattr(generate, n) for n in ("generate_scene", "HandTask", "SceneObject")):
+    if (case.second is not None or case.both) and not all(hasattr(generate, n) for n in ("generate_scene", "HandTask", "SceneObject")):
         raise Unsupported("two-hand sequences: no pam.pose.generate.generate_scene / HandTask / SceneObject")
 
 
@@ -256,6 +266,8 @@ def prepare(case: Case):
     _check_api(case)
     if case.second:  # two hands: each starts on the outer side of its own object (yaw > 0 turns to +x)
         case = replace(case, start=(abs(case.start[0]), *case.start[1:]))
+    if case.both:  # both hands on one object: the right hand starts on its right, 45-100 degrees round from the front
+        case = replace(case, start=(float(np.clip(abs(case.start[0]), 0.8, 1.75)), *case.start[1:]))
     right = _hand_model("right")
     mesh = object_mesh(case.object)
     shift = (0.12, 0.0) if case.second else (0.0, 0.0)  # two hands: the right hand's object to the right
@@ -268,12 +280,21 @@ def prepare(case: Case):
         kwargs["request"] = grasp.GraspRequest(**case.request)
     if case.goal is not None:
         kwargs["goal"] = _object_goal(case, o0)
-    if case.second is None:
+    if case.second is None and not case.both:
         def run():
             return generate.generate_trajectory(h0, _ref(case.object), o0, hT, frames=FRAMES, seed=case.seed,
                                                 hand_model=right, **kwargs)
         return run, [mesh], [right]
     left = _hand_model("left")
+    if case.both:  # the left hand starts on its left, mirroring the right; the right hand's target moves the object
+        far = replace(case, start=(-case.start[0], *case.start[1:]))
+        h1 = start_hand(far, centre, left, side="left")
+        tasks = [generate.HandTask(h0, hT, 0), generate.HandTask(h1, target_hand(far, h1, centre, left), 0)]
+        objects = [generate.SceneObject(case.object, mesh, o0)]
+
+        def run():
+            return generate.generate_scene(tasks, objects, frames=FRAMES, seed=case.seed, hand_models=[right, left])
+        return run, [mesh], [right, left]
     mesh2 = object_mesh(case.second)
     mirrored = Case(name=case.name, group=case.group, object=case.second, seed=case.seed, yaw=case.yaw + 1.0,
                     start=(-case.start[0], *case.start[1:]), target=case.target, offset=case.offset)
@@ -497,7 +518,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=None, help="run the first N cases of the fixed shuffled list")
     parser.add_argument("--quick", action="store_true", help="12 cases (a smoke run)")
-    parser.add_argument("--group", choices=("lift", "request", "goal", "two_hands"), help="only this group's cases")
+    parser.add_argument("--group", choices=("lift", "request", "goal", "two_hands", "both_hands"), help="only this group's cases")
     parser.add_argument("--workers", type=int, default=1, help="processes (each one thread)")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--json", default=None, help="write every record and the summary here")

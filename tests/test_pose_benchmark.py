@@ -22,7 +22,7 @@ def test_cases_cover_objects_shapes_features_and_are_deterministic():
     assert [c.name for c in cases] == [c.name for c in bench.make_cases()]
     objects = {c.object for c in cases}
     assert set(BUILTIN_OBJECTS) <= objects and len(objects - set(BUILTIN_OBJECTS)) >= 10
-    assert {c.group for c in cases} == {"lift", "request", "goal", "two_hands"}
+    assert {c.group for c in cases} == {"lift", "request", "goal", "two_hands", "both_hands"}
     assert {c.target for c in cases} == {"lift", "aside", "absolute"}
     assert {c.goal["kind"] for c in cases if c.goal} == {"place", "tilt"}
     assert len({c.yaw for c in cases}) == len(cases)  # random placements
