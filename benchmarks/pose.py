@@ -145,7 +145,8 @@ def make_cases() -> list[Case]:
         cases.append(Case(name=f"{first}+{second}/two{len(cases)}", group="two_hands", seed=len(cases), second=second,
                           **placed(first)))
     for name in ("bowl", "cracker_box", "drill", "box_tall", "rod", "bar"):
-        cases.append(Case(name=f"{name}/both{len(cases)}", group="both_hands", seed=len(cases), both=True, **placed(name)))
+        cases.append(Case(name=f"{name}/both{len(cases)}", group="both_hands", seed=len(cases), both=True,
+                          **placed(name)))
     order = np.random.default_rng(7).permutation(len(cases))
     return [cases[i] for i in order]
 
@@ -252,7 +253,8 @@ def _check_api(case: Case) -> None:
         raise Unsupported("grasp requests: no pam.pose.grasp.GraspRequest / generate_trajectory(request=)")
     if case.goal is not None and not (hasattr(keyframes, "ObjectGoal") and "goal" in params):
         raise Unsupported(f"{case.goal['kind']} goals: no pam.pose.keyframes.ObjectGoal / generate_trajectory(goal=)")
-    if (case.second is not None or case.both) and not all(hasattr(generate, n) for n in ("generate_scene", "HandTask", "SceneObject")):
+    two_hands = case.second is not None or case.both
+    if two_hands and not all(hasattr(generate, n) for n in ("generate_scene", "HandTask", "SceneObject")):
         raise Unsupported("two-hand sequences: no pam.pose.generate.generate_scene / HandTask / SceneObject")
 
 
@@ -518,7 +520,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=None, help="run the first N cases of the fixed shuffled list")
     parser.add_argument("--quick", action="store_true", help="12 cases (a smoke run)")
-    parser.add_argument("--group", choices=("lift", "request", "goal", "two_hands", "both_hands"), help="only this group's cases")
+    parser.add_argument("--group", choices=("lift", "request", "goal", "two_hands", "both_hands"),
+                        help="only this group's cases")
     parser.add_argument("--workers", type=int, default=1, help="processes (each one thread)")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--json", default=None, help="write every record and the summary here")

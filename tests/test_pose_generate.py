@@ -253,7 +253,8 @@ def test_both_hands_carry_one_bar_together(tmp_path):
 
 
 @pytest.mark.parametrize("second_goal, hands, match", [
-    (ObjectGoal(kind="tilt", axis=np.array([1.0, 0.0, 0.0]), angle=1.0), 2, "give the second hand the same goal or none"),
+    (ObjectGoal(kind="tilt", axis=np.array([1.0, 0.0, 0.0]), angle=1.0), 2,
+     "give the second hand the same goal or none"),
     (ObjectGoal(), 3, "at most two hands may hold one object"),
 ])
 def test_both_hands_on_one_object_bad_input_is_an_error(second_goal, hands, match):

@@ -229,7 +229,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object; ``up``
     tilts the approach line upwards (adds ``up`` to its direction's z before normalising), to
     keep a low pre-grasp pose above the table. ``object_path`` (S, 4, 4): the object's planned
-    poses, given by the other hand's plan (``object_path``) when both hold it: this hand's wrist
+    poses, given by the other hand's plan (``_object_path``) when both hold it: this hand's wrist
     moves rigidly with it while carrying. ``share``: of the object's weight this hand expects to carry.
     """
     kind = task.goal.kind
@@ -449,7 +449,8 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
 
 
 def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Prepared, table_z: float, frames: int,
-          fps: float, name: str, object_path: np.ndarray | None = None, share: float = 1.0) -> tuple[_Candidate, str | None]:
+          fps: float, name: str, object_path: np.ndarray | None = None,
+          share: float = 1.0) -> tuple[_Candidate, str | None]:
     """The plan of grasp ``g`` (rank ``i``) and why it is not worth simulating (None: it is).
 
     The reach must pass the object and the table (it may arc over the object or come in on a
@@ -463,7 +464,8 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     wg = hand.wrist + g.transl
     speed = np.linalg.norm(cand.drive.wrist[-1 if len(cand.phases) == 4 else int(transport * SUBSTEPS)] - wg) / (
         duration * (transport - close) / (frames - 1))
-    reach_speed = np.linalg.norm(cand.drive.wrist[int(reach * SUBSTEPS)] - cand.drive.wrist[0]) / (duration * reach / (frames - 1))
+    reach_speed = (np.linalg.norm(cand.drive.wrist[int(reach * SUBSTEPS)] - cand.drive.wrist[0])
+                   / (duration * reach / (frames - 1)))
     if max(speed, reach_speed) > MAX_WRIST_SPEED:
         which = "the target" if speed >= reach_speed else "the object from the initial hand"
         raise PoseError(
@@ -501,7 +503,8 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
         return cand, reason
     below, k = _hand_below_table(hand, *_plan_params(hand, cand, check), table_z)
     if below > TABLE_TOLERANCE:
-        return cand, f"candidate {i}: the planned hand goes {below * 1000:.0f} mm below the table (frame {check[k] // SUBSTEPS})"
+        return cand, (f"candidate {i}: the planned hand goes {below * 1000:.0f} mm below the table "
+                      f"(frame {check[k] // SUBSTEPS})")
     return cand, None
 
 
@@ -531,7 +534,7 @@ class _Search:
     fps: float
     rng: np.random.Generator
     grasp_settings: dict | None
-    request: object
+    request: grasp_mod.GraspRequest | None
     max_attempts: int
     physics_settings: dict
 
@@ -577,7 +580,8 @@ class _Search:
                     score = max(shift / ACCEPT["pregrasp_shift"], turn / ACCEPT["pregrasp_turn"])
                     if best is None or score < best[0]:
                         best = (score, choice)
-                    reason = f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed (kept as fallback)"
+                    reason = (f"pushed the object {shift * 1000:.0f} mm / {turn:.0f} deg before the grip closed "
+                              "(kept as fallback)")
                 reason = f"candidate {i}: {reason}"
             reasons.append(reason if len(self.tasks) == 1 else f"{self.names[group[0]]} {reason}")
         if best is not None:
@@ -633,10 +637,11 @@ class _Search:
                 force = [support_force(np.concatenate([pa, contacts(second[j])[0]]),
                                        np.concatenate([na, contacts(second[j])[1]]), self.prep.com, mu=cfg["support_mu"],
                                        torsion=cfg["support_torsion"]) for j in clear]
+                path = _object_path(self.hands[a], cand, self.prep)
                 partner = None
                 for j in clear[np.argsort(force, kind="stable")]:
                     other, why = _plan(self.hands[b], self.tasks[b], second[j], int(j), self.prep, self.table_z,
-                                       self.frames, self.fps, self.names[b], object_path(self.hands[a], cand, self.prep), 0.5)
+                                       self.frames, self.fps, self.names[b], path, 0.5)
                     if why is None and _hands_apart(self.hands[a], cand, self.hands[b], other):
                         partner = other
                         break
@@ -645,13 +650,13 @@ class _Search:
                 else:
                     toward = contacts(second[j])[0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
                     toward /= max(np.linalg.norm(toward), 1e-9)
-                    path = object_path(self.hands[a], cand, self.prep)
-                    yield [i, int(j)], [_pressing(cand, toward, path, self.prep), _pressing(partner, -toward, path, self.prep)], None
+                    yield [i, int(j)], [_pressing(cand, toward, path, self.prep),
+                                        _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
 
 
-def object_path(hand: PosedHand, cand: _Candidate, prep: _Prepared) -> np.ndarray:
+def _object_path(hand: PosedHand, cand: _Candidate, prep: _Prepared) -> np.ndarray:
     """(S, 4, 4) the object's poses that ``cand``'s plan carries it through (rigidly with the wrist from the grasp)."""
     g = cand.grasp
     wrist = np.repeat(np.eye(4)[None], len(cand.drive.wrist), axis=0)
@@ -679,12 +684,13 @@ def _pressing(cand: _Candidate, direction: np.ndarray, path: np.ndarray, prep: _
 
 def _grasp_skin(hand: PosedHand, grasps: list) -> np.ndarray:
     """(n, V, 3) the hand's skin at each grasp's pose."""
-    verts, _ = hand(np.stack([matrix_to_axis_angle_np(g.rotation) for g in grasps]), np.stack([g.hand_pose for g in grasps]),
-                    np.stack([g.transl for g in grasps]))
+    verts, _ = hand(np.stack([matrix_to_axis_angle_np(g.rotation) for g in grasps]),
+                    np.stack([g.hand_pose for g in grasps]), np.stack([g.transl for g in grasps]))
     return verts
 
 
-def _hands_apart(hand_a: PosedHand, cand_a: _Candidate, hand_b: PosedHand, cand_b: _Candidate, samples: int = 25) -> bool:
+def _hands_apart(hand_a: PosedHand, cand_a: _Candidate, hand_b: PosedHand, cand_b: _Candidate,
+                 samples: int = 25) -> bool:
     """Whether the two planned hands' skins stay ``HANDS_APART`` at ``samples`` poses over the clip."""
     idx = np.linspace(0, len(cand_a.drive.wrist) - 1, samples).astype(int)
     verts_a, _ = hand_a(*_plan_params(hand_a, cand_a, idx))
