@@ -65,9 +65,10 @@ PRESS_DEPTH = (0.012, 0.006, 0.006, 0.006, 0.006)
 #: table capsules would; the hand stops 5 mm short.
 GRASP_SETTINGS = dict(clearance=0.005, radius_percentile=physics.SKIN_PERCENTILE,
                       table_percentile=physics.TABLE_PERCENTILE)
-#: ... and for each of two hands on one object: approaches from the hand's own side weigh more, and
-#: more grasps are kept (the two hands must fit beside each other).
+#: ... and for each of two hands on one object: approaches from the hand's own side, ``PAIR_ELEVATION``
+#: degrees up, weigh more, and more grasps are kept (the two hands must fit beside each other).
 PAIR_GRASP_SETTINGS = dict(sector_weight=4.0, num_keep=30)
+PAIR_ELEVATION = 30.0
 #: Two hands on one object press it between them with this many times the force that two opposed
 #: friction contacts need to hold its weight (a margin like ``GRIP_SAFETY``'s).
 PAIR_SQUEEZE = 3.0
@@ -435,7 +436,8 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
     if own_side:
         side = hand.wrist + task.h0.transl - prep.com
         side[2] = 0.0
-        extra["sector"] = (side / max(np.linalg.norm(side), 1e-9) + [0.0, 0.0, 1.0]) / np.sqrt(2.0)  # 45 degrees up
+        up = np.radians(PAIR_ELEVATION)
+        extra["sector"] = np.cos(up) * side / max(np.linalg.norm(side), 1e-9) + [0.0, 0.0, np.sin(up)]
     settings = dict(GRASP_SETTINGS, **(PAIR_GRASP_SETTINGS if own_side else {}), **(grasp_settings or {}))
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
                                          mass=prep.mass, **extra, **settings)
