@@ -83,3 +83,13 @@ def test_cases_once_lost_to_a_missing_palm_contact_now_pass_the_quality_check(na
     ``pam.pose.quality`` alone."""
     record = bench.run_case(next(c for c in bench.make_cases() if c.name == name))
     assert record["status"] == "success" and record["quality"]["success"]
+
+
+@pytest.mark.slow
+def test_a_box_too_wide_for_one_hand_is_carried_by_two():
+    """The cracker box lying flat is 158 mm across, wider than the hand spans: no single-hand case
+    of it passes. With both hands on it, each holds an end, and ``pam.pose.quality`` grades both."""
+    record = bench.run_case(next(c for c in bench.make_cases() if c.name == "cracker_box/both125"))
+    assert record["status"] == "success" and record["quality"]["success"]
+    assert [p["hand"] for p in record["quality"]["pairs"]] == [0, 1]
+    assert all(p["contact_fraction"] >= 0.95 for p in record["quality"]["pairs"])
