@@ -189,10 +189,11 @@ def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Pr
     grasp_w = _rigid(g.rotation, wg)
     o0 = prep.obj.pose
     goal = task.goal
-    if goal.kind == "place" or object_end is not None:
-        obj_end = _rigid(goal.rotation, goal.translation) if goal.kind == "place" else object_end
-        wrist_end = obj_end @ np.linalg.inv(o0) @ grasp_w
-        return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
+    if goal.kind == "place":
+        object_end = _rigid(goal.rotation, goal.translation)
+    if object_end is not None:
+        wrist_end = object_end @ np.linalg.inv(o0) @ grasp_w
+        return wrist_end[:3, :3], wrist_end[:3, 3], object_end
     hT = task.hT
     if hT.offset_from_grasp is not None:
         rot, pos = g.rotation, wg + hT.offset_from_grasp

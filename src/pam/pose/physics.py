@@ -402,20 +402,19 @@ def simulate(
         shape = (1, steps) + (1,) * (x.ndim - 1)
         return (1 - w).reshape(shape) * x[:-1, None] + w.reshape(shape) * x[1:, None]
 
-    push = [None if d.push is None else per_step(d.push) for d in drives]
-    commands = []  # per hand: the wrist's position, orientation, velocity and load, and the finger targets, per step
+    commands = []  # per hand, per step: the wrist's position, orientation, velocity, load and push, the finger targets
     for h, d in enumerate(drives):
         q = per_step(quats[h])
         commands.append((per_step(d.wrist), q / np.linalg.norm(q, axis=-1, keepdims=True), per_step(velocity[h]),
-                         per_step(load[h]), per_step(targets[h])))
+                         per_step(load[h]), None if d.push is None else per_step(d.push), per_step(targets[h])))
     for i in range(samples - 1):
         for h in range(H):
             model.actuator_forcerange[act[h]] = full_range[act[h]] * max(effort[h][i + 1], 1e-3)
         for k in range(steps):
             for h in range(H):
-                pos, quat, vel, carried, ctrl = commands[h]
+                pos, quat, vel, carried, push, ctrl = commands[h]
                 wrists[h].apply(data, pos[i, k], quat[i, k], vel[i, k], carried[i, k], drives[h].load_point,
-                                None if push[h] is None else push[h][i, k])
+                                None if push is None else push[i, k])
                 data.ctrl[act[h]] = ctrl[i, k]
             mujoco.mj_step(model, data)
         if (i + 1) % substeps == 0:
