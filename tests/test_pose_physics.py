@@ -92,6 +92,42 @@ def test_the_wrist_feeds_forward_its_loads_weight_and_torque():
     np.testing.assert_allclose(data.xfrc_applied[body, 3:], np.cross(lever, weight), atol=1e-9)
 
 
+def _cup_parts():
+    """A 10 x 10 cm open cup of five 5 mm plates (a base and four walls), bottom at z = 0: five convex parts."""
+    plates = [([0.1, 0.1, 0.005], [0.0, 0.0, 0.0025])]
+    for x, y in ((0.0475, 0.0), (-0.0475, 0.0), (0.0, 0.0475), (0.0, -0.0475)):
+        size = [0.005, 0.1, 0.06] if x else [0.1, 0.005, 0.06]
+        plates.append((size, [x, y, 0.035]))
+    parts = []
+    for size, centre in plates:
+        part = trimesh.creation.box(size)
+        part.apply_translation(centre)
+        parts.append(part)
+    return parts
+
+
+def test_an_object_of_several_parts_rests_on_the_table_through_its_hull():
+    """An upside-down cup of five convex parts: its weight is the parts' volume times the density
+    (the hull that meets the table adds no mass), it settles on its rim at the table top, and the
+    table holds it with a few contacts on the hull, not several per part."""
+    parts = _cup_parts()
+    flip = trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0])[:3, :3]
+    cup = physics.SimObject(parts, flip, np.array([0.0, 0.0, 0.0652]), density=500.0)
+    model = physics.build_scene([], [cup], 0.0, 0.002, dict(physics.DEFAULTS))
+    volume = sum(p.volume for p in parts)
+    assert model.body_subtreemass[model.body("object0").id] == pytest.approx(500.0 * volume, rel=1e-6)
+    data = mujoco.MjData(model)
+    mujoco.mj_step(model, data, nstep=300)
+    body = model.body("object0").id
+    rim = data.xpos[body][2] - 0.065  # the rim of the upside-down cup (object z = 0.065)
+    assert abs(rim) < 0.001
+    on_table = [c for c in data.contact[: data.ncon] if model.geom("table").id in (c.geom1, c.geom2)]
+    assert 0 < len(on_table) <= 8
+    assert all(model.geom_dataid[c.geom1 + c.geom2 - model.geom("table").id] == model.mesh("object0_hull").id
+               for c in on_table)
+    np.testing.assert_allclose(data.qvel[:6], 0.0, atol=1e-3)  # at rest
+
+
 def test_a_pushing_arm_holds_the_hand_off_its_target_by_force_over_stiffness():
     """Closed form: a free hand (no table, no object) commanded to stay put while its arm pushes with
     a constant 2 N settles where the wrist's spring balances the push: 2 N / kp along the push, with

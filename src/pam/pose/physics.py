@@ -3,7 +3,9 @@
 Scene (world z up, gravity -z, SI units):
 - the table: a plane at ``table_z`` that collides with the objects and with every hand capsule;
 - each object: a free body whose collision shape is its convex parts (``pam.pose.collision``),
-  mass from a uniform density, sliding + torsional friction;
+  mass from a uniform density, sliding + torsional friction; an object of several parts meets
+  the table through their common convex hull (massless): a plane touches an object only on its
+  hull, so the support is the same, from a few contacts instead of several per part;
 - each hand: the hand model's kinematic tree (``HandRig``): a free wrist body and one body per
   MANO finger joint, placed at the rest-pose joint positions with the rest pose's (identity)
   orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
@@ -175,10 +177,11 @@ class SimResult:
     masses: np.ndarray
 
 
-# collision bits (MuJoCo pairs geoms when either's contype meets the other's conaffinity): objects
-# collide with the table, each other and the hands' object capsules; the table also with the hands'
-# table capsules; hands never with hands
-_TABLE, _OBJECT, _HAND, _HAND_TABLE = 1, 2, 4, 8
+# collision bits (MuJoCo pairs geoms when either's contype meets the other's conaffinity): objects'
+# convex parts collide with each other and the hands' object capsules, an object's convex hull with
+# the table (a plane touches an object only on its hull: the same support, from a few contacts
+# instead of several per part); the table also with the hands' table capsules; hands never with hands
+_TABLE, _OBJECT, _HAND, _HAND_TABLE, _OBJECT_TABLE = 1, 2, 4, 8, 16
 
 
 def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | None, timestep: float,
@@ -195,7 +198,7 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
     world = spec.worldbody
     if table_z is not None:
         world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_z],
-                       contype=_TABLE, conaffinity=_OBJECT | _HAND_TABLE, condim=4,
+                       contype=_TABLE, conaffinity=_OBJECT_TABLE | _HAND_TABLE, condim=4,
                        friction=list(settings["table_friction"]), **contact)
     for o, obj in enumerate(objects):
         body = world.add_body(name=f"object{o}", pos=obj.translation, quat=_quat_wxyz(obj.rotation))
@@ -205,8 +208,15 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
                           userface=np.asarray(part.faces, dtype=np.int32).ravel().tolist())
             body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_part{i}",
                           density=settings["density"] if obj.density is None else obj.density,
-                          contype=_OBJECT, conaffinity=_TABLE | _OBJECT | _HAND, condim=4,
-                          friction=list(settings["friction"]), **contact)
+                          contype=_OBJECT | (_OBJECT_TABLE if len(obj.parts) == 1 else 0),
+                          conaffinity=_OBJECT | _HAND, condim=4, friction=list(settings["friction"]), **contact)
+        if len(obj.parts) == 1:  # convex: its own hull
+            continue
+        hull = trimesh.convex.convex_hull(np.concatenate([np.asarray(p.vertices) for p in obj.parts]))
+        spec.add_mesh(name=f"object{o}_hull", uservert=np.asarray(hull.vertices, dtype=np.float32).ravel().tolist(),
+                      userface=np.asarray(hull.faces, dtype=np.int32).ravel().tolist())
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_hull", density=0.0, contype=_OBJECT_TABLE,
+                      conaffinity=0, condim=4, friction=list(settings["friction"]), **contact)
     for h, rig in enumerate(rigs):
         bodies = [world.add_body(name=f"hand{h}_j0", pos=rig.joints[0], gravcomp=1.0)]
         bodies[0].add_freejoint()
