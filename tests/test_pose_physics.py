@@ -128,6 +128,28 @@ def test_an_object_of_several_parts_rests_on_the_table_through_its_hull():
     np.testing.assert_allclose(data.qvel[:6], 0.0, atol=1e-3)  # at rest
 
 
+def test_an_object_slides_on_the_table_at_the_tables_friction():
+    """Coulomb: a box on the table pushed sideways with 0.5 of its weight stays put, with 0.75 it slides
+    (the table's friction, 0.6, decides between the two, not the finger pads' 0.9 on the object)."""
+    box = trimesh.creation.box([0.04, 0.04, 0.04])
+    moved = []
+    for share in (0.5, 0.75):
+        model = physics.build_scene([], [physics.SimObject([box], np.eye(3), np.array([0.0, 0.0, 0.02]))], 0.0, 0.002,
+                                    dict(physics.DEFAULTS))
+        data = mujoco.MjData(model)
+        body = model.body("object0").id
+        mujoco.mj_step(model, data, nstep=100)  # settle
+        start = data.xpos[body].copy()
+        weight = model.body_subtreemass[body] * 9.81
+        for _ in range(250):  # 0.5 s, pushed through the centre of mass
+            data.xfrc_applied[body, 0] = share * weight
+            mujoco.mj_step(model, data)
+        moved.append(data.xpos[body][0] - start[0])
+    assert physics.DEFAULTS["table_friction"][0] == 0.6
+    assert abs(moved[0]) < 0.001
+    assert moved[1] == pytest.approx(0.5 * (0.75 - 0.6) * 9.81 * 0.5**2, rel=0.1)  # at (0.75 - 0.6) g for 0.5 s
+
+
 def test_a_pushing_arm_holds_the_hand_off_its_target_by_force_over_stiffness():
     """Closed form: a free hand (no table, no object) commanded to stay put while its arm pushes with
     a constant 2 N settles where the wrist's spring balances the push: 2 N / kp along the push, with

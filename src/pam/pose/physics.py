@@ -51,7 +51,7 @@ DEFAULTS = dict(
     timestep=0.002,
     density=700.0,  # kg/m^3 of the object: YCB masses over their volumes span ~200-1000 (see docs/pose.md)
     friction=(0.9, 0.005, 0.0001),  # sliding, torsional, rolling: finger pad skin on plastic/wood/paper
-    table_friction=(0.6, 0.005, 0.0001),
+    table_friction=(0.6, 0.005, 0.0001),  # every contact with the table (its priority: MuJoCo would take the larger)
     contact_solref=(0.004, 1.0),  # time constant (s) and damping ratio of all contacts
     contact_solimp=(0.95, 0.99, 0.001, 0.5, 2.0),
     noslip_iterations=4,  # MuJoCo's no-slip pass after each step: soft contacts otherwise creep under a held load
@@ -198,7 +198,7 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
     world = spec.worldbody
     if table_z is not None:
         world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2.0, 2.0, 0.01], pos=[0.0, 0.0, table_z],
-                       contype=_TABLE, conaffinity=_OBJECT_TABLE | _HAND_TABLE, condim=4,
+                       contype=_TABLE, conaffinity=_OBJECT_TABLE | _HAND_TABLE, condim=4, priority=1,
                        friction=list(settings["table_friction"]), **contact)
     for o, obj in enumerate(objects):
         body = world.add_body(name=f"object{o}", pos=obj.translation, quat=_quat_wxyz(obj.rotation))
