@@ -26,6 +26,9 @@ def test_cases_cover_objects_shapes_features_and_are_deterministic():
     assert {c.target for c in cases} == {"lift", "aside", "absolute"}
     assert {c.goal["kind"] for c in cases if c.goal} == {"place", "tilt"}
     assert len({c.yaw for c in cases}) == len(cases)  # random placements
+    held_out = bench.make_cases(draw=bench.DRAW + 1)  # the same design, other placements
+    assert sorted(c.name for c in held_out) == sorted(c.name for c in cases)
+    assert not {c.yaw for c in held_out} & {c.yaw for c in cases}
 
 
 @pytest.mark.parametrize("name", ["torus", "plate_thin", "convex_b", "mug"])
