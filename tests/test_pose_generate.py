@@ -326,3 +326,13 @@ def test_objects_are_held_without_deep_penetration():
     deepest = [q.max_penetration_mm for q in qualities]
     assert np.median(deepest) <= 2.0 and max(deepest) <= 6.0, deepest
     assert max(q.mean_penetration_mm for q in qualities) <= THRESHOLDS.mean_penetration_mm
+
+
+def test_a_request_no_grasp_can_meet_says_so():
+    """The soup can's bottom face rests on the table: no finger reaches a region there, and the error
+    names the request instead of leaving the user to guess."""
+    from pam.pose.grasp import GraspRequest
+
+    h0, _, hT = default_keyframes("soup_can")
+    with pytest.raises(PoseError, match=r"no grasp found .* meets the request \(region \(0, 0, 0\)\).*table"):
+        generate_trajectory(h0, "soup_can", np.eye(4), hT, hand_model=HAND, request=GraspRequest(region=(0.0, 0.0, 0.0)))

@@ -447,7 +447,12 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
         grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng,
                                              preferred=tuple(preferred), mass=prep.mass, **extra, **settings)
     if not grasps:
-        raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it")
+        asked = [f"{k} {v}" if isinstance(v, str) else f"{k} ({', '.join(f'{x:.3g}' for x in v)})"
+                 for k, v in (("region", getattr(request, "region", None)), ("approach", getattr(request, "approach", None)),
+                              ("family", getattr(request, "family", None))) if v is not None]
+        hint = (f" that meets the request ({', '.join(asked)}): in this pose the requested part may face or touch the "
+                "table; drop or change the request, or place the object differently") if asked else ""
+        raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it{hint}")
     return grasps
 
 
