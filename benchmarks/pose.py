@@ -421,6 +421,8 @@ def summarize(records: list[dict]) -> dict:
         "first_candidate_success": sum(bool(r["first_candidate"]) for r in supported) / n,
         "groups": {}, "measures": {},
     }
+    for key in ("final_success", "first_candidate_success"):  # binomial standard error: how far another draw may land
+        out[key + "_se"] = float(np.sqrt(out[key] * (1.0 - out[key]) / n))
     for group in sorted({r["group"] for r in records}):
         rows = [r for r in records if r["group"] == group]
         out["groups"][group] = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
@@ -491,8 +493,9 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
     lines += ["", f"{s['cases']} cases: {s['supported']} supported ({s['unsupported']} unsupported by the installed "
               f"pam.pose), {s['with_sequence']} produced a sequence, {s['no_sequence']} raised PoseError, "
               f"{s['errors']} crashed.",
-              f"Final success {100 * s['final_success']:.1f} %, first-candidate success "
-              f"{100 * s['first_candidate_success']:.1f} % (of supported cases).", "",
+              f"Final success {100 * s['final_success']:.1f} % (+- {100 * s['final_success_se']:.1f}), first-candidate "
+              f"success {100 * s['first_candidate_success']:.1f} % (+- {100 * s['first_candidate_success_se']:.1f}) of "
+              "supported cases; +- one binomial standard error: another draw of cases may land that far.", "",
               "| group | " + " | ".join(STATUSES) + " |", "|---" * (len(STATUSES) + 1) + "|"]
     lines += [f"| {g} | " + " | ".join(str(c[k]) for k in STATUSES) + " |" for g, c in s["groups"].items()]
     lines += ["", "| measure | threshold | median | worst 5 % | within threshold |", "|---|---|---|---|---|"]
@@ -529,15 +532,17 @@ def main() -> None:
                         help="only this group's cases")
     parser.add_argument("--workers", type=int, default=1, help="processes (each one thread)")
     parser.add_argument("--frames", type=int, default=49)
-    parser.add_argument("--draw", type=int, default=DRAW,
-                        help=f"seed of the cases' placements, starts, targets and goals (default {DRAW}: the fixed "
-                             "benchmark; another seed gives held-out cases of the same design)")
+    parser.add_argument("--draw", type=int, nargs="+", default=[DRAW],
+                        help=f"seeds of the cases' placements, starts, targets and goals (default {DRAW}: the fixed "
+                             "benchmark; other seeds give held-out cases of the same design; several: all their cases, "
+                             "named case@seed)")
     parser.add_argument("--json", default=None, help="write every record and the summary here")
     parser.add_argument("--markdown", default=None, help="write the tables here (also printed)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _init_worker(args.frames)
-    cases = [c for c in make_cases(args.draw) if args.group in (None, c.group)]
+    cases = [c if len(args.draw) == 1 else replace(c, name=f"{c.name}@{d}")
+             for d in args.draw for c in make_cases(d) if args.group in (None, c.group)]
     cases = cases[: 12 if args.quick else args.cases or len(cases)]
     names = sorted({c.object for c in cases} | {c.second for c in cases if c.second})
     decompositions = warm_decompositions(names)
@@ -559,7 +564,7 @@ def main() -> None:
             f.write(text + "\n")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"draw": args.draw, "cases": [asdict(c) for c in cases], "records": records, "summary": summary}, f,
+            json.dump({"draws": args.draw, "cases": [asdict(c) for c in cases], "records": records, "summary": summary}, f,
                       indent=1)
 
 

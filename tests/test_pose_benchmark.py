@@ -71,6 +71,7 @@ def test_summary_rates_leave_unsupported_cases_out_and_count_missing_sequences_a
     s = bench.summarize(records)
     assert s["supported"] == 4 and s["with_sequence"] == 3
     assert s["final_success"] == 0.5 and s["first_candidate_success"] == 0.25
+    assert s["final_success_se"] == pytest.approx(0.25) and s["first_candidate_success_se"] == pytest.approx(0.75**0.5 / 4)
     assert s["carried_frames_in_contact"] == pytest.approx((15 + 15 + 7.5) / 45)
     assert s["measures"]["contact_fraction"]["within"] == pytest.approx(2 / 3)
     targets = {t["target"]: t["pass"] for t in s["targets"]}
