@@ -60,7 +60,7 @@ DEFAULTS = dict(
     finger_damping=0.04,  # N m s / rad
     armature=2e-4,  # kg m^2: reflected inertia of the finger actuators (muscle-tendon)
     finger_torque=FINGER_TORQUE,
-    wrist_frequency=4.0,  # Hz: bandwidth of the arm's PD control of the wrist (6-8 Hz run stable, grip no better)
+    wrist_frequency=4.0,  # Hz: bandwidth of the arm's PD control of the wrist (6 Hz ran stable, gripped no better)
     wrist_force=60.0,  # N: the arm's force limit at the wrist
     wrist_torque=6.0,  # N m: the forearm's torque limit at the wrist
 )
