@@ -336,3 +336,19 @@ def test_a_request_no_grasp_can_meet_says_so():
     h0, _, hT = default_keyframes("soup_can")
     with pytest.raises(PoseError, match=r"no grasp found .* meets the request \(region \(0, 0, 0\)\).*table"):
         generate_trajectory(h0, "soup_can", np.eye(4), hT, hand_model=HAND, request=GraspRequest(region=(0.0, 0.0, 0.0)))
+
+
+def test_one_hand_with_an_object_it_leaves_alone():
+    """One hand lifts the soup can; a ball 40 cm away is in the scene too: the sequence holds both
+    objects, simulated together, and the ball stays where it is."""
+    from pam.objects import load_object
+    from pam.pose.generate import HandTask, SceneObject, generate_scene
+
+    h0, _, hT = default_keyframes("soup_can")
+    far = np.eye(4)
+    far[:3, 3] = [0.3, 0.3, 0.0]
+    seq = generate_scene([HandTask(h0, hT, 0)], [SceneObject("soup_can", load_object("soup_can"), np.eye(4)),
+                                                 SceneObject("ball", load_object("ball"), far)], hand_models=[HAND])
+    assert len(seq.objects) == 2
+    assert seq.objects[0].translation[-1, 2] - seq.objects[0].translation[0, 2] > 0.1  # lifted
+    assert np.abs(seq.objects[1].translation - seq.objects[1].translation[0]).max() < 0.002

@@ -447,9 +447,8 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
         grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng,
                                              preferred=tuple(preferred), mass=prep.mass, **extra, **settings)
     if not grasps:
-        asked = [f"{k} {v}" if isinstance(v, str) else f"{k} ({', '.join(f'{x:.3g}' for x in v)})"
-                 for k, v in (("region", getattr(request, "region", None)), ("approach", getattr(request, "approach", None)),
-                              ("family", getattr(request, "family", None))) if v is not None]
+        asked = [f"{k} {v}" if isinstance(v, str) else f"{k} ({', '.join(f'{x:.3g}' for x in np.atleast_1d(v))})"
+                 for k, v in (request.as_dict() if request is not None else {}).items() if v is not None]
         hint = (f" that meets the request ({', '.join(asked)}): in this pose the requested part may face or touch the "
                 "table; drop or change the request, or place the object differently") if asked else ""
         raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it{hint}")
@@ -630,6 +629,7 @@ class _Search:
 
         first, second = ranked(a, 1.0), ranked(b, -1.0)
         second_skin = _grasp_skin(self.hands[b], second)  # (n, V, 3)
+        second_contacts = [contacts(g) for g in second]
 
         def plans():
             for i, g in enumerate(first):
@@ -642,9 +642,8 @@ class _Search:
                 gap = cKDTree(_grasp_skin(self.hands[a], [g])[0]).query(second_skin.reshape(-1, 3))[0]
                 clear = np.flatnonzero(gap.reshape(len(second), -1).min(axis=1) >= HANDS_APART)
                 pa, na = contacts(g)
-                force = [support_force(np.concatenate([pa, contacts(second[j])[0]]),
-                                       np.concatenate([na, contacts(second[j])[1]]), self.prep.com, mu=cfg["support_mu"],
-                                       torsion=cfg["support_torsion"]) for j in clear]
+                force = [support_force(np.concatenate([pa, second_contacts[j][0]]), np.concatenate([na, second_contacts[j][1]]),
+                                       self.prep.com, mu=cfg["support_mu"], torsion=cfg["support_torsion"]) for j in clear]
                 path = _object_path(self.hands[a], cand, self.prep)
                 partner = None
                 for j in clear[np.argsort(force, kind="stable")]:
@@ -656,7 +655,7 @@ class _Search:
                 if partner is None:
                     yield [i], [cand], f"candidate {i}: no grasp of {self.names[b]} fits beside it"
                 else:
-                    toward = contacts(second[j])[0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
+                    toward = second_contacts[j][0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
                     toward /= max(np.linalg.norm(toward), 1e-9)
                     yield [i, int(j)], [_pressing(cand, toward, path, self.prep),
                                         _pressing(partner, -toward, path, self.prep)], None
@@ -802,8 +801,7 @@ def generate_scene(
         for k, choice in zip(group, found):
             chosen[k] = choice
         fallback += group if is_fallback else []
-    shared = len(tasks) == 2 and len(objects) == 1  # both hands on the only object: simulated together already
-    if len(tasks) == 1 or shared:
+    if len(by_object) == 1 and len(objects) == 1:  # one search simulated every hand and object together already
         res = chosen[0][2]
     else:  # all hands and objects together: the saved sequence is this joint simulation
         res = physics.simulate(rigs, [c.drive for c, _, _ in chosen], sim_objects, table_z, fps, SUBSTEPS,

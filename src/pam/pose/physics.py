@@ -203,14 +203,15 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
     for o, obj in enumerate(objects):
         body = world.add_body(name=f"object{o}", pos=obj.translation, quat=_quat_wxyz(obj.rotation))
         body.add_freejoint()
+        convex = len(obj.parts) == 1  # its own hull: it meets the table itself
         for i, part in enumerate(obj.parts):
             spec.add_mesh(name=f"object{o}_part{i}", uservert=np.asarray(part.vertices, dtype=np.float32).ravel().tolist(),
                           userface=np.asarray(part.faces, dtype=np.int32).ravel().tolist())
             body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"object{o}_part{i}",
                           density=settings["density"] if obj.density is None else obj.density,
-                          contype=_OBJECT | (_OBJECT_TABLE if len(obj.parts) == 1 else 0),
+                          contype=_OBJECT | (_OBJECT_TABLE if convex else 0),
                           conaffinity=_OBJECT | _HAND, condim=4, friction=list(settings["friction"]), **contact)
-        if len(obj.parts) == 1:  # convex: its own hull
+        if convex:
             continue
         hull = trimesh.convex.convex_hull(np.concatenate([np.asarray(p.vertices) for p in obj.parts]))
         spec.add_mesh(name=f"object{o}_hull", uservert=np.asarray(hull.vertices, dtype=np.float32).ravel().tolist(),
