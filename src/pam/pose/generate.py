@@ -317,7 +317,8 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
         raise PoseError(f"fps: must be positive, got {fps}")
     if h0.global_orient is None or h0.transl is None:
         raise PoseError(f"{name}: the initial hand needs global_orient and transl")
-    extents = preps[task.obj].world.bounding_box_oriented.extents
+    # the box's own extents: the Box's ``extents`` are those of its axis-aligned bounds (larger when turned)
+    extents = preps[task.obj].world.bounding_box_oriented.primitive.extents
     ref = preps[task.obj].obj.ref
     if extents.min() < 0.003:
         raise PoseError(f"{ref}: too thin to grasp (smallest extent {extents.min() * 1000:.1f} mm)")
