@@ -199,11 +199,14 @@ def object_pose(case: Case, name: str | None = None, at: tuple[float, float] | N
     return place @ poses[case.pose % len(poses)]
 
 
-def start_hand(case: Case, centre: np.ndarray, hand_model, side: str = "right"):
+def start_hand(case: Case, centre: np.ndarray, hand_model, side: str = "right", clear_of: tuple = ()):
     """h0: the default palm-down start at the case's distance and height, turned about the
-    vertical through the object's centre by the case's start yaw."""
+    vertical through the object's centre by the case's start yaw; moved back 2 cm at a time
+    while its skin is more than 2 mm inside one of the meshes ``clear_of`` (world frame): a long
+    object can reach the drawn start, and a hand inside it is bad input, not a test."""
     import torch
 
+    from pam.pose.hand_geometry import PosedHand
     from pam.pose.keyframes import default_keyframes
     from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
@@ -211,11 +214,16 @@ def start_hand(case: Case, centre: np.ndarray, hand_model, side: str = "right"):
     yaw, distance, height = case.start
     with torch.no_grad():
         j0 = hand_model(torch.zeros(1, 3), torch.zeros(1, 45)).joints[0, 0].double().numpy()  # wrist at rest
-    wrist = np.array([centre[0], centre[1] - distance, height])
     rz = axis_angle_to_matrix_np(np.array([0.0, 0.0, yaw]))
     pivot = np.array([centre[0], centre[1], 0.0])
     h0.global_orient = matrix_to_axis_angle_np(rz @ axis_angle_to_matrix_np(h0.global_orient))
-    h0.transl = rz @ (wrist - pivot) + pivot - j0  # transl moves the wrist joint from its rest place
+    posed = PosedHand(hand_model)
+    for step in range(11):
+        wrist = np.array([centre[0], centre[1] - distance - 0.02 * step, height])
+        h0.transl = rz @ (wrist - pivot) + pivot - j0  # transl moves the wrist joint from its rest place
+        skin = posed(h0.global_orient[None], h0.hand_pose[None], h0.transl[None])[0][0]
+        if all(trimesh.proximity.signed_distance(m, skin).max() <= 0.002 for m in clear_of):
+            break
     return h0
 
 
@@ -280,7 +288,14 @@ def prepare(case: Case):
     shift = (0.12, 0.0) if case.second else (0.0, 0.0)  # two hands: the right hand's object to the right
     o0 = object_pose(case, at=(case.xy[0] + shift[0], case.xy[1]))
     centre = trimesh.transform_points(mesh.bounding_box.centroid[None], o0)[0]
-    h0 = start_hand(case, centre, right)
+    world = [mesh.copy().apply_transform(o0)]  # the objects at their start poses: a hand starts clear of them
+    if case.second:
+        mesh2 = object_mesh(case.second)
+        mirrored = Case(name=case.name, group=case.group, object=case.second, seed=case.seed, yaw=case.yaw + 1.0,
+                        start=(-case.start[0], *case.start[1:]), target=case.target, offset=case.offset)
+        o1 = object_pose(mirrored, at=(case.xy[0] - 0.12, case.xy[1]))
+        world.append(mesh2.copy().apply_transform(o1))
+    h0 = start_hand(case, centre, right, clear_of=world)
     hT = target_hand(case, h0, centre, right)
     kwargs = {}
     if case.request is not None:
@@ -295,19 +310,15 @@ def prepare(case: Case):
     left = _hand_model("left")
     if case.both:  # the left hand starts on its left, mirroring the right; the right hand's target moves the object
         far = replace(case, start=(-case.start[0], *case.start[1:]))
-        h1 = start_hand(far, centre, left, side="left")
+        h1 = start_hand(far, centre, left, side="left", clear_of=world)
         tasks = [generate.HandTask(h0, hT, 0), generate.HandTask(h1, target_hand(far, h1, centre, left), 0)]
         objects = [generate.SceneObject(case.object, mesh, o0)]
 
         def run():
             return generate.generate_scene(tasks, objects, frames=FRAMES, seed=case.seed, hand_models=[right, left])
         return run, [mesh], [right, left]
-    mesh2 = object_mesh(case.second)
-    mirrored = Case(name=case.name, group=case.group, object=case.second, seed=case.seed, yaw=case.yaw + 1.0,
-                    start=(-case.start[0], *case.start[1:]), target=case.target, offset=case.offset)
-    o1 = object_pose(mirrored, at=(case.xy[0] - 0.12, case.xy[1]))
     centre1 = trimesh.transform_points(mesh2.bounding_box.centroid[None], o1)[0]
-    h1 = start_hand(mirrored, centre1, left, side="left")
+    h1 = start_hand(mirrored, centre1, left, side="left", clear_of=world)
     tasks = [generate.HandTask(h0, hT, 0), generate.HandTask(h1, target_hand(mirrored, h1, centre1, left), 1)]
     objects = [generate.SceneObject(case.object, mesh, o0), generate.SceneObject(case.second, mesh2, o1)]
 

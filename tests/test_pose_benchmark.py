@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import trimesh
 
+from pam.pose.hand_geometry import PosedHand
+
 spec = importlib.util.spec_from_file_location("pose_bench", Path(__file__).parents[1] / "benchmarks" / "pose.py")
 bench = importlib.util.module_from_spec(spec)
 sys.modules["pose_bench"] = bench  # dataclasses look their module up
@@ -97,3 +99,18 @@ def test_a_box_too_wide_for_one_hand_is_carried_by_two():
     assert record["status"] == "success" and record["quality"]["success"]
     assert [p["hand"] for p in record["quality"]["pairs"]] == [0, 1]
     assert all(p["contact_fraction"] >= 0.95 for p in record["quality"]["pairs"])
+
+
+def test_a_drawn_start_inside_the_object_is_moved_back_until_clear():
+    # draw 3001 puts this start's fingers 11 mm into the cracker box; the case must start clear of it
+    case = next(c for c in bench.make_cases(draw=3001) if c.name == "cracker_box/aside1")
+    mesh = bench.object_mesh(case.object).apply_transform(bench.object_pose(case))
+    centre = mesh.bounding_box.centroid
+    hand = bench._hand_model("right")
+    drawn = bench.start_hand(case, centre, hand)
+    moved = bench.start_hand(case, centre, hand, clear_of=[mesh])
+    skin = [PosedHand(hand)(h.global_orient[None], h.hand_pose[None], h.transl[None])[0][0] for h in (drawn, moved)]
+    assert trimesh.proximity.signed_distance(mesh, skin[0]).max() > 0.005
+    assert trimesh.proximity.signed_distance(mesh, skin[1]).max() <= 0.002
+    np.testing.assert_allclose(moved.global_orient, drawn.global_orient)
+    np.testing.assert_allclose(moved.transl[2], drawn.transl[2])
