@@ -104,7 +104,7 @@ def test_a_box_too_wide_for_one_hand_is_carried_by_two():
 def test_a_drawn_start_inside_the_object_is_moved_back_until_clear():
     # draw 3001 puts this start's fingers 11 mm into the cracker box; the case must start clear of it
     case = next(c for c in bench.make_cases(draw=3001) if c.name == "cracker_box/aside1")
-    mesh = bench.object_mesh(case.object).apply_transform(bench.object_pose(case))
+    mesh = bench.object_mesh(case.object).copy().apply_transform(bench.object_pose(case))
     centre = mesh.bounding_box.centroid
     hand = bench._hand_model("right")
     drawn = bench.start_hand(case, centre, hand)
