@@ -402,6 +402,28 @@ def test_no_contact_is_counted_on_the_face_the_object_rests_on():
 
 
 
+def test_contact_normals_face_the_touching_finger_on_a_thin_wall():
+    """An upside-down bowl (its wall 2.4-4 mm thick): a fingertip moves up to 17-23 mm per closing
+    sample, so it crosses the wall between two samples. Each counted contact's normal must point to the side the finger touches from (measured
+    on the posed skin), not the wall's far face: pressing along a far-face normal pulls the finger
+    off the bowl (the contact used to be read at the sample past the crossing)."""
+    from pam.pose.generate import GRASP_SETTINGS
+
+    bowl = builtin_mesh("bowl").copy()
+    bowl.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0]))
+    bowl.apply_translation([0.0, 0.0, -bowl.bounds[0, 2]])  # upside down on z = 0
+    checked = 0
+    for seed in range(2):
+        _, grasps = _grasps("bowl", seed=seed, mesh=bowl, num_candidates=400, mass=0.147, **GRASP_SETTINGS)
+        for g in grasps:
+            touching = _skin_contacts(g, bowl, within=0.004)
+            for f in np.flatnonzero(g.finger_contact):
+                if f in touching:
+                    checked += 1
+                    assert g.contact_normals[f] @ touching[f][1] > 0.5, (seed, g.family, f)
+    assert checked >= 20
+
+
 def test_a_side_approach_to_a_low_object_is_raised_above_the_table():
     """A 6 cm cube, approached from the side: a hand sliding in level with an aim point near the
     cube's middle reaches under the table and was dropped (0-1 grasps of 100 candidates per seed);

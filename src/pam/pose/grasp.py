@@ -777,13 +777,23 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         at_hit = g[np.arange(n)[:, None], k_hit]  # (n, 5, P)
         best = np.stack([np.argmin(np.where(finger_of_point == f, at_hit[:, f], np.inf), axis=-1) for f in range(5)], axis=1)
         hit_segment = segment_of_point[best]  # (n, 5)
-        g_obj_hit = g_obj[np.arange(n)[:, None], k_hit, best]
-        on_object = g_obj_hit <= np.take_along_axis(at_hit, best[..., None], -1)[..., 0] + 1e-9
+        # where the touching segment meets the surface, between the samples around the crossing (not
+        # the sample after it: through a wall thinner than a closing step, that one lies beyond the wall,
+        # nearer its other face), and whether the object or the table stopped it there
+        k_prev = np.maximum(k_hit - 1, 0)
+        step = c[k_hit] - c[k_prev]
+        frac = np.where(step > 0, np.clip((t_hit - c[k_prev]) / np.where(step > 0, step, 1.0), 0.0, 1.0), 0.0)
+        rows = np.arange(n)[:, None]
+        meet = world[rows, k_prev, best] + frac[..., None] * (world[rows, k_hit, best] - world[rows, k_prev, best])
+        on_object = np.ones((n, 5), dtype=bool)
+        if table_height is not None:
+            g_meet = sdf.near(meet, _EXACT_WITHIN) - radius[best]
+            on_object = g_meet <= meet[..., 2] - table_height - table_radius[best] + 1e-9
         stop = touched[..., None] & free & (joint <= hit_segment[..., None])
         closure = np.where(stop, t_hit[..., None], closure)
         new_contact = touched & on_object
         contact |= new_contact
-        contact_pts = np.where(new_contact[..., None], world[np.arange(n)[:, None], k_hit, best], contact_pts)
+        contact_pts = np.where(new_contact[..., None], meet, contact_pts)
         contact_bone = np.where(new_contact, hit_segment, contact_bone)
         slope = np.where(touched, np.abs(np.diff(g_f, axis=-1)).max(-1) / (c[1] - c[0]), slope)
         rest = free & ~touched[..., None]  # closed to the end without touching: the closing pose
