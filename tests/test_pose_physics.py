@@ -259,6 +259,29 @@ def test_non_convex_mesh_is_decomposed_and_cached(tmp_path, monkeypatch):
     assert [len(p.vertices) for p in again] == [len(p.vertices) for p in parts]
 
 
+def test_a_decomposition_standing_out_of_the_mesh_is_refined(tmp_path, monkeypatch):
+    """The banana (a curved tube): the fast settings give 2 parts that fill its inner curve. The parts
+    kept must lie within the surface tolerance of the mesh, measured at points on their faces with
+    trimesh's own signed distance (positive inside; the parts' vertices are the mesh's own)."""
+    from pam.objects import load_object
+    from pam.pose import collision
+
+    monkeypatch.setenv("PAM_HOME", str(tmp_path))
+    banana = load_object("banana")
+    with monkeypatch.context() as m:
+        m.setattr(collision, "MIN_THRESHOLD", collision.FAST_SETTINGS["threshold"])  # no refinement
+        coarse = convex_parts(banana, name="banana", cache=False)
+    parts = convex_parts(banana, name="banana")
+
+    def outside(ps):
+        points = [trimesh.sample.sample_surface_even(p, 300, seed=1)[0] for p in ps]
+        return -min(trimesh.proximity.signed_distance(banana, x).min() for x in points)
+
+    assert outside(coarse) > collision.SURFACE_TOLERANCE  # what the refinement is for
+    assert outside(parts) <= collision.SURFACE_TOLERANCE
+    assert len(parts) > len(coarse)
+
+
 def test_open_mesh_is_closed_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("PAM_HOME", str(tmp_path))
     box = _box()
