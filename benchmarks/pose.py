@@ -204,23 +204,19 @@ def start_hand(case: Case, centre: np.ndarray, hand_model, side: str = "right", 
     vertical through the object's centre by the case's start yaw; moved back 2 cm at a time
     while its skin is more than 2 mm inside one of the meshes ``clear_of`` (world frame): a long
     object can reach the drawn start, and a hand inside it is bad input, not a test."""
-    import torch
-
     from pam.pose.hand_geometry import PosedHand
     from pam.pose.keyframes import default_keyframes
     from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 
     h0 = default_keyframes(case.object, side=side)[0]
     yaw, distance, height = case.start
-    with torch.no_grad():
-        j0 = hand_model(torch.zeros(1, 3), torch.zeros(1, 45)).joints[0, 0].double().numpy()  # wrist at rest
+    posed = PosedHand(hand_model)
     rz = axis_angle_to_matrix_np(np.array([0.0, 0.0, yaw]))
     pivot = np.array([centre[0], centre[1], 0.0])
     h0.global_orient = matrix_to_axis_angle_np(rz @ axis_angle_to_matrix_np(h0.global_orient))
-    posed = PosedHand(hand_model)
     for step in range(11):
         wrist = np.array([centre[0], centre[1] - distance - 0.02 * step, height])
-        h0.transl = rz @ (wrist - pivot) + pivot - j0  # transl moves the wrist joint from its rest place
+        h0.transl = rz @ (wrist - pivot) + pivot - posed.wrist  # transl moves the wrist joint from its rest place
         skin = posed(h0.global_orient[None], h0.hand_pose[None], h0.transl[None])[0][0]
         if all(trimesh.proximity.signed_distance(m, skin).max() <= 0.002 for m in clear_of):
             break
@@ -229,15 +225,13 @@ def start_hand(case: Case, centre: np.ndarray, hand_model, side: str = "right", 
 
 def target_hand(case: Case, h0, centre: np.ndarray, hand_model):
     """hT: a power grasp lifted 15 cm, moved by the case's offset, or an absolute wrist pose."""
-    import torch
-
+    from pam.pose.hand_geometry import PosedHand
     from pam.pose.keyframes import HandKeyframe, hand_preset
 
     style = hand_preset("power_grasp", h0.side)
     if case.target in ("lift", "aside"):
         return HandKeyframe(hand_pose=style, side=h0.side, offset_from_grasp=np.asarray(case.offset))
-    with torch.no_grad():
-        j0 = hand_model(torch.zeros(1, 3), torch.zeros(1, 45)).joints[0, 0].double().numpy()
+    j0 = PosedHand(hand_model).wrist  # the wrist joint at rest
     towards = h0.transl + j0 - centre
     towards[2] = 0.0
     wrist = centre + 0.10 * towards / np.linalg.norm(towards) + [0.0, 0.0, 0.15]

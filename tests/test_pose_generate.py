@@ -358,10 +358,14 @@ def test_one_hand_with_an_object_it_leaves_alone():
                                          ((0.2, 0.05, 0.2), "^(?!.*too large)")])
 def test_size_check_uses_the_objects_own_extents_at_any_yaw(size, match):
     # turned by 45 degrees about the vertical, a 20 x 5 x 20 cm board's axis-aligned bounds are 18 cm
-    # wide at the least; it is 5 cm thick and must pass the size check (it fails later, in simulation)
+    # wide at the least; it is 5 cm thick and must pass the size check. A region on the face it stands
+    # on then ends the run in grasp synthesis, before any simulation.
+    from pam.pose.grasp import GraspRequest
+
     pose = np.eye(4)
     pose[:3, :3] = Rotation.from_euler("z", 45, degrees=True).as_matrix()
     pose[2, 3] = size[2] / 2
     h0, _, hT = default_keyframes("soup_can")
     with pytest.raises(PoseError, match=match):
-        generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND)
+        generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
+                            request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))

@@ -401,12 +401,12 @@ def test_no_contact_is_counted_on_the_face_the_object_rests_on():
             assert not (point[2] < 1e-3 and normal[2] < -0.5), (g.family, f)
 
 
-
 def test_contact_normals_face_the_touching_finger_on_a_thin_wall():
     """An upside-down bowl (its wall 2.4-4 mm thick): a fingertip moves up to 17-23 mm per closing
-    sample, so it crosses the wall between two samples. Each counted contact's normal must point to the side the finger touches from (measured
-    on the posed skin), not the wall's far face: pressing along a far-face normal pulls the finger
-    off the bowl (the contact used to be read at the sample past the crossing)."""
+    sample, so it crosses the wall between two samples. Each counted contact's normal must point to
+    the side the finger touches from (measured on the posed skin), not the wall's far face: pressing
+    along a far-face normal pulls the finger off the bowl (the contact used to be read at the sample
+    past the crossing)."""
     from pam.pose.generate import GRASP_SETTINGS
 
     bowl = builtin_mesh("bowl").copy()

@@ -32,6 +32,7 @@ import trimesh
 
 from pam.fileio import atomic_path
 from pam.home import cache_dir
+from pam.pose.sdf import ObjectSDF
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ def closed_mesh(mesh: trimesh.Trimesh, name: str = "object") -> trimesh.Trimesh:
 def outward_deviation(mesh: trimesh.Trimesh, parts: list[trimesh.Trimesh], samples: int = 800) -> float:
     """The farthest (m) that points sampled on the parts' surfaces (``samples`` per part) lie outside
     the watertight ``mesh``; 0 when every one is on or inside it."""
-    from pam.pose.sdf import ObjectSDF
-
     points = np.concatenate([trimesh.sample.sample_surface(p, samples, seed=0)[0] for p in parts])
     return float(max(ObjectSDF(mesh)(points).max(), 0.0))
 

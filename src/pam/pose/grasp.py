@@ -774,7 +774,8 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         t_hit, touched = _crossing(g_f, c, 0.0)
         touched &= first_free < 3
         k_hit = np.clip(np.searchsorted(c, t_hit), 0, len(c) - 1)
-        at_hit = g[np.arange(n)[:, None], k_hit]  # (n, 5, P)
+        rows = np.arange(n)[:, None]
+        at_hit = g[rows, k_hit]  # (n, 5, P)
         best = np.stack([np.argmin(np.where(finger_of_point == f, at_hit[:, f], np.inf), axis=-1) for f in range(5)], axis=1)
         hit_segment = segment_of_point[best]  # (n, 5)
         # where the touching segment meets the surface, between the samples around the crossing (not
@@ -783,7 +784,6 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         k_prev = np.maximum(k_hit - 1, 0)
         step = c[k_hit] - c[k_prev]
         frac = np.where(step > 0, np.clip((t_hit - c[k_prev]) / np.where(step > 0, step, 1.0), 0.0, 1.0), 0.0)
-        rows = np.arange(n)[:, None]
         meet = world[rows, k_prev, best] + frac[..., None] * (world[rows, k_hit, best] - world[rows, k_prev, best])
         on_object = np.ones((n, 5), dtype=bool)
         if table_height is not None:
