@@ -67,6 +67,24 @@ def test_trajectory_starts_at_h0_lifts_the_object_and_stays_above_the_table(can_
     assert q.hold_s >= THRESHOLDS.min_hold_s and q.below_table_mm <= THRESHOLDS.below_table_mm
 
 
+def test_a_disc_lying_flat_is_picked_up_by_its_rim():
+    """A 9 cm disc 8 mm thick lying flat (36 g at the default density): its rim is the only place to hold it. The disc
+    rises with the hand (14 cm of the wrist's 15) and does not move in the hand while carried
+    (its centre within 5 mm of where it was in the wrist's frame at the grip); no shown skin under
+    the table. Before fingertips pinched it at the table, every grasp pressed on the top face and
+    left the disc on the table."""
+    disc = trimesh.creation.cylinder(radius=0.045, height=0.008, sections=48)
+    disc.apply_translation([0.0, 0.0, 0.004])
+    h0, _, hT = default_keyframes("soup_can")
+    seq = generate_trajectory(h0, disc, np.eye(4), hT, seed=0, hand_model=HAND)
+    hand, obj, grip = seq.hands[0], seq.objects[0], seq.meta["pose"]["grip_frame"]
+    assert obj.translation[-1, 2] - obj.translation[grip, 2] > 0.14
+    wrist = Rotation.from_rotvec(hand.global_orient)
+    in_hand = wrist.inv().apply(obj.translation - hand.transl)
+    assert np.linalg.norm(in_hand[grip:] - in_hand[grip], axis=1).max() < 0.005
+    assert _lowest_hand_point(seq).min() > -0.002
+
+
 @pytest.mark.slow
 def test_the_shown_hand_touches_the_mug_it_carries():
     """The demo's lift (built-in mug scene, seed 0): the shown skin, not only the simulated

@@ -26,7 +26,7 @@ from pam.pose.grasp import (
     finger_error,
     synthesize_grasps,
 )
-from pam.pose.hand_geometry import FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, PosedHand
+from pam.pose.hand_geometry import FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, PosedHand
 from pam.pose.keyframes import KeyframeError, hand_preset, load_grasp_request
 from pam.pose.sdf import ObjectSDF
 from pam.rotations import matrix_to_axis_angle_np
@@ -366,6 +366,63 @@ def test_a_ring_lying_flat_is_pinched_across_its_tube():
     force = support_force(closest[idx], np.array(list(normal.values())), ring.center_mass, mu=0.5, torsion=0.003)
     assert force * mass * 9.81 <= 10.0
     assert verts[:, 2].min() > -0.002
+
+
+def test_a_disc_lying_flat_is_pinched_by_its_rim_at_the_table():
+    """A 9 cm disc 8 mm thick lying flat (a coaster, a phone-sized plate): only its rim can be
+    pinched, and only by fingertips that reach down to the table. The best grasp puts the thumb's
+    skin and an opposing finger's on the rim (their nearest disc points within 1.5 mm of it, on
+    sides more than 120 degrees apart round the disc), none below the table by more than 2 mm.
+    Before the pinch at the table, the other fingers reached lower than the pads and lifted the
+    hand over the disc: every finger landed on its top face, well inside the rim."""
+    from pam.pose.generate import GRASP_SETTINGS
+
+    disc = trimesh.creation.cylinder(radius=0.045, height=0.008, sections=48)
+    disc.apply_translation([0.0, 0.0, 0.004])  # resting on z = 0
+    _, grasps = _grasps("disc", seed=0, mesh=disc, num_candidates=200, mass=0.035, **GRASP_SETTINGS)
+    g = grasps[0]
+    touching = _skin_contacts(g, disc)
+    assert 0 in touching, "the thumb does not touch the disc"
+    rim = {f: p[:2] for f, (p, _) in touching.items() if np.linalg.norm(p[:2]) > 0.045 - 0.0015}
+    assert 0 in rim, f"the thumb touches the disc at {touching[0][0].round(4)}, not its rim"
+    assert any(_angle(rim[0], p) > 120.0 for f, p in rim.items() if f != 0)
+    assert _skin(g)[:, 2].min() > -0.002
+
+
+def test_a_finger_at_the_table_presses_level():
+    """The press before lift-off moves each touching finger's contact into the object along the
+    surface normal; at a thin object's rim that normal points up and out, and pressing along it
+    drove the fingertips down (into the table), so that they slid over the rim onto the top face.
+    Near the object's resting face (``floor``) the press is level: no contact moves down by more
+    than 1 mm, a finger on the rim still moves inwards, and one on the top face is not pressed.
+    Each contact is followed on its touching bone, posed by the hand model's forward kinematics."""
+    from pam.pose.generate import GRASP_SETTINGS
+    from pam.pose.grasp import press_pose
+
+    disc = trimesh.creation.cylinder(radius=0.045, height=0.008, sections=48)
+    disc.apply_translation([0.0, 0.0, 0.004])
+    _, grasps = _grasps("disc", seed=0, mesh=disc, num_candidates=200, mass=0.035, **GRASP_SETTINGS)
+    g = grasps[0]
+    go = matrix_to_axis_angle_np(g.rotation)[None]
+    direction = POWER - g.preshape
+    posed = {floor: HAND(np.repeat(go, 2, 0), np.stack([g.hand_pose, press_pose(HAND, g, direction, 0.012, floor)]),
+                         np.repeat(g.transl[None], 2, 0))[1] for floor in (None, 0.0)}
+    moves = {}
+    for f in np.flatnonzero(g.finger_contact):
+        start, end = FINGER_BONES[3 * f + int(g.contact_segment[f])]
+        j = posed[None][0]
+        along = (g.contact_points[f] - j[start]) @ (j[end] - j[start]) / np.sum((j[end] - j[start]) ** 2)
+        for floor, (j0, j1) in posed.items():
+            moves[f, floor] = (j1[start] - j0[start]) + along * ((j1[end] - j1[start]) - (j0[end] - j0[start]))
+    fingers = np.flatnonzero(g.finger_contact)
+    assert min(moves[f, None][2] for f in fingers) < -0.003  # along the normals: down into the table
+    for f in fingers:
+        level, normal = moves[f, 0.0], g.contact_normals[f]
+        assert level[2] > -0.001, (f, level)
+        if np.linalg.norm(normal[:2]) > 0.5:  # on the rim: inwards
+            assert level[:2] @ normal[:2] < -0.003, (f, level)
+        elif normal[2] > 0.9:  # on the top face: not pressed
+            assert np.linalg.norm(level) < 1e-6, (f, level)
 
 
 def _skin_contacts(g, mesh, within=0.0025):

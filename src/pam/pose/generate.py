@@ -262,7 +262,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         carrying = ((times > close) & (times <= transport))[:, None]
         wrist = np.where(carrying, held[:, :3, 3], wrist)
         rot = np.where(carrying[..., None], held[:, :3, :3], rot)
-    grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH)
+    grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH, prep.world.bounds[0, 2])
     # fingers close onto the surface (proximal joints first), then press: the command moves past
     # the surface only once every finger is on it, so no finger shoves the object alone
     u_close = np.clip((times - approach) / (SURFACE * (close - approach)), 0.0, 1.0)

@@ -114,6 +114,7 @@ DEFAULTS = dict(
     max_pinch=0.09,  # m: the widest pair a pinch takes (thumb and middle pads open 94 mm in the power pre-shape)
     pinch_cone=np.radians(20.0),  # the pair's normals oppose within this angle
     pinch_height=0.0,  # m the pinching hand's capsules keep above the table (a thin object is pinched on its upper edges)
+    tip_clearance=0.0005,  # m a pinch at the table keeps the tips' table capsules above it (touching stops them)
     pinch_tilt=np.radians(60.0),  # approach tilt about the pair's line
     pinch_openings=(-1.0, -0.5, -0.25, 0.0, 0.2, 0.4, 0.6),  # closures a pinching hand may approach with
     # (``_pinch_groups``; below 0: opened wider than the precision pre-shape, the thumb and index pads up to 72 mm apart)
@@ -136,6 +137,9 @@ _PASSING = {
     "hook": (4, 5, 7, 8, 10, 11, 13, 14),
 }
 _SLIDE_START = 0.4  # m from the aim point where the sliding grip point starts
+#: m above an object's lowest point (where it rests): a finger touching it lower presses level, never down
+#: (``press_pose``): pressed down at a plate's edge it slides over onto the top face.
+_LOW_CONTACT = 0.015
 _PRESS_DAMPING = 1e-4  # m^2: damping of ``press_pose``'s least squares (joints that barely move the contact stay)
 _EXACT_WITHIN = 0.02  # m from the object within which closing fingers get exact distances
 _SIGN_ONLY = 1e-3  # m: the band of exact distances where only inside or outside matters (and depth inside)
@@ -456,37 +460,40 @@ def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndar
     return p1[ok], hits[ok]
 
 
-def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray, finger: int = 1):
+def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray, finger: int = 1,
+              at_tip: bool = False):
     """Where the thumb's and ``finger``'s (1: index, 2: middle) distal pads face each other at
     ``closure`` (K,) from ``pre`` towards ``close`` (45,) each (below 0: opened wider than
     ``pre``): the facing points (K, 3) on the two pads' surfaces (rest frame, zero orient), from
     the closest points of the distal capsules' axes, and the hand's joints (K, 21, 3) there;
-    ``radius`` (15,) the finger capsule radii (FINGER_BONES order)."""
+    ``radius`` (15,) the finger capsule radii (FINGER_BONES order). ``at_tip``: the points on the two
+    tips' spheres that face each other (a pinch at the table, where only the tips reach down)."""
     samples = len(closure)
     joints = hand.finger_joints(finger_pose(pre, close - pre, np.repeat(closure[:, None], 5, 1)))
-    t = np.linspace(0.0, 1.0, 8)[:, None]
+    t = np.ones((1, 1)) if at_tip else np.linspace(0.0, 1.0, 8)[:, None]
     bones = (2, 3 * finger + 2)  # distal segments
     ends = []
     for bone in bones:
         a, b = joints[:, FINGER_BONES[bone][0]], joints[:, FINGER_BONES[bone][1]]
         b = b - radius[bone] * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # the tip's sphere ends at the tip
-        ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, 8, 3)
-    dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, 64)
+        ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, len(t), 3)
+    dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, len(t)^2)
     flat = dist.argmin(axis=1)
     k = np.arange(samples)
-    thumb, tip = ends[0][k, flat // 8], ends[1][k, flat % 8]
+    thumb, tip = ends[0][k, flat // len(t)], ends[1][k, flat % len(t)]
     u = (tip - thumb) / dist[k, flat][:, None]
     return thumb + radius[bones[0]] * u, tip - radius[bones[1]] * u, joints
 
 
 def _pinch_approaches(
     mesh: trimesh.Trimesh, n: int, table_height: float | None, rng: np.random.Generator, cfg: dict,
-    pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]], grip: np.ndarray, axes: np.ndarray, radius: float,
+    pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]], tip_pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    grip: np.ndarray, axes: np.ndarray, radius: float,
     points: np.ndarray | None = None, normals: np.ndarray | None = None, direction: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Approach directions (m, 3), rolls (m,), aims (m, 3), pair widths (m,) and opposing fingers
-    (m,: indices into ``pads``), m <= n, that put a pinch across antipodal surface points
-    (``_antipodal_pairs``).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Approach directions (m, 3), rolls (m,), aims (m, 3), pair widths (m,), opposing fingers
+    (m,: indices into ``pads``) and whether each pinch is at the table (m,; its pads are ``tip_pads``),
+    m <= n, that put a pinch across antipodal surface points (``_antipodal_pairs``).
 
     ``pads`` (``_pad_path``, one per opposing finger: index first, then middle) gives the thumb's
     and that finger's facing pad points (K, 3) and the hand's joints (K, 21, 3) along the closing
@@ -496,7 +503,10 @@ def _pinch_approaches(
     that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule
     (``radius``, the distal ones' largest) keeps ``pinch_height`` above the table (a thin plate: the pads close
     on its upper edges). The turn about the pair's line brings the palm over it
-    from above (tilted up to ``pinch_tilt``), or near a requested ``direction``. Pairs whose line
+    from above (tilted up to ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
+    point is within the fingertips' reach of the table (a plate, a coin, a phone lying flat) is
+    pinched the way people pick such a thing up: palm level above it, the two fingertips
+    (``tip_pads``: the facing points of the tips' spheres) on its edges, as low as the table allows. Pairs whose line
     passes near the centre of mass are drawn more often (a pinch beside it must resist the
     object's torque). ``points``/``normals``: a requested region's surface, else the whole surface
     is sampled. Pairs more than about ``pinch_depth`` below the object's top are drawn less often
@@ -508,12 +518,16 @@ def _pinch_approaches(
     p1, p2 = _antipodal_pairs(mesh, np.asarray(points), np.asarray(normals), cfg, table_height,
                               radius + cfg["pinch_height"])
     width = np.linalg.norm(p2 - p1, axis=1)
-    gaps = [np.linalg.norm(tip - thumb, axis=1) for thumb, tip, _ in pads]
-    widest = np.array([g.max() for g in gaps]) - cfg["pinch_margin"]
-    reach = width <= widest.max()
-    p1, p2, width = p1[reach], p2[reach], width[reach]
+    sets = (pads, tip_pads)
+    widest = np.array([[np.linalg.norm(tip - thumb, axis=1).max() for thumb, tip, _ in ps] for ps in sets])
+    widest -= cfg["pinch_margin"]  # (2, fingers): rows the pads higher up, the tips at the table
+    at_table = np.zeros(len(p1), dtype=int)
+    if table_height is not None:
+        at_table = (np.minimum(p1[:, 2], p2[:, 2]) < table_height + radius + cfg["pinch_height"]).astype(int)
+    reach = width <= widest[at_table].max(axis=1)
+    p1, p2, width, at_table = p1[reach], p2[reach], width[reach], at_table[reach]
     if len(p1) == 0:
-        return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=int)
+        return np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
     d = (p2 - p1) / width[:, None]
     mid = 0.5 * (p1 + p2)
     com = centre_of_mass(mesh)
@@ -523,14 +537,17 @@ def _pinch_approaches(
     depth = mesh.vertices[:, 2].max() - mid[:, 2]  # below the object's top: a hand from above reaches only so far
     weight = np.exp(-arm / 0.01 - depth / cfg["pinch_depth"])
     pick = rng.choice(len(p1), size=n, p=weight / weight.sum())
-    d, mid, width = d[pick], mid[pick], width[pick]
+    d, mid, width, at_table = d[pick], mid[pick], width[pick], at_table[pick]
     d *= rng.choice([-1.0, 1.0], size=(n, 1))  # the thumb on either point
-    finger = np.argmax(width[:, None] <= widest[None], axis=1)  # the first finger that spans the pair
+    finger = np.argmax(width[:, None] <= widest[at_table], axis=1)  # the first finger that spans the pair
     thumb, tip, joints = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 21, 3))
-    for f, gap in enumerate(gaps):
-        on = finger == f
-        k = np.clip(np.searchsorted(-gap, -width[on]), 0, len(gap) - 1)  # the gap shrinks as the hand closes
-        thumb[on], tip[on], joints[on] = pads[f][0][k], pads[f][1][k], pads[f][2][k]
+    for s_i, ps in enumerate(sets):
+        for f, (p_thumb, p_tip, p_joints) in enumerate(ps):
+            on = (finger == f) & (at_table == s_i)
+            gap = np.linalg.norm(p_tip - p_thumb, axis=1)
+            k = np.clip(np.searchsorted(-gap, -width[on]), 0, len(gap) - 1)  # the gap shrinks as the hand closes
+            thumb[on], tip[on], joints[on] = p_thumb[k], p_tip[k], p_joints[k]
+    at_table = at_table.astype(bool)
     u = tip - thumb
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     palm = axes[2]
@@ -543,26 +560,41 @@ def _pinch_approaches(
     up[along] = rng.normal(size=(int(along.sum()), 3))
     up -= d * np.einsum("nk,nk->n", up, d)[:, None]
     up /= np.linalg.norm(up, axis=1, keepdims=True)
-    if direction is None:
-        t = rng.uniform(-cfg["pinch_tilt"], cfg["pinch_tilt"], n)[:, None]
-        up = np.cos(t) * up + np.sin(t) * np.cross(d, up)
-    world = np.stack([d, -up, np.cross(d, -up)], axis=-1)  # columns: images of u, w, u x w
     rest = np.stack([u, w, np.cross(u, w)], axis=-1)
-    R = world @ rest.transpose(0, 2, 1)
+    skin = np.full(21, radius)  # how far the skin reaches out from each joint
+    skin[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
+    centred = joints - 0.5 * (thumb + tip)[:, None]
+
+    def turned(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The wrist rotations (n, 3, 3) with the palm tilted by t (n,) about the pair, and how far (n,) the
+        skin then reaches below the pads' midpoint (negative: below it)."""
+        tilted = np.cos(t)[:, None] * up + np.sin(t)[:, None] * np.cross(d, up)
+        world = np.stack([d, -tilted, np.cross(d, -tilted)], axis=-1)  # columns: images of u, w, u x w
+        R = world @ rest.transpose(0, 2, 1)
+        return R, (np.einsum("nij,nkj->nki", R, centred)[..., 2] - skin).min(axis=1)
+
+    t = np.zeros(n)
+    if direction is None:
+        t = rng.uniform(-cfg["pinch_tilt"], cfg["pinch_tilt"], n)
+        if table_height is not None and at_table.any():
+            # at the table: the tilt that keeps the other fingers highest above the pads
+            grid = np.linspace(-cfg["pinch_tilt"], cfg["pinch_tilt"], 13)
+            reach = np.stack([turned(np.full(n, g))[1] for g in grid], axis=1)
+            t = np.where(at_table, grid[reach.argmax(axis=1)], t)
+    R, low = turned(t)
     a = -R @ palm
     r, s = _roll_basis(a)
     fingers = R @ axes[0]
     roll = np.arctan2(np.einsum("nk,nk->n", fingers, s), np.einsum("nk,nk->n", fingers, r))
     if table_height is not None:  # the hand's lowest capsule keeps pinch_height above the table
-        skin = np.full(21, radius)  # how far the skin reaches out from each joint
-        skin[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
-        low = (np.einsum("nij,nkj->nki", R, joints - 0.5 * (thumb + tip)[:, None])[..., 2] - skin).min(axis=1)
         mid[:, 2] = np.maximum(mid[:, 2], table_height + cfg["pinch_height"] - low)
+        # at the table, the tips' spheres keep their table capsules' radius above it
+        mid[at_table, 2] = np.maximum(mid[at_table, 2], table_height + radius + cfg["tip_clearance"])
     aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb + tip))
     keep = a[:, 2] > -0.25 if table_height is not None else np.ones(n, dtype=bool)
     if direction is not None:  # the palm is not square to the pinch: only pairs that let the hand come as asked
         keep &= a @ direction >= np.cos(cfg["approach_cone"])
-    return a[keep], roll[keep], aim[keep], width[keep], finger[keep]
+    return a[keep], roll[keep], aim[keep], width[keep], finger[keep], at_table[keep]
 
 
 def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, table_capsules, n, region, region_normals,
@@ -578,23 +610,22 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     radius = capsules.radius[capsules.segment > 0]
     openings = np.asarray(cfg["pinch_openings"])
     paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
-    pads = []
-    for start, steps, finger in paths:
-        closure = np.linspace(steps[0], 1.0, 32)
-        pads.append((closure, _pad_path(hand, start, close, radius, closure, finger)))
+    closures = [np.linspace(steps[0], 1.0, 32) for _, steps, _ in paths]
+    pads = [[_pad_path(hand, start, close, radius, c, finger, at_tip) for (start, _, finger), c in zip(paths, closures)]
+            for at_tip in (False, True)]
     closed = hand.finger_joints(close)
-    a, roll, aim, width, finger = _pinch_approaches(mesh, n, table_height, rng, cfg, [p for _, p in pads],
-                                                    0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-                                                    table_capsules.radius[table_capsules.segment > 0][2::3].max(),
-                                                    region, region_normals, wanted)
+    a, roll, aim, width, finger, at_table = _pinch_approaches(
+        mesh, n, table_height, rng, cfg, *pads, 0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
+        table_capsules.radius[table_capsules.segment > 0][2::3].max(), region, region_normals, wanted)
     groups = []
-    for f, ((start, steps, _), (closure, (thumb, tip, _))) in enumerate(zip(paths, pads)):
-        gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
-        level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
-        for i, opening in enumerate(steps):
-            pick = (finger == f) & (level == i)
-            if pick.any():
-                groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick]))
+    for at_tip, path_pads in zip((False, True), pads):
+        for f, ((start, steps, _), closure, (thumb, tip, _)) in enumerate(zip(paths, closures, path_pads)):
+            gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
+            level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
+            for i, opening in enumerate(steps):
+                pick = (finger == f) & (level == i) & (at_table == at_tip)
+                if pick.any():
+                    groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick]))
     return groups
 
 
@@ -1041,11 +1072,13 @@ def synthesize_grasps(
     ]
 
 
-def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth) -> np.ndarray:
+def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: float | None = None) -> np.ndarray:
     """(45,) the pose that moves each touching finger's contact ``depth`` (m, or (5,) per finger) into the object
     along its surface normal, squeezing without sliding: per-joint amounts along ``direction``
     (45,) from ``g.hand_pose``, the damped least-squares solution over the finger's three joints
-    (a Jacobian by finite differences of the contact's point on its segment's axis)."""
+    (a Jacobian by finite differences of the contact's point on its segment's axis). ``floor``: z of the
+    object's lowest point (where it rests on the table); a contact less than ``_LOW_CONTACT`` above it
+    is pressed level, without the normal's downward part, and not at all on a face looking up."""
     eps = 1e-3
     trial = np.zeros((16, 15))
     trial[np.arange(1, 16), np.arange(15)] = eps
@@ -1059,7 +1092,13 @@ def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth) -> np.nd
         s = np.clip((g.contact_points[f] - a[0]) @ (b[0] - a[0]) / ((b[0] - a[0]) @ (b[0] - a[0])), 0.0, 1.0)
         point = a + s * (b - a)
         J = (point[1 + 3 * f : 4 + 3 * f] - point[0]).T / eps  # (3, 3): m per unit amount, per joint
-        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (-depth[f] * g.contact_normals[f]))
+        push = -g.contact_normals[f]
+        if floor is not None and g.contact_points[f, 2] < floor + _LOW_CONTACT and push[2] < 0.0:
+            push = push * [1.0, 1.0, 0.0]  # the table below: press level, or not at all on a top face
+            if np.linalg.norm(push) < 0.3:
+                continue
+            push /= np.linalg.norm(push)
+        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (depth[f] * push))
     return finger_pose(g.hand_pose, direction, amounts)
 
 
