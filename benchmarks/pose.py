@@ -25,6 +25,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import time
 import traceback
 import warnings
@@ -358,7 +359,9 @@ def run_case(case: Case) -> dict:
     from pam.pose.generate import PoseError
     from pam.pose.quality import evaluate
 
+    height = np.ptp(object_mesh(case.object).vertices @ object_pose(case)[2, :3])  # as it rests on the table
     record = {"name": case.name, "group": case.group, "object": case.object, "status": "error", "reason": "",
+              "height_mm": round(float(height) * 1000.0, 1),
               "first_candidate": False, "attempt": None, "seconds": None, "cpu_seconds": None, "quality_seconds": None,
               "quality": None}
     try:
@@ -472,6 +475,31 @@ def summarize(records: list[dict]) -> dict:
          "pass": bool(made) and (value >= bound if op == ">=" else value <= bound)}
         for name, value, op, bound in targets
     ]
+    out["failures"] = failures_by_object(supported)
+    return out
+
+
+def failures_by_object(records: list[dict]) -> list[dict]:
+    """Where the failures are: per object (the first hand's), hands (one, two objects, both on one) and
+    resting height (cm: lying or standing), the cases, those that failed and the commonest reason (the
+    first candidate's, numbers as N), most failures first."""
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        hands = {"two_hands": "two", "both_hands": "both"}.get(r["group"], "one")
+        key = (r["object"], hands, round(r.get("height_mm", 0.0) / 10.0, 1))
+        row = rows.setdefault(key, {"object": key[0], "hands": hands, "height_cm": key[2], "cases": 0, "failed": 0,
+                                    "reasons": {}})
+        row["cases"] += 1
+        if r["status"] != "success":
+            row["failed"] += 1
+            first = re.search(r"candidate 0: (?:hand \d: )?([^;(]*)", r["reason"])  # the first candidate's failure
+            reason = first.group(1) if first else r["reason"].split("(")[0]
+            reason = re.sub(r"\d+(\.\d+)?", "N", reason).strip()[:60] or r["status"]
+            row["reasons"][reason] = row["reasons"].get(reason, 0) + 1
+    out = []
+    for row in sorted(rows.values(), key=lambda w: (-w["failed"], w["object"])):
+        reasons = row.pop("reasons")
+        out.append({**row, "reason": max(reasons, key=reasons.get) if reasons else ""})
     return out
 
 
@@ -512,6 +540,12 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
         lines.append(f"\nSeconds per trajectory (one thread), CPU: median {s['cpu_seconds']['median']:.2f}, p95 "
                      f"{s['cpu_seconds']['p95']:.2f}; wall: median {s['seconds']['median']:.2f}, "
                      f"p95 {s['seconds']['p95']:.2f}.")
+    failing = [f for f in s["failures"] if f["failed"]]
+    if failing:
+        lines += ["", "Failures by object, hands and resting height:", "",
+                  "| object | hands | height cm | failed | commonest reason |", "|---|---|---|---|---|"]
+        lines += [f"| {f['object']} | {f['hands']} | {f['height_cm']:g} | {f['failed']} / {f['cases']} | "
+                  f"{f['reason'].replace('|', '/')} |" for f in failing]
     lines += ["", "| target | value | |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']:.3g} | {'PASS' if t['pass'] else 'FAIL'} |" for t in s["targets"]]
     if decompositions:

@@ -81,6 +81,23 @@ def test_summary_rates_leave_unsupported_cases_out_and_count_missing_sequences_a
     assert targets["median <= 2 s per trajectory (CPU)"]
 
 
+def test_failures_are_counted_by_object_hands_and_resting_height():
+    """A bowl standing (5.3 cm) and a disc lying (0.8 cm) are different rows, as are one hand and two
+    hands on the same object; rows come most failures first, each with its commonest reason."""
+    def rec(obj, height, status, group="lift", reason=""):
+        return {**_record(status), "object": obj, "height_mm": height, "group": group, "reason": reason}
+
+    slipped = "bowl: no grasp passed in simulation (candidate 0: the object slipped 13 mm"
+    records = [rec("bowl", 53.0, "no_sequence", reason=slipped), rec("bowl", 53.0, "no_sequence", reason=slipped),
+               rec("bowl", 53.0, "success"), rec("bowl", 53.0, "no_sequence", "two_hands"),
+               rec("disc", 8.0, "fail", reason="slip"), rec("disc", 8.0, "success"), rec("ball", 65.0, "success")]
+    rows = bench.failures_by_object(records)
+    assert [(r["object"], r["hands"], r["height_cm"], r["failed"], r["cases"]) for r in rows] == [
+        ("bowl", "one", 5.3, 2, 3), ("bowl", "two", 5.3, 1, 1), ("disc", "one", 0.8, 1, 2), ("ball", "one", 6.5, 0, 1)]
+    assert rows[0]["reason"] == "the object slipped N mm" and rows[2]["reason"] == "slip"
+    assert "| bowl | one | 5.3 | 2 / 3 |" in bench.markdown(records, bench.summarize(records), [])
+
+
 @pytest.mark.parametrize("name", ["box_tall/lift3", "mug/place105"])
 def test_cases_once_lost_to_a_missing_palm_contact_now_pass_the_quality_check(name):
     """A 45 x 65 x 150 mm box lying on its side, and a mug put down elsewhere: the curled fingers
