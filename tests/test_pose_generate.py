@@ -387,3 +387,31 @@ def test_size_check_uses_the_objects_own_extents_at_any_yaw(size, match):
     with pytest.raises(PoseError, match=match):
         generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
                             request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))
+
+
+@pytest.mark.parametrize("size, match", [((0.158, 0.21, 0.06), r"15\.8 cm across at its narrowest, wider than the open hand's span \(14\.6 cm"),
+                                         ((0.06, 0.21, 0.158), "^(?!.*span)")])
+def test_a_box_lying_wider_than_the_hand_can_span_is_refused_for_one_hand(size, match):
+    """A cracker box lying flat (15.8 x 21 cm across, 6 cm tall) can only be held across its width,
+    and that is wider than the open hand's span (thumb tip to little fingertip, 14.6 cm): one hand
+    is refused at once, with the reason. Standing on its long side (6 cm across) it is not; a region
+    on the face it stands on then ends the run in grasp synthesis, before any simulation."""
+    from pam.pose.grasp import GraspRequest
+
+    pose = np.eye(4)
+    pose[:3, :3] = Rotation.from_euler("z", 30, degrees=True).as_matrix()
+    pose[2, 3] = size[2] / 2
+    h0, _, hT = default_keyframes("soup_can")
+    with pytest.raises(PoseError, match=match):
+        generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
+                            request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))
+
+
+def test_narrowest_width_equals_closed_forms():
+    from pam.pose.generate import _narrowest_width
+
+    turn = Rotation.from_euler("z", 0.7).as_matrix()[:2, :2]
+    rectangle = np.array([[0.0, 0.0], [0.158, 0.0], [0.158, 0.21], [0.0, 0.21], [0.05, 0.1]])
+    assert _narrowest_width(rectangle @ turn.T) == pytest.approx(0.158)
+    angles = np.arange(12) * np.pi / 6  # a regular dodecagon of circumradius 5 cm: twice its apothem
+    assert _narrowest_width(0.05 * np.stack([np.cos(angles), np.sin(angles)], 1)) == pytest.approx(0.1 * np.cos(np.pi / 12))

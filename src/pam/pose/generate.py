@@ -92,6 +92,9 @@ REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slow
 SLOW_CLEARANCE = -0.002
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
+#: m a convex object resting on the table may be wider (at its narrowest) than the open hand's span
+#: before one hand is refused: fingertips pressed on its sides reach a little round them.
+SPAN_MARGIN = 0.005
 
 #: The generator's own acceptance of a simulated candidate (not the quality module's thresholds).
 ACCEPT = dict(
@@ -308,8 +311,26 @@ def _plan_params(hand: PosedHand, cand: _Candidate, idx: np.ndarray):
     return Rotation.from_matrix(d.rotation[idx]).as_rotvec(), cand.nominal[idx], d.wrist[idx] - hand.wrist
 
 
+def _narrowest_width(points: np.ndarray) -> float:
+    """The least width (m) of 2-D points (N, 2) over all directions (attained square to an edge of their hull)."""
+    from scipy.spatial import ConvexHull
+
+    ring = points[ConvexHull(points).vertices]
+    edges = np.roll(ring, -1, axis=0) - ring
+    normals = np.stack([-edges[:, 1], edges[:, 0]], axis=1) / np.linalg.norm(edges, axis=1, keepdims=True)
+    return float(np.ptp(ring @ normals.T, axis=0).min())
+
+
+def _open_span(hand: PosedHand, side: str) -> float:
+    """Thumb tip to little fingertip (m) of ``hand`` opened flat (the ``open`` preset)."""
+    joints = hand.finger_joints(hand_preset("open", side)[None])[0]
+    return float(np.linalg.norm(joints[4] - joints[20]))
+
+
 def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepared], table_z: float, frames: int,
-                fps: float) -> None:
+                fps: float, alone: bool = True) -> None:
+    """Bad input and impossible tasks, before any grasp is searched (``alone``: the hand holds its object
+    without the other hand's help)."""
     h0, hT = task.h0, task.hT
     if frames < MIN_FRAMES:
         raise PoseError(f"frames: need at least {MIN_FRAMES} frames for reach, grasp and transport, got {frames}")
@@ -325,6 +346,15 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
     if extents.min() > 0.16:
         hint = "; if the mesh is in millimetres, pass --scale 0.001 (or 'scale' in the keyframe)" if extents.min() > 1.0 else ""
         raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm){hint}")
+    prep = preps[task.obj]
+    if alone and len(prep.parts) == 1:  # convex: held only across its width as it rests (not from below)
+        width, span = _narrowest_width(np.asarray(prep.world.vertices)[:, :2]), _open_span(hand, h0.side)
+        if width > span + SPAN_MARGIN:
+            raise PoseError(
+                f"{ref}: resting like this it is {width * 100:.1f} cm across at its narrowest, wider than the open "
+                f"hand's span ({span * 100:.1f} cm, thumb tip to little fingertip), and a hand cannot reach under it: "
+                "turn it onto a narrower side, or give it to both hands (one object, two hands: "
+                "examples/pose_init_both_hands.json)")
     below, _ = _hand_below_table(hand, h0.global_orient[None], h0.hand_pose[None], h0.transl[None], table_z)
     if below > TABLE_TOLERANCE:
         raise PoseError(f"{name}: the initial hand is {below * 1000:.0f} mm below the table top (z = {table_z:.3f} m); "
@@ -786,7 +816,7 @@ def generate_scene(
     models = hand_models or [load_hand_model(t.h0.model, side=t.h0.side) for t in tasks]
     hands = [PosedHand(m, t.h0.betas) for m, t in zip(models, tasks)]
     for hand, task, name in zip(hands, tasks, names):
-        _check_task(hand, task, name, preps, table_z, frames, fps)
+        _check_task(hand, task, name, preps, table_z, frames, fps, alone=len(by_object[task.obj]) == 1)
     rigs = [physics.HandRig.from_model(h.model, h.betas) for h in hands]
     rng = np.random.default_rng(seed)
     sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps]
