@@ -408,10 +408,17 @@ def test_a_box_lying_wider_than_the_hand_can_span_is_refused_for_one_hand(size, 
 
 
 def test_narrowest_width_equals_closed_forms():
-    from pam.pose.generate import _narrowest_width
+    """The least width of points in the plane, and of a convex body's horizontal sections: a box
+    lying flat is as wide all the way up; a cone 30 cm across its base is 3 cm across at 90 % of its
+    height (a hand may hold it there), and a 48-sided section is twice its apothem across."""
+    from pam.pose.generate import _narrowest_section, _narrowest_width
 
     turn = Rotation.from_euler("z", 0.7).as_matrix()[:2, :2]
     rectangle = np.array([[0.0, 0.0], [0.158, 0.0], [0.158, 0.21], [0.0, 0.21], [0.05, 0.1]])
     assert _narrowest_width(rectangle @ turn.T) == pytest.approx(0.158)
     angles = np.arange(12) * np.pi / 6  # a regular dodecagon of circumradius 5 cm: twice its apothem
     assert _narrowest_width(0.05 * np.stack([np.cos(angles), np.sin(angles)], 1)) == pytest.approx(0.1 * np.cos(np.pi / 12))
+    box = trimesh.creation.box((0.158, 0.21, 0.06))
+    assert _narrowest_section(box) == pytest.approx(0.158)
+    cone = trimesh.creation.cone(radius=0.15, height=0.3, sections=48)
+    assert _narrowest_section(cone) == pytest.approx(0.03 * np.cos(np.pi / 48), rel=1e-6)

@@ -92,7 +92,7 @@ REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slow
 SLOW_CLEARANCE = -0.002
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
-#: m a convex object resting on the table may be wider (at its narrowest) than the open hand's span
+#: m a convex object's horizontal sections may be wider (at their narrowest) than the open hand's span
 #: before one hand is refused: fingertips pressed on its sides reach a little round them.
 SPAN_MARGIN = 0.005
 
@@ -321,6 +321,18 @@ def _narrowest_width(points: np.ndarray) -> float:
     return float(np.ptp(ring @ normals.T, axis=0).min())
 
 
+def _narrowest_section(mesh: trimesh.Trimesh) -> float:
+    """The least width (m) of a convex ``mesh``'s horizontal sections between 10 and 90 % of its height:
+    a section's least width is concave in its height, so the smaller of those two sections' is it."""
+    lo, hi = mesh.bounds[:, 2]
+    widths = []
+    for z in (lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo)):
+        section = mesh.section(plane_origin=(0.0, 0.0, z), plane_normal=(0.0, 0.0, 1.0))
+        if section is not None and len(section.vertices) >= 3:
+            widths.append(_narrowest_width(np.asarray(section.vertices)[:, :2]))
+    return min(widths, default=0.0)
+
+
 def _open_span(hand: PosedHand, side: str) -> float:
     """Thumb tip to little fingertip (m) of ``hand`` opened flat (the ``open`` preset)."""
     joints = hand.finger_joints(hand_preset("open", side)[None])[0]
@@ -347,8 +359,8 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
         hint = "; if the mesh is in millimetres, pass --scale 0.001 (or 'scale' in the keyframe)" if extents.min() > 1.0 else ""
         raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm){hint}")
     prep = preps[task.obj]
-    if alone and len(prep.parts) == 1:  # convex: held only across its width as it rests (not from below)
-        width, span = _narrowest_width(np.asarray(prep.world.vertices)[:, :2]), _open_span(hand, h0.side)
+    if alone and len(prep.parts) == 1:  # convex: a hand on the table holds it only across a horizontal section
+        width, span = _narrowest_section(prep.world), _open_span(hand, h0.side)
         if width > span + SPAN_MARGIN:
             raise PoseError(
                 f"{ref}: resting like this it is {width * 100:.1f} cm across at its narrowest, wider than the open "
