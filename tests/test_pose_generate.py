@@ -376,17 +376,23 @@ def test_one_hand_with_an_object_it_leaves_alone():
                                          ((0.2, 0.05, 0.2), "^(?!.*too large)")])
 def test_size_check_uses_the_objects_own_extents_at_any_yaw(size, match):
     # turned by 45 degrees about the vertical, a 20 x 5 x 20 cm board's axis-aligned bounds are 18 cm
-    # wide at the least; it is 5 cm thick and must pass the size check. A region on the face it stands
-    # on then ends the run in grasp synthesis, before any simulation.
+    # wide at the least; it is 5 cm thick and must pass the size check
+    with pytest.raises(PoseError, match=match):
+        _lift_box_on_its_bottom(size, yaw_deg=45.0)
+
+
+def _lift_box_on_its_bottom(size, yaw_deg):
+    """One hand asked to lift a box of ``size`` (m) resting on the table, turned by ``yaw_deg``, by a
+    region on the face it stands on: a run that passes the input checks ends in grasp synthesis,
+    before any simulation."""
     from pam.pose.grasp import GraspRequest
 
     pose = np.eye(4)
-    pose[:3, :3] = Rotation.from_euler("z", 45, degrees=True).as_matrix()
+    pose[:3, :3] = Rotation.from_euler("z", yaw_deg, degrees=True).as_matrix()
     pose[2, 3] = size[2] / 2
     h0, _, hT = default_keyframes("soup_can")
-    with pytest.raises(PoseError, match=match):
-        generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
-                            request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))
+    generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
+                        request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))
 
 
 @pytest.mark.parametrize("size, match", [((0.158, 0.21, 0.06), r"15\.8 cm across at its narrowest, wider than the open hand's span \(14\.6 cm"),
@@ -394,17 +400,9 @@ def test_size_check_uses_the_objects_own_extents_at_any_yaw(size, match):
 def test_a_box_lying_wider_than_the_hand_can_span_is_refused_for_one_hand(size, match):
     """A cracker box lying flat (15.8 x 21 cm across, 6 cm tall) can only be held across its width,
     and that is wider than the open hand's span (thumb tip to little fingertip, 14.6 cm): one hand
-    is refused at once, with the reason. Standing on its long side (6 cm across) it is not; a region
-    on the face it stands on then ends the run in grasp synthesis, before any simulation."""
-    from pam.pose.grasp import GraspRequest
-
-    pose = np.eye(4)
-    pose[:3, :3] = Rotation.from_euler("z", 30, degrees=True).as_matrix()
-    pose[2, 3] = size[2] / 2
-    h0, _, hT = default_keyframes("soup_can")
+    is refused at once, with the reason. Standing on its long side (6 cm across) it is not."""
     with pytest.raises(PoseError, match=match):
-        generate_trajectory(h0, trimesh.creation.box(size), pose, hT, hand_model=HAND,
-                            request=GraspRequest(region=(0.0, 0.0, -size[2] / 2)))
+        _lift_box_on_its_bottom(size, yaw_deg=30.0)
 
 
 def test_narrowest_width_equals_closed_forms():
