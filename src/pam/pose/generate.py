@@ -350,15 +350,15 @@ def _check_task(hand: PosedHand, task: HandTask, name: str, preps: list[_Prepare
         raise PoseError(f"fps: must be positive, got {fps}")
     if h0.global_orient is None or h0.transl is None:
         raise PoseError(f"{name}: the initial hand needs global_orient and transl")
+    prep = preps[task.obj]
     # the box's own extents: the Box's ``extents`` are those of its axis-aligned bounds (larger when turned)
-    extents = preps[task.obj].world.bounding_box_oriented.primitive.extents
-    ref = preps[task.obj].obj.ref
+    extents = prep.world.bounding_box_oriented.primitive.extents
+    ref = prep.obj.ref
     if extents.min() < 0.003:
         raise PoseError(f"{ref}: too thin to grasp (smallest extent {extents.min() * 1000:.1f} mm)")
     if extents.min() > 0.16:
         hint = "; if the mesh is in millimetres, pass --scale 0.001 (or 'scale' in the keyframe)" if extents.min() > 1.0 else ""
         raise PoseError(f"{ref}: too large for one hand (smallest extent {extents.min() * 100:.0f} cm){hint}")
-    prep = preps[task.obj]
     if alone and len(prep.parts) == 1:  # convex: a hand on the table holds it only across a horizontal section
         width, span = _narrowest_section(prep.world), _open_span(hand, h0.side)
         if width > span + SPAN_MARGIN:

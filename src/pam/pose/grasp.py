@@ -460,16 +460,13 @@ def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndar
     return p1[ok], hits[ok]
 
 
-def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, closure: np.ndarray, finger: int = 1,
-              at_tip: bool = False):
-    """Where the thumb's and ``finger``'s (1: index, 2: middle) distal pads face each other at
-    ``closure`` (K,) from ``pre`` towards ``close`` (45,) each (below 0: opened wider than
-    ``pre``): the facing points (K, 3) on the two pads' surfaces (rest frame, zero orient), from
-    the closest points of the distal capsules' axes, and the hand's joints (K, 21, 3) there;
-    ``radius`` (15,) the finger capsule radii (FINGER_BONES order). ``at_tip``: the points on the two
-    tips' spheres that face each other (a pinch at the table, where only the tips reach down)."""
-    samples = len(closure)
-    joints = hand.finger_joints(finger_pose(pre, close - pre, np.repeat(closure[:, None], 5, 1)))
+def _pad_path(joints: np.ndarray, radius: np.ndarray, finger: int = 1, at_tip: bool = False):
+    """Where the thumb's and ``finger``'s (1: index, 2: middle) distal pads face each other, for the hand's
+    joints (K, 21, 3) along a closing motion (rest frame, zero orient): the facing points (K, 3) on the two
+    pads' surfaces, from the closest points of the distal capsules' axes; ``radius`` (15,) the finger
+    capsule radii (FINGER_BONES order). ``at_tip``: the points on the two tips' spheres that face each
+    other (a pinch at the table, where only the tips reach down)."""
+    samples = len(joints)
     t = np.ones((1, 1)) if at_tip else np.linspace(0.0, 1.0, 8)[:, None]
     bones = (2, 3 * finger + 2)  # distal segments
     ends = []
@@ -482,7 +479,7 @@ def _pad_path(hand, pre: np.ndarray, close: np.ndarray, radius: np.ndarray, clos
     k = np.arange(samples)
     thumb, tip = ends[0][k, flat // len(t)], ends[1][k, flat % len(t)]
     u = (tip - thumb) / dist[k, flat][:, None]
-    return thumb + radius[bones[0]] * u, tip - radius[bones[1]] * u, joints
+    return thumb + radius[bones[0]] * u, tip - radius[bones[1]] * u
 
 
 def _pinch_approaches(
@@ -495,8 +492,8 @@ def _pinch_approaches(
     (m,: indices into ``pads``) and whether each pinch is at the table (m,; its pads are ``tip_pads``),
     m <= n, that put a pinch across antipodal surface points (``_antipodal_pairs``).
 
-    ``pads`` (``_pad_path``, one per opposing finger: index first, then middle) gives the thumb's
-    and that finger's facing pad points (K, 3) and the hand's joints (K, 21, 3) along the closing
+    ``pads`` (one per opposing finger: index first, then middle) gives the thumb's and that
+    finger's facing pad points (K, 3; ``_pad_path``) and the hand's joints (K, 21, 3) along the closing
     motion; a pair goes to the first finger whose pads open ``pinch_margin`` wider than it. For a
     pair of width w the hand is turned so that, at the closure where the pads are w apart, they
     lie on the pair's line with their midpoint on the pair's (``grip``, rest frame, is the point
@@ -611,7 +608,9 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     openings = np.asarray(cfg["pinch_openings"])
     paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
     closures = [np.linspace(steps[0], 1.0, 32) for _, steps, _ in paths]
-    pads = [[_pad_path(hand, start, close, radius, c, finger, at_tip) for (start, _, finger), c in zip(paths, closures)]
+    joints = [hand.finger_joints(finger_pose(start, close - start, np.repeat(c[:, None], 5, 1)))
+              for (start, _, _), c in zip(paths, closures)]
+    pads = [[(*_pad_path(j, radius, finger, at_tip), j) for (_, _, finger), j in zip(paths, joints)]
             for at_tip in (False, True)]
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger, at_table = _pinch_approaches(
