@@ -404,13 +404,13 @@ def warm_decompositions(names: list[str]) -> list[tuple[str, int, float]]:
 
 STATUSES = ("success", "fail", "no_sequence", "error", "unsupported")
 
-#: measure -> (threshold field, True if lower values are better)
+#: measure -> (threshold field, or None for a measure that is reported only; True if lower values are better)
 MEASURES = {
     "below_table_mm": ("below_table_mm", True), "disturbance_mm": ("disturbance_mm", True),
     "disturbance_deg": ("disturbance_deg", True), "contact_fraction": ("contact_fraction", False),
     "max_penetration_mm": ("max_penetration_mm", True), "mean_penetration_mm": ("mean_penetration_mm", True),
     "slip_mm": ("slip_mm", True), "in_hand_rotation_deg": ("in_hand_rotation_deg", True),
-    "hold_s": ("min_hold_s", False), "jerk_max": ("max_jerk", True),
+    "hold_s": ("min_hold_s", False), "jerk_max": ("max_jerk", True), "carried_gap_mm": (None, True),
 }
 
 
@@ -435,17 +435,16 @@ def summarize(records: list[dict]) -> dict:
         rows = [r for r in records if r["group"] == group]
         out["groups"][group] = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     for key, (limit_name, lower_better) in MEASURES.items():
-        limit = getattr(THRESHOLDS, limit_name)
-        values = np.array([r["quality"][key] for r in made if r["quality"][key] is not None], dtype=float)
+        values = np.array([r["quality"].get(key) for r in made if r["quality"].get(key) is not None], dtype=float)
         if not values.size:
             out["measures"][key] = {"n": 0}
             continue
-        within = values <= limit if lower_better else values >= limit
-        out["measures"][key] = {
-            "n": int(values.size), "median": float(np.median(values)),
-            "worst_5pct": float(np.percentile(values, 95 if lower_better else 5)),
-            "within": float(within.mean()), "threshold": limit,
-        }
+        out["measures"][key] = {"n": int(values.size), "median": float(np.median(values)),
+                                "worst_5pct": float(np.percentile(values, 95 if lower_better else 5))}
+        if limit_name is not None:
+            limit = getattr(THRESHOLDS, limit_name)
+            within = values <= limit if lower_better else values >= limit
+            out["measures"][key].update(within=float(within.mean()), threshold=limit)
     for key in ("seconds", "cpu_seconds"):
         secs = np.array([r[key] for r in supported if r[key] is not None])
         out[key] = {"median": float(np.median(secs)), "p95": float(np.percentile(secs, 95))} if secs.size else {}
@@ -533,9 +532,11 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
     lines += [f"| {g} | " + " | ".join(str(c[k]) for k in STATUSES) + " |" for g, c in s["groups"].items()]
     lines += ["", "| measure | threshold | median | worst 5 % | within threshold |", "|---|---|---|---|---|"]
     for key, m in s["measures"].items():
-        if m["n"]:
+        if m["n"] and "threshold" in m:
             lines.append(f"| {key} | {m['threshold']:g} | {m['median']:.2f} | {m['worst_5pct']:.2f} | "
                          f"{100 * m['within']:.0f} % of {m['n']} |")
+        elif m["n"]:
+            lines.append(f"| {key} | (reported) | {m['median']:.2f} | {m['worst_5pct']:.2f} | of {m['n']} |")
     if s["seconds"]:
         lines.append(f"\nSeconds per trajectory (one thread), CPU: median {s['cpu_seconds']['median']:.2f}, p95 "
                      f"{s['cpu_seconds']['p95']:.2f}; wall: median {s['seconds']['median']:.2f}, "

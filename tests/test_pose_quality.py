@@ -69,6 +69,7 @@ def test_a_rigid_hold_in_contact_passes_with_closed_form_measures():
     assert q.below_table_mm == 0.0 and q.disturbance_mm == pytest.approx(0.0, abs=1e-9)
     assert q.max_penetration_mm == 0.0 and q.slip_mm == pytest.approx(0.0, abs=1e-4)
     assert q.in_hand_rotation_deg == pytest.approx(0.0, abs=1e-4)
+    assert q.carried_gap_mm == pytest.approx(GAP * 1000, abs=1e-3)  # the hand's lowest vertex, GAP over the pole
     # the peak jerk of a minimum-jerk move is 60 d / D^3 at its ends; third differences average it
     assert 0.0 < q.jerk_max <= 60 * 0.05 / (10 / FPS) ** 3
     as_dict = q.as_dict()
@@ -116,7 +117,7 @@ def test_an_object_turning_20_degrees_in_the_hand_fails_in_hand_rotation():
 
 def test_a_hand_10_mm_away_while_carried_fails_contact():
     q = grade(scene(APPROACH + LIFT, LIFT, gap=0.010))
-    assert q.contact_fraction == 0.0 and q.grip_frame is None
+    assert q.contact_fraction == 0.0 and q.grip_frame is None and q.carried_gap_mm == pytest.approx(10.0, abs=1e-3)
     assert q.failed == ("contact",)
 
 

@@ -18,7 +18,7 @@ REPORT_ROWS = {
     "disturbance_mm": "pre-grasp shift mm", "disturbance_deg": "pre-grasp turn deg",
     "contact_fraction": "carried frames in contact", "max_penetration_mm": "max pen mm",
     "mean_penetration_mm": "mean pen mm (in contact)", "slip_mm": "slip mm",
-    "in_hand_rotation_deg": "in-hand rotation deg",
+    "in_hand_rotation_deg": "in-hand rotation deg", "carried_gap_mm": "gap while carried mm (median)",
     "hold_frames": "hold frames", "hold_s": "hold s", "jerk_max": "peak jerk m/s3", "jerk_mean": "mean jerk m/s3",
     "grip_frame": "grip frame", "carry_start": "carry start",
 }

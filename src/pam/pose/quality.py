@@ -26,6 +26,9 @@ hand, when ``meta["pose"]["hands"]`` names two or more hands holding the object 
 - contact fraction: carried frames in contact / carried frames.
 - penetration (mm): deepest hand vertex inside the object; max over frames, and mean over the
   frames in contact.
+- carried gap (mm): the median over carried frames of the gap (negative: the skin pressed into
+  the object). Reported, not checked: above 0 the shown hand never touches what it carries (a
+  real fingertip's pulp is pressed in by about a millimetre when it holds something).
 - slip (mm) and in-hand rotation (deg): motion of the object in the wrist frame (wrist joint,
   global_orient) relative to the first carried frame, max over carried frames; slip follows the
   object point the hand touched at the first carried frame.
@@ -95,6 +98,7 @@ class QualityReport:
     mean_penetration_mm: float
     slip_mm: float | None
     in_hand_rotation_deg: float | None
+    carried_gap_mm: float | None
     hold_frames: int
     hold_s: float
     jerk_max: float
@@ -218,7 +222,7 @@ def _pair(verts: np.ndarray, wrist: np.ndarray, wrist_rot: np.ndarray, mesh: tri
         "disturbance_deg": float(turn),
         "max_penetration_mm": float(depth.max() * 1000.0),
         "mean_penetration_mm": float(depth[contact].mean() * 1000.0) if contact.any() else 0.0,
-        "contact_fraction": None, "slip_mm": None, "in_hand_rotation_deg": None,
+        "contact_fraction": None, "slip_mm": None, "in_hand_rotation_deg": None, "carried_gap_mm": None,
         "hold_frames": int(carry.size), "hold_s": float(carry.size / fps),
         "grip_frame": grip, "carry_start": carry_start, "contact_frames": int(contact.sum()),
     }
@@ -232,6 +236,7 @@ def _pair(verts: np.ndarray, wrist: np.ndarray, wrist_rot: np.ndarray, mesh: tri
             contact_fraction=float(contact[carry].mean()),
             slip_mm=float(np.linalg.norm(local - local[0], axis=1).max() * 1000.0),
             in_hand_rotation_deg=float(rotation_angles_deg(in_hand[0], in_hand).max()),
+            carried_gap_mm=float(np.median(gap[carry]) * 1000.0),
         )
     return out
 
