@@ -11,9 +11,10 @@ Scene (world z up, gravity -z, SI units):
   orientation, exactly as MANO's forward kinematics. A MANO joint's 3-DoF rotation is three
   hinges about the body's x, y, z axes (intrinsic XYZ Euler angles, far from gimbal lock for
   finger joints). Each body has two sets of capsules measured on the hand's skin
-  (``pam.pose.hand_geometry``): against objects, capsules whose surface runs through the skin
-  (radius: the median bone-to-skin distance, ``SKIN_PERCENTILE``), so the object rests on the
-  shown surface, not on a shell a few millimetres outside it; against the table, capsules that
+  (``pam.pose.hand_geometry``): against objects, capsules nearly as thick as the finger
+  (radius: the 30th percentile of the bone-to-skin distances, ``SKIN_PERCENTILE``), so
+  the object rests near the shown surface, not on a shell a few millimetres outside it (the shown
+  hand still hovers about 0.6 mm off what it carries: docs/pose.md); against the table, capsules that
   enclose most of the skin (``TABLE_PERCENTILE``), so the shown hand stays above the table top.
   Every hinge has a position actuator with a torque limit
   (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
