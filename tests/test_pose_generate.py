@@ -238,12 +238,9 @@ def _yawed(rotation, yaw):
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.asarray(rotation, dtype=float)
 
 
-def test_both_hands_carry_one_bar_together(tmp_path):
-    """A 30 cm bar, the hands starting on either side of it: the right hand's target lifts it 15 cm,
-    the left hand (no wrist target) carries it along. The independent check grades both hands: each
-    is in contact in every carried frame and the bar does not slip in either."""
-    from pam.pose.command import pose_sequences
-
+def _bar_for_both_hands(tmp_path):
+    """A 30 cm bar on the table and keyframe files: the hands start on either side of it, the right
+    hand's target lifts it 15 cm, the left hand (no wrist target) carries it along. (bar, init, target)"""
     bar = trimesh.creation.box([0.30, 0.05, 0.05])
     bar.export(tmp_path / "bar.obj")
     front_right, front_left = [[0, 0, -1], [-1, 0, 0], [0, 1, 0]], [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
@@ -260,6 +257,15 @@ def test_both_hands_carry_one_bar_together(tmp_path):
     }))
     target.write_text(json.dumps({"hands": [{"offset_from_grasp": [0, 0, 0.15], "object": 0},
                                             {"hand_pose": "power_grasp", "object": 0}]}))
+    return bar, init, target
+
+
+def test_both_hands_carry_one_bar_together(tmp_path):
+    """The independent check grades both hands: each is in contact in every carried frame and the bar
+    does not slip in either."""
+    from pam.pose.command import pose_sequences
+
+    bar, init, target = _bar_for_both_hands(tmp_path)
     seq = pose_sequences(init=init, target=target)[0]
     assert [h["object"] for h in seq.meta["pose"]["hands"]] == [0, 0] and len(seq.objects) == 1
     rise = seq.objects[0].translation[-1, 2] - seq.objects[0].translation[0, 2]
@@ -268,6 +274,28 @@ def test_both_hands_carry_one_bar_together(tmp_path):
     assert q.success, q.failed
     assert [p["hand"] for p in q.pairs] == [0, 1]
     assert all(p["contact_fraction"] == 1.0 and p["slip_mm"] <= THRESHOLDS.slip_mm for p in q.pairs)
+
+
+def test_the_second_hand_tries_a_bounded_number_of_grasps_beside_each_first(tmp_path, monkeypatch):
+    """When no grasp of the second hand fits beside the first hand's (forced here), the search plans at
+    most ``PAIR_PARTNERS`` of them per first grasp, not every one, and says so."""
+    from pam.pose import generate
+    from pam.pose.command import pose_sequences
+
+    _, init, target = _bar_for_both_hands(tmp_path)
+    monkeypatch.setattr(generate, "PAIR_GRASP_SETTINGS", dict(generate.PAIR_GRASP_SETTINGS, num_keep=8))
+    monkeypatch.setattr(generate, "_hands_apart", lambda *args: False)
+    plan, planned = generate._plan, []
+
+    def counting(hand, task, g, i, *args, **kwargs):
+        planned.append("second" if len(args) > 5 and args[5] is not None else "first")
+        return plan(hand, task, g, i, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "_plan", counting)
+    with pytest.raises(PoseError, match=f"{generate.PAIR_PARTNERS} best-holding grasps fits beside it"):
+        pose_sequences(init=init, target=target)
+    runs = "".join("|" if p == "first" else "s" for p in planned).split("|")[1:]  # second-hand plans per first grasp
+    assert runs and max(map(len, runs)) == generate.PAIR_PARTNERS  # 8 candidates, fewer tried beside each
 
 
 @pytest.mark.parametrize("second_goal, hands, match", [
