@@ -374,14 +374,19 @@ def test_objects_are_held_without_deep_penetration():
     assert max(q.mean_penetration_mm for q in qualities) <= THRESHOLDS.mean_penetration_mm
 
 
-def test_a_request_no_grasp_can_meet_says_so():
+def test_a_request_no_grasp_can_meet_says_so(monkeypatch):
     """The soup can's bottom face rests on the table: no finger reaches a region there, and the error
-    names the request instead of leaving the user to guess."""
+    names the request instead of leaving the user to guess, after one draw of candidates (a region's
+    draw is already twice the size; a second, larger one found nothing either)."""
+    from pam.pose import generate
     from pam.pose.grasp import GraspRequest
 
+    synthesize, draws = generate.grasp_mod.synthesize_grasps, []
+    monkeypatch.setattr(generate.grasp_mod, "synthesize_grasps", lambda *a, **k: draws.append(1) or synthesize(*a, **k))
     h0, _, hT = default_keyframes("soup_can")
     with pytest.raises(PoseError, match=r"no grasp found .* meets the request \(region \(0, 0, 0\)\).*table"):
         generate_trajectory(h0, "soup_can", np.eye(4), hT, hand_model=HAND, request=GraspRequest(region=(0.0, 0.0, 0.0)))
+    assert len(draws) == 1
 
 
 def test_one_hand_with_an_object_it_leaves_alone():
