@@ -435,7 +435,7 @@ def summarize(records: list[dict]) -> dict:
         rows = [r for r in records if r["group"] == group]
         out["groups"][group] = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     for key, (limit_name, lower_better) in MEASURES.items():
-        values = np.array([r["quality"].get(key) for r in made if r["quality"].get(key) is not None], dtype=float)
+        values = np.array([r["quality"][key] for r in made if r["quality"][key] is not None], dtype=float)
         if not values.size:
             out["measures"][key] = {"n": 0}
             continue

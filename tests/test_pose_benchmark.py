@@ -62,7 +62,7 @@ def _record(status, first=False, **q):
     if status in ("success", "fail"):
         quality = {"below_table_mm": 0.0, "disturbance_mm": 1.0, "disturbance_deg": 1.0, "contact_fraction": 1.0,
                    "max_penetration_mm": 1.0, "mean_penetration_mm": 0.5, "slip_mm": 1.0, "in_hand_rotation_deg": 1.0,
-                   "hold_s": 1.0, "hold_frames": 15, "jerk_max": 10.0, **q}
+                   "hold_s": 1.0, "hold_frames": 15, "jerk_max": 10.0, "carried_gap_mm": 0.5, **q}
     return {"name": "x", "group": "lift", "object": "ball", "status": status, "reason": "", "first_candidate": first,
             "attempt": 0, "seconds": 1.0, "cpu_seconds": 1.0, "quality_seconds": 0.1, "quality": quality}
 
@@ -76,6 +76,8 @@ def test_summary_rates_leave_unsupported_cases_out_and_count_missing_sequences_a
     assert s["final_success_se"] == pytest.approx(0.25) and s["first_candidate_success_se"] == pytest.approx(0.75**0.5 / 4)
     assert s["carried_frames_in_contact"] == pytest.approx((15 + 15 + 7.5) / 45)
     assert s["measures"]["contact_fraction"]["within"] == pytest.approx(2 / 3)
+    # a measure without a threshold is summarised, never graded
+    assert s["measures"]["carried_gap_mm"] == {"n": 3, "median": 0.5, "worst_5pct": 0.5}
     targets = {t["target"]: t["pass"] for t in s["targets"]}
     assert not targets["final success >= 95 %"] and targets["hand below table <= 2 mm in every case"]
     assert targets["median <= 2 s per trajectory (CPU)"]
