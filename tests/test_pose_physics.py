@@ -327,10 +327,40 @@ def test_capsules_follow_the_posed_bones():
         end = np.einsum("nij,j->ni", rot[:, caps.segment[c]], caps.end[c]) + pos[:, caps.segment[c]]
         np.testing.assert_allclose(start, joints[:, parent], atol=1e-9)
         expected = joints[:, child]
-        if child in TIPS:  # pulled in by the radius along the bone
+        if child in TIPS:  # pulled in along the bone by the radius and by how far the tip joint lies beyond the skin
             bone = joints[:, child] - joints[:, parent]
-            expected = expected - caps.radius[c] * bone / np.linalg.norm(bone, axis=1, keepdims=True)
+            pull = caps.radius[c] + caps.tip_inset[TIPS.index(child)]
+            expected = expected - pull * bone / np.linalg.norm(bone, axis=1, keepdims=True)
         np.testing.assert_allclose(end, expected, atol=1e-9)
     # the palm segment moves rigidly with the wrist
     np.testing.assert_allclose(pos[:, 0], joints[:, 0], atol=1e-12)
     assert np.all((caps.radius > 0.004) & (caps.radius < 0.03))
+
+
+@pytest.mark.parametrize("percentile,betas", [(30.0, None), (85.0, None), (30.0, np.linspace(-1.5, 1.5, 10))])
+def test_a_fingertip_capsule_ends_where_the_skin_ends(percentile, betas):
+    """The OpenHand's fingertip joints lie about 2 mm beyond its skin; a distal capsule's end cap
+    (its end plus its radius along the bone) ends on the skin's surface, within 0.3 mm by the
+    closest-point distance to the flat hand's mesh (not the ray cast the capsules are measured with)."""
+    import torch
+    import trimesh
+
+    from pam.hand import OpenHand
+    from pam.pose.hand_geometry import FINGER_BONES, TIPS
+
+    model = OpenHand("right")
+    caps = HandCapsules.from_model(model, betas, percentile=percentile)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 45, dtype=torch.float64),
+                    betas=None if betas is None else torch.as_tensor(betas).reshape(1, 10))
+    skin = trimesh.Trimesh(out.vertices[0].numpy(), model.faces, process=False)
+    joints = out.joints[0].numpy()
+    assert np.all((caps.tip_inset > 0.001) & (caps.tip_inset < 0.003))
+    for c in np.flatnonzero(caps.segment > 0):
+        parent, child = FINGER_BONES[caps.segment[c] - 1]
+        if child not in TIPS:
+            continue
+        bone = (joints[child] - joints[parent]) / np.linalg.norm(joints[child] - joints[parent])
+        far = joints[parent] + caps.end[c] + caps.radius[c] * bone  # a finger segment's frame sits on its first joint
+        _, distance, _ = trimesh.proximity.closest_point(skin, far[None])
+        assert distance[0] < 3e-4

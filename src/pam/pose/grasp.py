@@ -350,13 +350,15 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
-def _capsule_points(joints: np.ndarray, radius: np.ndarray, per_bone: int = 4) -> np.ndarray:
-    """Points on the finger bones' capsule axes: joints (K, 21, 3) -> (K, 15 * per_bone, 3)."""
+def _capsule_points(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, per_bone: int = 4) -> np.ndarray:
+    """Points on the finger bones' capsule axes (``HandCapsules``: radii (15,), fingertip insets (5,)):
+    joints (K, 21, 3) -> (K, 15 * per_bone, 3)."""
     a = joints[:, [p for p, _ in FINGER_BONES]]
     b = joints[:, [c for _, c in FINGER_BONES]]
     tip = np.array([c in TIPS for _, c in FINGER_BONES])
+    pull = radius + np.where(tip, np.repeat(inset, 3), 0.0)
     d = (b - a) / np.linalg.norm(b - a, axis=-1, keepdims=True)
-    b = np.where(tip[None, :, None], b - d * radius[None, :, None], b)
+    b = np.where(tip[None, :, None], b - d * pull[None, :, None], b)
     t = np.linspace(0.0, 1.0, per_bone)
     return (a[:, :, None] + t[None, None, :, None] * (b - a)[:, :, None]).reshape(len(joints), -1, 3)
 
@@ -460,19 +462,20 @@ def _antipodal_pairs(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndar
     return p1[ok], hits[ok]
 
 
-def _pad_path(joints: np.ndarray, radius: np.ndarray, finger: int = 1, at_tip: bool = False):
+def _pad_path(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, finger: int = 1, at_tip: bool = False):
     """Where the thumb's and ``finger``'s (1: index, 2: middle) distal pads face each other, for the hand's
     joints (K, 21, 3) along a closing motion (rest frame, zero orient): the facing points (K, 3) on the two
     pads' surfaces, from the closest points of the distal capsules' axes; ``radius`` (15,) the finger
-    capsule radii (FINGER_BONES order). ``at_tip``: the points on the two tips' spheres that face each
-    other (a pinch at the table, where only the tips reach down)."""
+    capsule radii (FINGER_BONES order), ``inset`` (5,) the fingertip insets (``HandCapsules``). ``at_tip``:
+    the points on the two tips' spheres that face each other (a pinch at the table, where only the tips
+    reach down)."""
     samples = len(joints)
     t = np.ones((1, 1)) if at_tip else np.linspace(0.0, 1.0, 8)[:, None]
     bones = (2, 3 * finger + 2)  # distal segments
     ends = []
     for bone in bones:
         a, b = joints[:, FINGER_BONES[bone][0]], joints[:, FINGER_BONES[bone][1]]
-        b = b - radius[bone] * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # the tip's sphere ends at the tip
+        b = b - (radius[bone] + inset[bone // 3]) * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # where the skin ends
         ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, len(t), 3)
     dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, len(t)^2)
     flat = dist.argmin(axis=1)
@@ -559,7 +562,7 @@ def _pinch_approaches(
     up /= np.linalg.norm(up, axis=1, keepdims=True)
     rest = np.stack([u, w, np.cross(u, w)], axis=-1)
     skin = np.full(21, radius)  # how far the skin reaches out from each joint
-    skin[list(TIPS)] = 0.0  # a fingertip joint lies on the skin at the tip
+    skin[list(TIPS)] = 0.0  # a fingertip joint lies at or just beyond the skin's tip
     centred = joints - 0.5 * (thumb + tip)[:, None]
 
     def turned(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -610,7 +613,7 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closures = [np.linspace(steps[0], 1.0, 32) for _, steps, _ in paths]
     joints = [hand.finger_joints(finger_pose(start, close - start, np.repeat(c[:, None], 5, 1)))
               for (start, _, _), c in zip(paths, closures)]
-    pads = [[(*_pad_path(j, radius, finger, at_tip), j) for (_, _, finger), j in zip(paths, joints)]
+    pads = [[(*_pad_path(j, radius, capsules.tip_inset, finger, at_tip), j) for (_, _, finger), j in zip(paths, joints)]
             for at_tip in (False, True)]
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger, at_table = _pinch_approaches(
@@ -794,7 +797,8 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
             break
         trial = np.where(free[:, :, None], np.maximum(c[None, None, :, None], level[..., None, None]), closure[:, :, None])
         poses = finger_pose(pre, direction, trial.transpose(0, 2, 1, 3).reshape(n, len(c), 15))  # (n, K, 45)
-        pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius).reshape(n, len(c), -1, 3)
+        pts = _capsule_points(hand.finger_joints(poses).reshape(-1, 21, 3), finger_radius,
+                              capsules.tip_inset).reshape(n, len(c), -1, 3)
         world = hand.posed_points(pts, R, transl)
         g_obj = sdf.near(world, _EXACT_WITHIN) - radius  # (n, K, P): exact near the object, only crossings matter
         g = np.minimum(g_obj, world[..., 2] - table_height - table_radius) if table_height is not None else g_obj

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import trimesh
 
 from pam.hand.base import BONES, HandModel
 from pam.rotations import axis_angle_to_matrix_np
@@ -23,7 +24,7 @@ PALM_BONES = [b for b in BONES if b[0] == 0]
 FINGER_BONES = [b for b in BONES if b[0] != 0]
 #: Extra palm capsules between neighbouring knuckles fill the palm's web.
 PALM_WEB = [(5, 9), (9, 13), (13, 17)]
-#: Fingertip joints (the last joint of each finger lies on the skin at the tip).
+#: Fingertip joints (the last joint of each finger, at or just beyond the skin at the tip).
 TIPS = (4, 8, 12, 16, 20)
 #: Capsule radius = this percentile of the distances from a bone to its nearest skin vertices.
 RADIUS_PERCENTILE = 85.0
@@ -35,6 +36,21 @@ def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
     ap = points[:, None, :] - a[None]  # (N, M, 3)
     u = np.clip(np.einsum("nmk,mk->nm", ap, ab) / np.maximum(np.einsum("mk,mk->m", ab, ab), 1e-12), 0.0, 1.0)
     return np.linalg.norm(ap - u[..., None] * ab[None], axis=-1)
+
+
+def tip_insets(vertices: np.ndarray, faces: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """How far (5,) each fingertip joint (``TIPS``) lies beyond the skin along its distal bone, 0 where it
+    lies on or inside it: the bone's axis, cast from its first joint, leaves the skin that much short of
+    the tip. A MANO fingertip keypoint is a skin vertex (about 0); the OpenHand's lie about 2 mm out.
+    ``vertices`` (V, 3) and ``faces`` (F, 3) of the flat hand, ``joints`` (21, 3)."""
+    skin = trimesh.Trimesh(vertices, faces, process=False)
+    base = joints[[t - 1 for t in TIPS]]
+    length = np.linalg.norm(joints[list(TIPS)] - base, axis=1)
+    direction = (joints[list(TIPS)] - base) / length[:, None]
+    hits, ray, _ = skin.ray.intersects_location(base, direction, multiple_hits=True)
+    leaves = np.zeros(len(TIPS))
+    np.maximum.at(leaves, ray, np.einsum("nk,nk->n", hits - base[ray], direction[ray]))
+    return np.clip(length - leaves, 0.0, None)
 
 
 def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,6 +76,8 @@ class HandCapsules:
         start, end: (C, 3) capsule axis end points in the segment frame.
         radius: (C,) capsule radii in metres.
         rest_joints: (21, 3) joints of the flat hand with zero global orient and translation.
+        tip_inset: (5,) how far each fingertip joint lies beyond the skin (``tip_insets``): a distal
+            capsule's end cap ends that much short of the joint, where the skin ends.
     """
 
     segment: np.ndarray
@@ -67,6 +85,7 @@ class HandCapsules:
     end: np.ndarray
     radius: np.ndarray
     rest_joints: np.ndarray
+    tip_inset: np.ndarray
 
     @classmethod
     def from_model(cls, model: HandModel, betas: np.ndarray | None = None,
@@ -90,16 +109,21 @@ class HandCapsules:
             [np.percentile(dist[nearest == i, i], percentile) if np.any(nearest == i) else 0.008
              for i in range(len(bones))]
         )
-        # the tip joint lies on the skin: pull the capsule's end in by its radius
+        # a distal capsule's end cap ends where the skin does: its end is pulled in by its radius
+        # and by how far the tip joint lies beyond the skin
+        inset = tip_insets(verts, model.faces, joints)
         tip = np.array([c in TIPS for _, c in bones])
+        pull = np.zeros(len(bones))
+        pull[tip] = inset
         direction = (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)
-        b = np.where(tip[:, None], b - direction * radius[:, None], b)
+        b = np.where(tip[:, None], b - direction * (radius + pull)[:, None], b)
         # segment frames at rest: the palm frame is the wrist's, a finger bone's frame sits on its
         # parent joint with the world's axes
         n_palm = len(PALM_BONES) + len(PALM_WEB)
         segment = np.concatenate([np.zeros(n_palm, dtype=int), 1 + np.arange(len(FINGER_BONES))])
         origin = np.concatenate([np.repeat(joints[:1], n_palm, axis=0), a[n_palm:]])
-        return cls(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints)
+        return cls(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints,
+                   tip_inset=inset)
 
     def segment_poses(self, joints: np.ndarray, global_orient: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Segment frames of posed hands.
