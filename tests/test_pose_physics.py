@@ -364,3 +364,22 @@ def test_a_fingertip_capsule_ends_where_the_skin_ends(percentile, betas):
         far = joints[parent] + caps.end[c] + caps.radius[c] * bone  # a finger segment's frame sits on its first joint
         _, distance, _ = trimesh.proximity.closest_point(skin, far[None])
         assert distance[0] < 3e-4
+
+
+def test_capsules_are_measured_once_per_hand_shape_and_percentile():
+    """``HandCapsules.from_model`` is asked four times per trajectory: the same model, shape and
+    percentile give the very same (read-only) measurement, equal to a fresh one; another shape or
+    percentile is measured anew."""
+    from pam.hand import OpenHand
+
+    model = OpenHand("right")
+    first = HandCapsules.from_model(model, np.zeros(10), percentile=30.0)
+    assert HandCapsules.from_model(model, np.zeros(10), percentile=30.0) is first
+    fresh = HandCapsules._measure(model, (0.0,) * 10, 30.0)
+    for name in ("segment", "start", "end", "radius", "rest_joints", "tip_inset"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(fresh, name))
+    with pytest.raises(ValueError):
+        first.radius[0] = 1.0
+    thick = HandCapsules.from_model(model, np.full(10, 1.0), percentile=30.0)
+    assert thick is not first and not np.allclose(thick.radius, first.radius)
+    assert HandCapsules.from_model(model, np.zeros(10), percentile=85.0).radius.mean() > first.radius.mean()

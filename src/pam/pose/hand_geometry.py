@@ -10,6 +10,7 @@ simulated object then rests on the shown surface rather than inside it) and a th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +92,13 @@ class HandCapsules:
     def from_model(cls, model: HandModel, betas: np.ndarray | None = None,
                    percentile: float = RADIUS_PERCENTILE) -> "HandCapsules":
         """Measure capsules on ``model``'s flat hand with shape ``betas`` (10,); each radius is
-        ``percentile`` of the bone's skin distances (50: the capsule surface runs through the skin)."""
+        ``percentile`` of the bone's skin distances (50: the capsule surface runs through the skin).
+        Measured once per model, shape and percentile: the result is shared, its arrays read-only."""
+        shape = None if betas is None else tuple(np.asarray(betas, dtype=np.float64).ravel().tolist())
+        return _measured_capsules(model, shape, float(percentile))
+
+    @classmethod
+    def _measure(cls, model: HandModel, betas: tuple | None, percentile: float) -> "HandCapsules":
         with torch.no_grad():
             out = model(
                 torch.zeros(1, 3, dtype=torch.float64),
@@ -122,8 +129,11 @@ class HandCapsules:
         n_palm = len(PALM_BONES) + len(PALM_WEB)
         segment = np.concatenate([np.zeros(n_palm, dtype=int), 1 + np.arange(len(FINGER_BONES))])
         origin = np.concatenate([np.repeat(joints[:1], n_palm, axis=0), a[n_palm:]])
-        return cls(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints,
-                   tip_inset=inset)
+        arrays = dict(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints,
+                      tip_inset=inset)
+        for value in arrays.values():
+            value.flags.writeable = False
+        return cls(**arrays)
 
     def segment_poses(self, joints: np.ndarray, global_orient: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Segment frames of posed hands.
@@ -147,6 +157,13 @@ class HandCapsules:
         rot = np.concatenate([wrist_rot[:, None], wrist_rot[:, None] @ bend], axis=1)
         pos = np.concatenate([joints[:, :1], joints[:, parents]], axis=1)
         return pos, rot
+
+
+@functools.lru_cache(maxsize=16)
+def _measured_capsules(model: HandModel, betas: tuple | None, percentile: float) -> HandCapsules:
+    """``HandCapsules._measure``, once per (model, shape, percentile): a trajectory asks for each set
+    four times (grasp synthesis and the simulator, per hand)."""
+    return HandCapsules._measure(model, betas, percentile)
 
 
 #: For each finger in keypoint order (thumb, index, middle, ring, little): its three joints'
