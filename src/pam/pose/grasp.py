@@ -77,7 +77,7 @@ from pam.hand.anatomy import curl_pose, mirror_pose
 from pam.pose.keyframes import KeyframeError, hand_preset
 from pam.pose.hand_geometry import (
     FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand,
-    finger_pose, segment_distance,
+    finger_axis_ends, finger_pose, segment_distance,
 )
 from pam.pose.sdf import ObjectSDF
 from pam.pose.wrench import centre_of_mass, support_force
@@ -354,11 +354,7 @@ def _capsule_points(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, p
     """Points on the finger bones' capsule axes (``HandCapsules``: radii (15,), fingertip insets (5,)):
     joints (K, 21, 3) -> (K, 15 * per_bone, 3)."""
     a = joints[:, [p for p, _ in FINGER_BONES]]
-    b = joints[:, [c for _, c in FINGER_BONES]]
-    tip = np.array([c in TIPS for _, c in FINGER_BONES])
-    pull = radius + np.where(tip, np.repeat(inset, 3), 0.0)
-    d = (b - a) / np.linalg.norm(b - a, axis=-1, keepdims=True)
-    b = np.where(tip[None, :, None], b - d * pull[None, :, None], b)
+    b = finger_axis_ends(a, joints[:, [c for _, c in FINGER_BONES]], radius, inset)
     t = np.linspace(0.0, 1.0, per_bone)
     return (a[:, :, None] + t[None, None, :, None] * (b - a)[:, :, None]).reshape(len(joints), -1, 3)
 
@@ -472,10 +468,11 @@ def _pad_path(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, finger:
     samples = len(joints)
     t = np.ones((1, 1)) if at_tip else np.linspace(0.0, 1.0, 8)[:, None]
     bones = (2, 3 * finger + 2)  # distal segments
+    starts = joints[:, [p for p, _ in FINGER_BONES]]
+    far = finger_axis_ends(starts, joints[:, [c for _, c in FINGER_BONES]], radius, inset)
     ends = []
     for bone in bones:
-        a, b = joints[:, FINGER_BONES[bone][0]], joints[:, FINGER_BONES[bone][1]]
-        b = b - (radius[bone] + inset[bone // 3]) * (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)  # where the skin ends
+        a, b = starts[:, bone], far[:, bone]
         ends.append(a[:, None] + t[None] * (b - a)[:, None])  # (K, len(t), 3)
     dist = np.linalg.norm(ends[0][:, :, None] - ends[1][:, None], axis=-1).reshape(samples, -1)  # (K, len(t)^2)
     flat = dist.argmin(axis=1)

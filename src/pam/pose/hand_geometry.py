@@ -54,6 +54,16 @@ def tip_insets(vertices: np.ndarray, faces: np.ndarray, joints: np.ndarray) -> n
     return np.clip(length - leaves, 0.0, None)
 
 
+def finger_axis_ends(a: np.ndarray, b: np.ndarray, radius: np.ndarray, inset: np.ndarray) -> np.ndarray:
+    """The far ends (..., 15, 3) of the finger capsules' axes on bones from ``a`` to ``b`` (..., 15, 3,
+    ``FINGER_BONES`` order): ``b``, but on a distal bone pulled back by its capsule's radius (15,) and
+    its fingertip's inset (5,, ``tip_insets``), so that its end cap ends where the skin does."""
+    tip = np.array([c in TIPS for _, c in FINGER_BONES])
+    pull = np.where(tip, radius + np.repeat(inset, 3), 0.0)
+    d = (b - a) / np.linalg.norm(b - a, axis=-1, keepdims=True)
+    return b - d * pull[:, None]
+
+
 def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotations taking unit vectors a to b: a (3,) and b (..., 3) -> (..., 3, 3).
 
@@ -116,17 +126,11 @@ class HandCapsules:
             [np.percentile(dist[nearest == i, i], percentile) if np.any(nearest == i) else 0.008
              for i in range(len(bones))]
         )
-        # a distal capsule's end cap ends where the skin does: its end is pulled in by its radius
-        # and by how far the tip joint lies beyond the skin
         inset = tip_insets(verts, model.faces, joints)
-        tip = np.array([c in TIPS for _, c in bones])
-        pull = np.zeros(len(bones))
-        pull[tip] = inset
-        direction = (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)
-        b = np.where(tip[:, None], b - direction * (radius + pull)[:, None], b)
+        n_palm = len(PALM_BONES) + len(PALM_WEB)
+        b[n_palm:] = finger_axis_ends(a[n_palm:], b[n_palm:], radius[n_palm:], inset)
         # segment frames at rest: the palm frame is the wrist's, a finger bone's frame sits on its
         # parent joint with the world's axes
-        n_palm = len(PALM_BONES) + len(PALM_WEB)
         segment = np.concatenate([np.zeros(n_palm, dtype=int), 1 + np.arange(len(FINGER_BONES))])
         origin = np.concatenate([np.repeat(joints[:1], n_palm, axis=0), a[n_palm:]])
         arrays = dict(segment=segment, start=a - origin, end=b - origin, radius=radius, rest_joints=joints,
