@@ -366,6 +366,25 @@ def test_a_fingertip_capsule_ends_where_the_skin_ends(percentile, betas):
         assert distance[0] < 3e-4
 
 
+def test_tip_insets_measure_how_far_each_tip_joint_lies_beyond_the_skin():
+    """Closed form on a 10 cm cube standing in for the skin: five distal bones run along +x from
+    inside it to tips 2 mm and 7 mm outside its face (insets 2 and 7 mm), on the face (0), 1 cm inside
+    it (0), and one bone outside the cube pointing away from it, whose axis meets no skin (0)."""
+    import trimesh
+
+    from pam.pose.hand_geometry import TIPS, tip_insets
+
+    cube = trimesh.creation.box([0.1, 0.1, 0.1])
+    joints = np.zeros((21, 3))
+    beyond = [0.002, 0.007, 0.0, -0.01]
+    for i, (tip, d) in enumerate(zip(TIPS[:4], beyond)):
+        joints[tip - 1] = [0.0, -0.03 + 0.02 * i, 0.01]
+        joints[tip] = [0.05 + d, -0.03 + 0.02 * i, 0.01]
+    joints[TIPS[4] - 1] = [0.07, 0.0, 0.0]
+    joints[TIPS[4]] = [0.09, 0.0, 0.0]
+    np.testing.assert_allclose(tip_insets(cube.vertices, cube.faces, joints), [0.002, 0.007, 0.0, 0.0, 0.0], atol=1e-6)
+
+
 def test_capsules_are_measured_once_per_hand_shape_and_percentile():
     """``HandCapsules.from_model`` is asked four times per trajectory: the same model, shape and
     percentile give the very same (read-only) measurement, equal to a fresh one; another shape or

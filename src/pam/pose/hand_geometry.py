@@ -41,16 +41,18 @@ def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
 
 def tip_insets(vertices: np.ndarray, faces: np.ndarray, joints: np.ndarray) -> np.ndarray:
     """How far (5,) each fingertip joint (``TIPS``) lies beyond the skin along its distal bone, 0 where it
-    lies on or inside it: the bone's axis, cast from its first joint, leaves the skin that much short of
-    the tip. A MANO fingertip keypoint is a skin vertex (about 0); the OpenHand's lie about 2 mm out.
-    ``vertices`` (V, 3) and ``faces`` (F, 3) of the flat hand, ``joints`` (21, 3)."""
+    lies on or inside it (or the axis meets no skin): the bone's axis, cast from its first joint, leaves
+    the skin that much short of the tip. A MANO fingertip keypoint is a skin vertex (about 0); the
+    OpenHand's lie about 2 mm out. ``vertices`` (V, 3) and ``faces`` (F, 3) of the flat hand, ``joints`` (21, 3)."""
     skin = trimesh.Trimesh(vertices, faces, process=False)
     base = joints[[t - 1 for t in TIPS]]
     length = np.linalg.norm(joints[list(TIPS)] - base, axis=1)
     direction = (joints[list(TIPS)] - base) / length[:, None]
     hits, ray, _ = skin.ray.intersects_location(base, direction, multiple_hits=True)
-    leaves = np.zeros(len(TIPS))
-    np.maximum.at(leaves, ray, np.einsum("nk,nk->n", hits - base[ray], direction[ray]))
+    leaves = length.copy()  # no skin on the axis: nothing to pull back
+    exits = np.full(len(TIPS), -np.inf)
+    np.maximum.at(exits, ray, np.einsum("nk,nk->n", hits - base[ray], direction[ray]))
+    leaves = np.where(np.isfinite(exits), exits, leaves)
     return np.clip(length - leaves, 0.0, None)
 
 
