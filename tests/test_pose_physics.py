@@ -52,6 +52,19 @@ def test_simulated_tree_is_mano_forward_kinematics():
             np.testing.assert_allclose(data.xpos[model.body(f"hand0_j{kin}").id], joints[0, keypoint], atol=1e-9)
 
 
+def test_the_thumb_is_stronger_than_a_finger():
+    """Every finger joint's actuator is limited to ``FINGER_TORQUE`` by level (proximal .. distal);
+    the thumb's three joints to ``THUMB_STRENGTH`` (1.5) times that, in the compiled simulator."""
+    model = physics.build_scene([physics.HandRig.from_model(HAND)], [], None, 0.002, dict(physics.DEFAULTS))
+    assert physics.THUMB_STRENGTH == 1.5
+    for finger in range(5):
+        for level in range(3):
+            kin = KEYPOINT_ORDER[1 + 4 * finger + level]
+            want = physics.FINGER_TORQUE[level] * (1.5 if finger == 0 else 1.0)
+            for axis in "xyz":
+                np.testing.assert_allclose(model.actuator_forcerange[model.actuator(f"hand0_j{kin}_{axis}").id], [-want, want])
+
+
 def _press_down(table_z):
     """A flat, palm-down hand driven from 5 cm above the table to 5 cm below it."""
     rig = physics.HandRig.from_model(HAND)

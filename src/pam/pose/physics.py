@@ -13,12 +13,12 @@ Scene (world z up, gravity -z, SI units):
   finger joints). Each body has two sets of capsules measured on the hand's skin
   (``pam.pose.hand_geometry``): against objects, capsules nearly as thick as the finger
   (radius: the 30th percentile of the bone-to-skin distances, ``SKIN_PERCENTILE``), so
-  the object rests near the shown surface, not on a shell a few millimetres outside it (the shown
-  hand still hovers about 0.6 mm off what it carries: docs/pose.md); against the table, capsules that
+  the object rests near the shown surface, not on a shell a few millimetres outside it (a fingertip
+  capsule's cap ends where the skin does); against the table, capsules that
   enclose most of the skin (``TABLE_PERCENTILE``), so the shown hand stays above the table top.
   Every hinge has a position actuator with a torque limit
-  (``FINGER_TORQUE``): fingers commanded past the surface press with at most that torque, so the
-  grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
+  (``FINGER_TORQUE``, the thumb's ``THUMB_STRENGTH`` times as large): fingers commanded past the
+  surface press with at most that torque, so the grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
   force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
   arm carries it), the object's is not.
 
@@ -42,6 +42,10 @@ from pam.pose.hand_geometry import FINGER_BONES, HandCapsules
 
 #: Torque limits (N m) of the three joints of a finger, proximal to distal (see docs/pose.md).
 FINGER_TORQUE = (2.0, 1.0, 0.5)
+#: The thumb's joints are this many times as strong: it opposes the fingers together (see docs/pose.md).
+THUMB_STRENGTH = 1.5
+#: Kinematic bodies of the thumb's three joints.
+_THUMB_BODIES = {KEYPOINT_ORDER[k] for k in (1, 2, 3)}
 #: Capsule radius percentiles (of each bone's skin distances) of the hand's object colliders and
 #: of its table colliders.
 SKIN_PERCENTILE = 30.0
@@ -61,6 +65,7 @@ DEFAULTS = dict(
     finger_damping=0.04,  # N m s / rad
     armature=2e-4,  # kg m^2: reflected inertia of the finger actuators (muscle-tendon)
     finger_torque=FINGER_TORQUE,
+    thumb_strength=THUMB_STRENGTH,  # times ``finger_torque`` at the thumb's joints
     wrist_frequency=4.0,  # Hz: bandwidth of the arm's PD control of the wrist (6 Hz ran stable, gripped no better)
     wrist_force=60.0,  # N: the arm's force limit at the wrist
     wrist_torque=6.0,  # N m: the forearm's torque limit at the wrist
@@ -230,7 +235,7 @@ def build_scene(rigs: list[HandRig], objects: list[SimObject], table_z: float | 
                 name = f"hand{h}_j{k}_{'xyz'[a]}"
                 body.add_joint(name=name, type=mujoco.mjtJoint.mjJNT_HINGE, axis=axis, armature=settings["armature"])
                 kp, kv = settings["finger_stiffness"], settings["finger_damping"]
-                limit = settings["finger_torque"][level]
+                limit = settings["finger_torque"][level] * (settings["thumb_strength"] if k in _THUMB_BODIES else 1.0)
                 spec.add_actuator(
                     name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT,
                     gaintype=mujoco.mjtGain.mjGAIN_FIXED, gainprm=[kp] + [0] * 9,
