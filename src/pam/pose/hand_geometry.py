@@ -49,10 +49,9 @@ def tip_insets(vertices: np.ndarray, faces: np.ndarray, joints: np.ndarray) -> n
     length = np.linalg.norm(joints[list(TIPS)] - base, axis=1)
     direction = (joints[list(TIPS)] - base) / length[:, None]
     hits, ray, _ = skin.ray.intersects_location(base, direction, multiple_hits=True)
-    leaves = length.copy()  # no skin on the axis: nothing to pull back
     exits = np.full(len(TIPS), -np.inf)
     np.maximum.at(exits, ray, np.einsum("nk,nk->n", hits - base[ray], direction[ray]))
-    leaves = np.where(np.isfinite(exits), exits, leaves)
+    leaves = np.where(np.isfinite(exits), exits, length)  # no skin on the axis: nothing to pull back
     return np.clip(length - leaves, 0.0, None)
 
 

@@ -16,11 +16,11 @@ Scene (world z up, gravity -z, SI units):
   the object rests near the shown surface, not on a shell a few millimetres outside it (a fingertip
   capsule's cap ends where the skin does); against the table, capsules that
   enclose most of the skin (``TABLE_PERCENTILE``), so the shown hand stays above the table top.
-  Every hinge has a position actuator with a torque limit
-  (``FINGER_TORQUE``, the thumb's ``THUMB_STRENGTH`` times as large): fingers commanded past the
-  surface press with at most that torque, so the grip comes from torque limits and friction. The wrist is driven towards its planned pose by a
-  force- and torque-limited PD controller (the arm); the hand's own weight is compensated (the
-  arm carries it), the object's is not.
+  Every hinge has a position actuator with a torque limit (``FINGER_TORQUE``, the thumb's
+  ``THUMB_STRENGTH`` times as large): fingers commanded past the surface press with at most that
+  torque, so the grip comes from torque limits and friction. The wrist is driven towards its
+  planned pose by a force- and torque-limited PD controller (the arm); the hand's own weight is
+  compensated (the arm carries it), the object's is not.
 
 Read-back: every frame the simulated joint angles become MANO ``hand_pose`` axis-angles and the
 wrist body pose becomes ``global_orient``/``transl``, so what is saved and rendered is the
