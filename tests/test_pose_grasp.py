@@ -496,3 +496,23 @@ def test_a_side_approach_to_a_low_object_is_raised_above_the_table():
                             **GRASP_SETTINGS)
         assert len(grasps) >= 2
         assert all(_skin(g)[:, 2].min() >= 0.0 for g in grasps)
+
+
+def test_no_grasp_is_returned_twice():
+    """A 6 mm plate lying flat: nothing holds it, so pinches are drawn across its edges, most often on the
+    pair through its centre of mass; the ten grasps returned were that one pinch ten times, and the
+    generator simulated it ten times. No two returned grasps with the same fingers touching have wrists
+    within 5 mm and 5 degrees of each other."""
+    from pam.pose.generate import GRASP_SETTINGS
+    from pam.pose.grasp import rotation_angle
+
+    plate = trimesh.creation.box([0.12, 0.08, 0.006])
+    plate.apply_translation([0.0, 0.0, 0.003])
+    _, grasps = _grasps("plate", mesh=plate, mass=0.03, num_candidates=400, **GRASP_SETTINGS)
+    assert len(grasps) >= 5
+    for i, a in enumerate(grasps):
+        for b in grasps[:i]:
+            same = np.array_equal(a.finger_contact, b.finger_contact) and a.palm_contact == b.palm_contact
+            close = (np.linalg.norm(a.transl - b.transl) <= 0.005
+                     and np.degrees(rotation_angle(a.rotation, b.rotation)) <= 5.0)
+            assert not (same and close)

@@ -86,6 +86,8 @@ from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
 DEFAULTS = dict(
     num_candidates=400,
     num_keep=10,
+    distinct_shift=0.005,  # m and ...
+    distinct_turn=np.radians(5.0),  # ... rad: kept grasps whose wrists are this close, with the same contacts, are one
     aim_range=0.8,  # aim points along the object's long axis, as a fraction of its half length
     closure_samples=14,
     max_closure=1.6,  # fingers may close this far along the style direction (1 = the style pose)
@@ -1019,7 +1021,7 @@ def synthesize_grasps(
                 if not np.isfinite(support[i]) and i not in fallback:
                     fallback[i] = force(i, cfg["fallback_mu"])
         rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], fallback.get(i, 0.0), -score[i]))
-        return (held + rest)[: cfg["num_keep"]], support, score
+        return _distinct(cand, held + rest, cfg), support, score
 
     cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]} if found else None
     order, support, score = rank(cand, np.zeros(0)) if found else ([], np.zeros(0), np.zeros(0))
@@ -1070,6 +1072,22 @@ def synthesize_grasps(
         )
         for j, i in enumerate(order)
     ]
+
+
+def _distinct(cand: dict, order: list[int], cfg: dict) -> list[int]:
+    """The first ``num_keep`` candidates of ``order`` whose wrists are not all within ``distinct_shift`` and
+    ``distinct_turn`` of an earlier kept one's with the same fingers touching (pinches drawn on the same
+    antipodal pair are the same grasp: simulating it twice tells nothing new)."""
+    kept: list[int] = []
+    for i in order:
+        same = [j for j in kept if np.array_equal(cand["used"][i], cand["used"][j])
+                and np.linalg.norm(cand["transl"][i] - cand["transl"][j]) <= cfg["distinct_shift"]
+                and rotation_angle(cand["R"][i], cand["R"][j]) <= cfg["distinct_turn"]]
+        if not same:
+            kept.append(i)
+            if len(kept) == cfg["num_keep"]:
+                break
+    return kept
 
 
 def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: float | None = None) -> np.ndarray:
