@@ -453,3 +453,37 @@ def test_narrowest_width_equals_closed_forms():
     assert _narrowest_section(box) == pytest.approx(0.158)
     cone = trimesh.creation.cone(radius=0.15, height=0.3, sections=48)
     assert _narrowest_section(cone) == pytest.approx(0.03 * np.cos(np.pi / 48), rel=1e-6)
+
+
+def test_the_reach_goes_round_a_tall_object_to_a_grasp_behind_it():
+    """A 16 cm cylinder, the hand starting beside it as high as its top, asked to grasp it from behind: the
+    straight reach, and the reach arcing over the cylinder, passed through it for six of its ten grasps (the
+    first four among them; dropped unsimulated). The reach now goes round the cylinder: every grasp's planned skin keeps
+    ``REACH_CLEARANCE`` from it (closed-form distance) while the reach is fast."""
+    from pam.pose import generate
+    from pam.pose.grasp import GraspRequest
+    from pam.rotations import axis_angle_to_matrix_np, matrix_to_axis_angle_np
+
+    cylinder = trimesh.creation.cylinder(radius=0.024, height=0.16, sections=48)
+    o0 = np.eye(4)
+    o0[2, 3] = 0.08
+    h0, _, hT = default_keyframes("soup_can")
+    turn = axis_angle_to_matrix_np(np.array([0.0, 0.0, 1.18]))  # round from the front towards +x
+    h0.global_orient = matrix_to_axis_angle_np(turn @ axis_angle_to_matrix_np(h0.global_orient))
+    hand = PosedHand(HAND)
+    h0.transl = turn @ [0.0, -0.30, 0.0] + [0.0, 0.0, 0.17] - hand.wrist
+    task = generate.HandTask(h0, hT)
+    prep = generate._prepare(generate.SceneObject("cylinder", cylinder, o0))
+    grasps = generate._grasps(hand, task, prep, 0.0, np.random.default_rng(53), "h0", None,
+                              GraspRequest(approach=(0.0, 1.0, 0.4)))
+    assert len(grasps) == 10
+    for i, g in enumerate(grasps):
+        cand, reason = generate._plan(hand, task, g, i, prep, 0.0, 49, 15.0, "h0")
+        assert reason is None
+        fast = np.arange(int(generate.REACH_FAST * cand.phases[0] * generate.SUBSTEPS) + 1)
+        skin, _ = hand(*generate._plan_params(hand, cand, fast))
+        radial = np.linalg.norm(skin[..., :2], axis=-1) - 0.024
+        height = np.abs(skin[..., 2] - 0.08) - 0.08
+        outside = np.hypot(np.maximum(radial, 0.0), np.maximum(height, 0.0))
+        distance = np.where((radial > 0) | (height > 0), outside, np.maximum(radial, height))
+        assert distance.min() >= generate.REACH_CLEARANCE - 1e-3

@@ -2,7 +2,8 @@
 
 The plan has phases over the clip (fractions of its duration, minimum-jerk timing each): reach
 from h0 to a pre-grasp pose 8 cm out along the grasp's approach direction while the fingers
-pre-shape; approach along that line; close the fingers, proximal joints first; transport. Then,
+pre-shape (straight, or arcing over or round the object where a straight reach would pass through
+it); approach along that line; close the fingers, proximal joints first; transport. Then,
 by goal (``ObjectGoal``): *lift* holds at hT's wrist pose; *tilt* also turns the object about a
 horizontal axis through its centre; *place* carries the object to a pose on the table, opens the
 fingers and withdraws the hand along the approach direction.
@@ -22,6 +23,8 @@ the keyframe. Nothing is written here: saving is the caller's (``HOISequence.sav
 """
 
 from __future__ import annotations
+
+import itertools
 
 from dataclasses import dataclass, field, replace
 
@@ -94,6 +97,9 @@ REACH_SAMPLES = 40
 REACH_CLEARANCE = 0.015
 REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slows into the pre-grasp pose)
 SLOW_CLEARANCE = -0.002
+#: m: a straight reach that would pass through the object arcs over it, or else round its side, this far
+#: past its top or its widest horizontal extent from its centre (round its side: or twice as far).
+REACH_ROUND = 0.06
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
 #: m a convex object's horizontal sections may be wider (at their narrowest) than the open hand's span
@@ -216,6 +222,18 @@ def _carry_target(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Pr
     return wrist_end[:3, :3], wrist_end[:3, 3], obj_end
 
 
+def _away(start: np.ndarray, end: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(3,) the horizontal unit vector square to the line ``start`` -> ``end`` that points from ``centre``
+    towards the line's midpoint (zero for a vertical line)."""
+    along = (end - start) * [1.0, 1.0, 0.0]
+    out = np.cross([0.0, 0.0, 1.0], along)
+    norm = np.linalg.norm(out)
+    if norm < 1e-9:
+        return np.zeros(3)
+    out /= norm
+    return out if out @ (0.5 * (start + end) - centre) >= 0.0 else -out
+
+
 def grip_effort(mass: float) -> float:
     """Fraction of the finger torque limits a hand grips an object of expected ``mass`` (kg) with.
 
@@ -232,10 +250,11 @@ def grip_effort(mass: float) -> float:
 
 def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prepared, times: np.ndarray,
                 frames: int, arc: float = 0.0, up: float = 0.0, object_path: np.ndarray | None = None,
-                share: float = 1.0) -> _Candidate:
+                share: float = 1.0, side: float = 0.0) -> _Candidate:
     """The simulator's commands at frame times ``times`` (S,) for a clip of ``frames`` frames.
 
-    ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object; ``up``
+    ``arc`` (m) lifts the reach's midpoint (a sine bump on z) to pass over the object; ``side`` (m)
+    moves it sideways (a horizontal sine bump square to the reach, away from the object) to pass round it; ``up``
     tilts the approach line upwards (adds ``up`` to its direction's z before normalising), to
     keep a low pre-grasp pose above the table. ``object_path`` (S, 4, 4): the object's planned
     poses, given by the other hand's plan (``_object_path``) when both hold it: this hand's wrist
@@ -254,7 +273,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     s_reach = phase_progress(times, 0.0, reach)
     s_app = phase_progress(times, reach, approach)
     s_tr = phase_progress(times, close, transport)
-    lift = np.outer(np.sin(np.pi * s_reach) * arc, [0.0, 0.0, 1.0])
+    lift = np.outer(np.sin(np.pi * s_reach), arc * np.array([0.0, 0.0, 1.0]) + side * _away(w0, w_pre, prep.centre))
     wrist = np.where(
         (times <= reach)[:, None], interpolate_positions(w0, w_pre, s_reach) + lift,
         np.where((times <= close)[:, None], interpolate_positions(w_pre, wg, s_app),
@@ -534,27 +553,29 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     if end_low < table_z - 0.005:
         return cand, f"candidate {i}: the target puts the object {100 * (table_z - end_low):.1f} cm into the table"
     path = np.linspace(0, int(approach * SUBSTEPS), REACH_SAMPLES).astype(int)  # reach and approach
-    top = float(prep.world.vertices[:, 2].max()) + 0.06
-    arc_over = max(0.0, top - min(cand.drive.wrist[0, 2], cand.drive.wrist[int(reach * SUBSTEPS), 2]))
+    w0, w_pre = cand.drive.wrist[0], cand.drive.wrist[int(reach * SUBSTEPS)]
+    top = float(prep.world.vertices[:, 2].max()) + REACH_ROUND
+    arc_over = max(0.0, top - min(w0[2], w_pre[2]))
+    # round the object: its widest horizontal reach from its centre, past the straight reach's midpoint
+    offset = (prep.world.vertices - prep.centre)[:, :2]
+    side_round = max(0.0, float(np.linalg.norm(offset, axis=1).max()) + REACH_ROUND
+                     - float(_away(w0, w_pre, prep.centre) @ (0.5 * (w0 + w_pre) - prep.centre)))
     reason = None
-    for up in (0.0, 0.5, 1.5):
-        for arc in (0.0, arc_over):
-            cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share)
-            verts, _ = hand(*_plan_params(hand, cand, path))
-            below = table_z - verts[..., 2].min()
-            fast = path <= REACH_FAST * reach * SUBSTEPS
-            slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
-            # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
-            if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
-                    or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
-                    < SLOW_CLEARANCE):
-                reason = reason or f"candidate {i}: the reach passes through the object"
-            elif below > TABLE_TOLERANCE:
-                reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
-            else:
-                reason = None
-                break
-        if reason is None:
+    for side, up, arc in itertools.product(sorted({0.0, side_round, side_round + REACH_ROUND}), (0.0, 0.5, 1.5), (0.0, arc_over)):
+        cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share, side)
+        verts, _ = hand(*_plan_params(hand, cand, path))
+        below = table_z - verts[..., 2].min()
+        fast = path <= REACH_FAST * reach * SUBSTEPS
+        slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
+        # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
+        if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
+                or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
+                < SLOW_CLEARANCE):
+            reason = reason or f"candidate {i}: the reach passes through the object"
+        elif below > TABLE_TOLERANCE:
+            reason = f"candidate {i}: the reach goes {below * 1000:.0f} mm below the table"
+        else:
+            reason = None
             break
     if reason is not None:
         return cand, reason
