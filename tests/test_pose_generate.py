@@ -262,12 +262,14 @@ def _bar_for_both_hands(tmp_path):
 
 def test_both_hands_carry_one_bar_together(tmp_path):
     """The independent check grades both hands: each is in contact in every carried frame and the bar
-    does not slip in either."""
+    does not slip in either. Both hands record the pair's rank as their attempt (the second hand's grasp
+    is its first hand's partner, not a candidate of its own tried in turn)."""
     from pam.pose.command import pose_sequences
 
     bar, init, target = _bar_for_both_hands(tmp_path)
     seq = pose_sequences(init=init, target=target)[0]
     assert [h["object"] for h in seq.meta["pose"]["hands"]] == [0, 0] and len(seq.objects) == 1
+    assert seq.meta["pose"]["hands"][0]["attempt"] == seq.meta["pose"]["hands"][1]["attempt"]
     rise = seq.objects[0].translation[-1, 2] - seq.objects[0].translation[0, 2]
     assert rise == pytest.approx(0.15, abs=0.01)
     q = evaluate(seq, meshes=[bar], hand_models=[HAND, OpenHand("left")])

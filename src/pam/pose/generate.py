@@ -680,7 +680,8 @@ class _Search:
         mass square to the line between the hands' starts). The first hand's grasps best first (by their score:
         whether one hand alone could hold the object does not matter here), each with the second hand's grasp
         that together with it needs the least contact force to hold the object (``wrench``), whose plan carries
-        the object along with the first hand's and keeps the hands ``HANDS_APART``."""
+        the object along with the first hand's and keeps the hands ``HANDS_APART``. A pair's rank (each hand's
+        ``attempt`` in the sequence's meta) is its first grasp's: the partner is chosen, not tried in turn."""
         cfg = dict(grasp_mod.DEFAULTS, **GRASP_SETTINGS, **(self.grasp_settings or {}))
         across = (self.hands[a].wrist + self.tasks[a].h0.transl) - (self.hands[b].wrist + self.tasks[b].h0.transl)
         across[2] = 0.0
@@ -729,7 +730,7 @@ class _Search:
                 else:
                     toward = second_contacts[j][0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
                     toward /= max(np.linalg.norm(toward), 1e-9)
-                    yield [i, int(j)], [_pressing(cand, toward, path, self.prep),
+                    yield [i, i], [_pressing(cand, toward, path, self.prep),
                                         _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
