@@ -11,7 +11,8 @@ pre-shape, a closing pose and a contact pattern that a candidate must show to co
 - ``hook``: the four long fingers curl (proximal joints little, middle and distal joints much),
   the thumb rests half bent beside the index and does not close; two or more long fingers touch
   and wrap around a part of the object (a handle, a rim): the chord from fingertip to knuckle
-  passes through the object within ``max_hook_part``.
+  passes through the object within ``max_hook_part``, and on a table each touches it where its
+  surface faces down or sideways (``hook_under``): under the part it carries, not on top of it.
 
 For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes them):
 1. a family, an approach direction ``a`` (object -> hand, not from below the table), a roll of
@@ -97,6 +98,7 @@ DEFAULTS = dict(
     table_margin=0.002,  # m above the table: a hand that stopped partly under it slides in again raised by that much
     power_palm=0.03,  # m: a power grasp's palm is at most this far from the object
     max_hook_part=0.035,  # m of object a hooking finger's tip-knuckle chord may cross
+    hook_under=0.0,  # a hooking finger's contact: the object's normal there points at least this far down (-z)
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
@@ -877,7 +879,9 @@ def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cf
         valid = base & ~palm_contact & tip_contact[:, 0] & (tip_contact[:, 1] | tip_contact[:, 2])
         quality = 0.5 * count + opposition - 2.0 * balance
     else:
-        hooked = (contact[:, 1:] & enclosed).sum(1)
+        # a hook lifts by the part above its fingers: where they touch, the surface faces down or sideways
+        under = normal[:, 1:5, 2] <= -cfg["hook_under"] if table_height is not None else True
+        hooked = (contact[:, 1:] & enclosed & under).sum(1)
         valid = hooked >= 2
         quality = 0.5 * hooked
     return dict(
