@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pam.pose import command
-from pam.pose.generate import NoGraspHeld, PoseError
+from pam.pose.generate import NoGraspFound, NoGraspHeld, PoseError
 from pam.pose.keyframes import hand_preset
 
 
@@ -16,7 +16,7 @@ class FakeSequence:
         self.meta = {"pose": {"seed": seed}}
 
 
-def fake_generator(failing_seeds, calls, targets=None, families=None, failing_families=()):
+def fake_generator(failing_seeds, calls, targets=None, families=None, failing_families=(), unfound_families=()):
     def generate(tasks, objects, frames, fps, seed, hand_models, table_z, request=None):
         calls.append(seed)
         family = None if request is None else request.family
@@ -24,6 +24,8 @@ def fake_generator(failing_seeds, calls, targets=None, families=None, failing_fa
             families.append(family)
         if family in failing_families:
             raise NoGraspHeld(f"seed {seed}: no {family} grasp held")
+        if family in unfound_families:
+            raise NoGraspFound(f"seed {seed}: no {family} grasp found")
         if targets is not None:
             targets.append(tasks[0].hT)
         if seed in failing_seeds:
@@ -64,6 +66,19 @@ def test_several_trajectories_spread_over_the_families(monkeypatch, no_quality):
     command.pose_sequences("mug", seed=0, num=1)
     command.pose_sequences("mug", seed=0, num=2, request=command.GraspRequest(family="precision"))
     assert families == [None, "precision", "precision"]
+
+
+def test_a_family_with_no_grasp_here_falls_back_to_any(monkeypatch, no_quality):
+    """``pam pose --object banana --num 4`` stopped with an error: its third trajectory asks for a hook, and
+    no hook fits under a banana lying on the table. The seed is now tried with any family, as when a
+    family's grasps all drop; a family the user asked for still fails."""
+    calls, families = [], []
+    monkeypatch.setattr(command, "generate_scene", fake_generator(set(), calls, families=families,
+                                                                  unfound_families={"hook"}))
+    assert len(command.pose_sequences("banana", seed=10, num=4)) == 4
+    assert families == ["power", "precision", "hook", None, "power"]
+    with pytest.raises(NoGraspFound, match="no hook grasp found"):
+        command.pose_sequences("banana", seed=10, num=2, request=command.GraspRequest(family="hook"))
 
 
 def test_gives_up_after_the_skip_bound(monkeypatch, no_quality):

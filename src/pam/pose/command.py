@@ -13,7 +13,7 @@ import numpy as np
 
 from pam.hand import load_hand_model
 from pam.objects import load_object
-from pam.pose.generate import HandTask, NoGraspHeld, SceneObject, generate_scene
+from pam.pose.generate import HandTask, NoGraspFound, NoGraspHeld, SceneObject, generate_scene
 from pam.pose.grasp import FAMILIES, GraspRequest
 from pam.pose.keyframes import (
     KeyframeError,
@@ -114,14 +114,15 @@ def pose_sequences(
 
 def _generate_varied(tasks, scene, index: int | None, request: GraspRequest | None, **kwargs) -> HOISequence:
     """``generate_scene`` for trajectory ``index`` of several: without a requested family, it first
-    asks for family ``FAMILIES[index % 3]`` (so ``--num`` spreads over the families), and on
-    ``NoGraspHeld`` tries the same seed with any family."""
+    asks for family ``FAMILIES[index % 3]`` (so ``--num`` spreads over the families), and when that family
+    has no grasp of the object here (``NoGraspFound``: a hook round a banana lying flat) or none held
+    (``NoGraspHeld``), tries the same seed with any family."""
     if index is None or (request is not None and request.family is not None):
         return generate_scene(tasks, scene, request=request, **kwargs)
     family = FAMILIES[index % len(FAMILIES)]
     try:
         return generate_scene(tasks, scene, request=GraspRequest.merged(request, GraspRequest(family=family)), **kwargs)
-    except NoGraspHeld:
+    except (NoGraspFound, NoGraspHeld):
         return generate_scene(tasks, scene, request=request, **kwargs)
 
 

@@ -135,6 +135,10 @@ class NoGraspHeld(PoseError):
     """Valid inputs, but no grasp candidate of this seed passed in simulation."""
 
 
+class NoGraspFound(PoseError):
+    """Grasp synthesis found no grasp of the object (that meets the request) in this pose."""
+
+
 @dataclass
 class HandTask:
     """One hand's job: start h0, target hT (wrist pose or offset, grasp style) and the goal for
@@ -485,7 +489,7 @@ def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Pre
 
 def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rng: np.random.Generator, name: str,
             grasp_settings: dict | None, request=None, own_side: bool = False) -> list[grasp_mod.Grasp]:
-    """The task's ranked grasps of its object (``grasp.synthesize_grasps``); PoseError when there are none.
+    """The task's ranked grasps of its object (``grasp.synthesize_grasps``); ``NoGraspFound`` when there are none.
     ``own_side``: favour approaches from the side of the object the hand starts on (both hands on one object)."""
     preshape = hand_preset("preshape", task.h0.side)
     style = task.hT.hand_pose
@@ -520,7 +524,7 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
                  for k, v in (request.as_dict() if request is not None else {}).items() if v is not None]
         hint = (f" that meets the request ({', '.join(asked)}): in this pose the requested part may face or touch the "
                 "table; drop or change the request, or place the object differently") if asked else ""
-        raise PoseError(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it{hint}")
+        raise NoGraspFound(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it{hint}")
     return grasps
 
 
