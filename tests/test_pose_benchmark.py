@@ -67,6 +67,17 @@ def _record(status, first=False, **q):
             "attempt": 0, "seconds": 1.0, "cpu_seconds": 1.0, "quality_seconds": 0.1, "quality": quality}
 
 
+def test_first_rollout_success_counts_cases_whose_first_simulated_candidate_was_kept():
+    """Reported beside first-candidate success: a case whose plan dropped its first candidates unsimulated
+    and kept the first one it simulated counts; one that simulated two does not; an API that does not
+    say how many it simulated gives no figure rather than a wrong one."""
+    records = [{**_record("success"), "first_rollout": True}, {**_record("success"), "first_rollout": False},
+               {**_record("no_sequence"), "first_rollout": False}, {**_record("unsupported"), "first_rollout": None}]
+    assert bench.summarize(records)["first_rollout_success"] == pytest.approx(1 / 3)
+    records[0]["first_rollout"] = None
+    assert bench.summarize(records)["first_rollout_success"] is None
+
+
 def test_summary_rates_leave_unsupported_cases_out_and_count_missing_sequences_as_failures():
     records = [_record("success", first=True), _record("success"), _record("fail", contact_fraction=0.5),
                _record("no_sequence"), _record("unsupported")]

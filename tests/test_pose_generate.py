@@ -507,3 +507,23 @@ def test_a_hook_through_the_mug_handle_lifts_the_mug():
     assert q.success, q.failed
     rise = seq.objects[0].translation[-1, 2] - seq.objects[0].translation[0, 2]
     assert rise == pytest.approx(0.15, abs=0.01)
+
+
+def test_the_sequence_says_how_many_candidates_were_simulated(monkeypatch):
+    """``meta["pose"]["hands"][h]["simulations"]``: the simulator runs the search made, counted at the
+    simulator itself (one hand, one object: the kept run is the saved sequence, no further run)."""
+    from pam.pose import generate
+
+    simulate, runs = generate.physics.simulate, []
+    monkeypatch.setattr(generate.physics, "simulate", lambda *a, **k: runs.append(1) or simulate(*a, **k))
+    assess, judged = generate._assess, []
+
+    def failing_twice(*args):  # the generator's acceptance turns down the first two candidates it simulates
+        judged.append(1)
+        return "dropped by the test" if len(judged) <= 2 else assess(*args)
+
+    monkeypatch.setattr(generate, "_assess", failing_twice)
+    seq = _run("soup_can", seed=0)
+    hand = seq.meta["pose"]["hands"][0]
+    assert hand["simulations"] == len(runs) == 3
+    assert hand["attempt"] >= 2

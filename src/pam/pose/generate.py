@@ -25,7 +25,6 @@ the keyframe. Nothing is written here: saving is the caller's (``HOISequence.sav
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -565,7 +564,8 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     side_round = max(0.0, float(np.linalg.norm(offset, axis=1).max()) + REACH_ROUND
                      - float(_away(w0, w_pre, prep.centre) @ (0.5 * (w0 + w_pre) - prep.centre)))
     reason = None
-    for side, up, arc in itertools.product(sorted({0.0, side_round, side_round + REACH_ROUND}), (0.0, 0.5, 1.5), (0.0, arc_over)):
+    sides = sorted({0.0, side_round, side_round + REACH_ROUND})
+    for side, up, arc in itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)):
         cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share, side)
         verts, _ = hand(*_plan_params(hand, cand, path))
         below = table_z - verts[..., 2].min()
@@ -619,6 +619,7 @@ class _Search:
     request: grasp_mod.GraspRequest | None
     max_attempts: int
     physics_settings: dict
+    simulations: int = 0  # candidates (pairs) simulated so far
 
     def _simulate(self, group: list[int], cands: list[_Candidate]) -> tuple[physics.SimResult, str | None]:
         """Simulate the hands ``group`` with their candidates on the object; (result, why it fails or None)."""
@@ -650,6 +651,7 @@ class _Search:
                 if tried >= self.max_attempts:
                     break
                 tried += 1
+                self.simulations = tried
                 res, reason = self._simulate(group, cands)
                 if reason is None:
                     grip = max(c.grip_frame for c in cands) + 1
@@ -735,7 +737,7 @@ class _Search:
                     toward = second_contacts[j][0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
                     toward /= max(np.linalg.norm(toward), 1e-9)
                     yield [i, i], [_pressing(cand, toward, path, self.prep),
-                                        _pressing(partner, -toward, path, self.prep)], None
+                                   _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
 
@@ -866,7 +868,7 @@ def generate_scene(
     rigs = [physics.HandRig.from_model(h.model, h.betas) for h in hands]
     rng = np.random.default_rng(seed)
     sim_objects = [physics.SimObject(p.parts, p.obj.pose[:3, :3], p.obj.pose[:3, 3], p.density) for p in preps]
-    chosen, fallback = [None] * len(tasks), []
+    chosen, fallback, simulations = [None] * len(tasks), [], [0] * len(tasks)
     for h in range(len(tasks)):
         group = by_object[tasks[h].obj]
         if h != group[0]:  # the second hand on an object was chosen with the first
@@ -876,7 +878,7 @@ def generate_scene(
                          grasp_settings, request, max_attempts, physics_settings or {})
         found, is_fallback = search.single(h) if len(group) == 1 else search.pair(*group)
         for k, choice in zip(group, found):
-            chosen[k] = choice
+            chosen[k], simulations[k] = choice, search.simulations
         fallback += group if is_fallback else []
     if len(by_object) == 1 and len(objects) == 1:  # one search simulated every hand and object together already
         res = chosen[0][2]
@@ -888,6 +890,8 @@ def generate_scene(
             if reason is not None:
                 raise NoGraspHeld(f"{name}: together with the other hand: {reason}; try another seed")
     seq = _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, table_z, frames)
+    for per_hand, count in zip(seq.meta["pose"]["hands"], simulations):
+        per_hand["simulations"] = count  # candidates simulated to find it (1: the first one simulated was kept)
     seq.meta["pose"]["settled_mm"] = [round(1000 * m, 2) for m in moved]
     seq.meta["pose"]["fallback_hands"] = fallback  # hands whose grasp met only the fallback pre-grasp limits
     seq.meta["pose"]["request"] = None if request is None else request.as_dict()
