@@ -565,12 +565,12 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
                      - float(_away(w0, w_pre, prep.centre) @ (0.5 * (w0 + w_pre) - prep.centre)))
     reason = None
     sides = sorted({0.0, side_round, side_round + REACH_ROUND})
+    fast = path <= REACH_FAST * reach * SUBSTEPS
+    slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
     for side, up, arc in itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)):
         cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share, side)
         verts, _ = hand(*_plan_params(hand, cand, path))
         below = table_z - verts[..., 2].min()
-        fast = path <= REACH_FAST * reach * SUBSTEPS
-        slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
         # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
         if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
                 or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
@@ -644,14 +644,13 @@ class _Search:
     def _run(self, group: list[int], plans) -> tuple[list, bool]:
         """Simulate ``plans`` (yielding (ranks, candidates, reason), one rank and candidate per hand of ``group``)
         until one passes: ((candidate, rank, result) per hand, whether it met only the fallback limits)."""
-        tried, best, reasons = 0, None, []
+        best, reasons = None, []
         for ranks, cands, reason in plans:
             i = ranks[0]
             if reason is None:
-                if tried >= self.max_attempts:
+                if self.simulations >= self.max_attempts:
                     break
-                tried += 1
-                self.simulations = tried
+                self.simulations += 1
                 res, reason = self._simulate(group, cands)
                 if reason is None:
                     grip = max(c.grip_frame for c in cands) + 1

@@ -78,7 +78,7 @@ from pam.hand.anatomy import curl_pose, mirror_pose
 from pam.pose.keyframes import KeyframeError, hand_preset
 from pam.pose.hand_geometry import (
     FINGER_BONES, FINGER_POSE_JOINTS, PALM_BONES, PALM_WEB, RADIUS_PERCENTILE, TIPS, HandCapsules, PosedHand,
-    finger_axis_ends, finger_pose, segment_distance,
+    finger_axes, finger_pose, segment_distance,
 )
 from pam.pose.sdf import ObjectSDF
 from pam.pose.wrench import centre_of_mass, support_force
@@ -357,8 +357,7 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _capsule_points(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, per_bone: int = 4) -> np.ndarray:
     """Points on the finger bones' capsule axes (``HandCapsules``: radii (15,), fingertip insets (5,)):
     joints (K, 21, 3) -> (K, 15 * per_bone, 3)."""
-    a = joints[:, [p for p, _ in FINGER_BONES]]
-    b = finger_axis_ends(a, joints[:, [c for _, c in FINGER_BONES]], radius, inset)
+    a, b = finger_axes(joints, radius, inset)
     t = np.linspace(0.0, 1.0, per_bone)
     return (a[:, :, None] + t[None, None, :, None] * (b - a)[:, :, None]).reshape(len(joints), -1, 3)
 
@@ -472,8 +471,7 @@ def _pad_path(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, finger:
     samples = len(joints)
     t = np.ones((1, 1)) if at_tip else np.linspace(0.0, 1.0, 8)[:, None]
     bones = (2, 3 * finger + 2)  # distal segments
-    starts = joints[:, [p for p, _ in FINGER_BONES]]
-    far = finger_axis_ends(starts, joints[:, [c for _, c in FINGER_BONES]], radius, inset)
+    starts, far = finger_axes(joints, radius, inset)
     ends = []
     for bone in bones:
         a, b = starts[:, bone], far[:, bone]
@@ -1084,10 +1082,9 @@ def _distinct(cand: dict, order: list[int], cfg: dict) -> list[int]:
     antipodal pair are the same grasp: simulating it twice tells nothing new)."""
     kept: list[int] = []
     for i in order:
-        same = [j for j in kept if np.array_equal(cand["used"][i], cand["used"][j])
-                and np.linalg.norm(cand["transl"][i] - cand["transl"][j]) <= cfg["distinct_shift"]
-                and rotation_angle(cand["R"][i], cand["R"][j]) <= cfg["distinct_turn"]]
-        if not same:
+        if not any(np.array_equal(cand["used"][i], cand["used"][j])
+                   and np.linalg.norm(cand["transl"][i] - cand["transl"][j]) <= cfg["distinct_shift"]
+                   and rotation_angle(cand["R"][i], cand["R"][j]) <= cfg["distinct_turn"] for j in kept):
             kept.append(i)
             if len(kept) == cfg["num_keep"]:
                 break

@@ -55,14 +55,17 @@ def tip_insets(vertices: np.ndarray, faces: np.ndarray, joints: np.ndarray) -> n
     return np.clip(length - leaves, 0.0, None)
 
 
-def finger_axis_ends(a: np.ndarray, b: np.ndarray, radius: np.ndarray, inset: np.ndarray) -> np.ndarray:
-    """The far ends (..., 15, 3) of the finger capsules' axes on bones from ``a`` to ``b`` (..., 15, 3,
-    ``FINGER_BONES`` order): ``b``, but on a distal bone pulled back by its capsule's radius (15,) and
-    its fingertip's inset (5,, ``tip_insets``), so that its end cap ends where the skin does."""
+def finger_axes(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The finger capsules' axes for hands' joints (..., 21, 3): their starts and far ends (..., 15, 3,
+    ``FINGER_BONES`` order). A far end is the bone's child joint, but on a distal bone pulled back by its
+    capsule's radius (15,) and its fingertip's inset (5,, ``tip_insets``), so that its end cap ends where
+    the skin does."""
+    a = joints[..., [p for p, _ in FINGER_BONES], :]
+    b = joints[..., [c for _, c in FINGER_BONES], :]
     tip = np.array([c in TIPS for _, c in FINGER_BONES])
     pull = np.where(tip, radius + np.repeat(inset, 3), 0.0)
     d = (b - a) / np.linalg.norm(b - a, axis=-1, keepdims=True)
-    return b - d * pull[:, None]
+    return a, b - d * pull[:, None]
 
 
 def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -129,7 +132,7 @@ class HandCapsules:
         )
         inset = tip_insets(verts, model.faces, joints)
         n_palm = len(PALM_BONES) + len(PALM_WEB)
-        b[n_palm:] = finger_axis_ends(a[n_palm:], b[n_palm:], radius[n_palm:], inset)
+        b[n_palm:] = finger_axes(joints, radius[n_palm:], inset)[1]
         # segment frames at rest: the palm frame is the wrist's, a finger bone's frame sits on its
         # parent joint with the world's axes
         segment = np.concatenate([np.zeros(n_palm, dtype=int), 1 + np.arange(len(FINGER_BONES))])
