@@ -527,3 +527,32 @@ def test_the_sequence_says_how_many_candidates_were_simulated(monkeypatch):
     hand = seq.meta["pose"]["hands"][0]
     assert hand["simulations"] == len(runs) == 3
     assert hand["attempt"] >= 2
+
+
+def test_the_fingers_close_along_the_path_grasp_synthesis_checked():
+    """Grasp synthesis closes all of a finger's joints together from the pre-shape until a segment touches;
+    the plan commands that same path onto the surface: at every sample of the closing, every joint is the
+    same fraction of its way from the pre-shape to the contact pose, rising from 0 to 1 by the time the
+    fingers reach the surface. Closing the proximal joints first, off that path, turned light objects
+    more before the grip closed (benchmark: 284 vs 289 of 390 cases passed with their first candidate)."""
+    from pam.objects import load_object
+    from pam.pose import generate
+
+    h0, _, hT = default_keyframes("foam_brick")
+    hand = PosedHand(HAND)
+    task = generate.HandTask(h0, hT)
+    prep = generate._prepare(generate.SceneObject("foam_brick", load_object("foam_brick"), np.eye(4)))
+    g = generate._grasps(hand, task, prep, 0.0, np.random.default_rng(0), "h0", None)[0]
+    cand, _ = generate._plan(hand, task, g, 0, prep, 0.0, 49, 15.0, "h0")
+    times = np.arange(48 * generate.SUBSTEPS + 1) / generate.SUBSTEPS
+    reach, approach, close = cand.phases[:3]
+    onto = approach + generate.SURFACE * (close - approach)
+    after = times > reach  # from the pre-shape (reached with the wrist) to the grip
+    way = g.hand_pose - g.preshape  # (45,)
+    moved = cand.nominal[after & (times <= close)] - g.preshape  # (K, 45)
+    fraction = moved @ way / (way @ way)  # (K,) least-squares fraction per sample
+    np.testing.assert_allclose(moved, fraction[:, None] * way[None], atol=1e-9)
+    t = times[after & (times <= close)]
+    np.testing.assert_allclose(fraction[t <= approach], 0.0, atol=1e-12)
+    np.testing.assert_allclose(fraction[t >= onto], 1.0)
+    assert np.all(np.diff(fraction) >= -1e-12) and ((t > approach) & (t < onto)).sum() >= 10

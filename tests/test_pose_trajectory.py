@@ -5,7 +5,6 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pam.pose.trajectory import (
-    finger_closing_progress,
     interpolate_positions,
     minimum_jerk,
     phase_progress,
@@ -69,16 +68,3 @@ def test_per_joint_slerp_follows_the_geodesic():
     full = (q0.inv() * q1).magnitude()
     part = (q0.inv() * qs).magnitude()
     np.testing.assert_allclose(part, 0.3 * full, atol=1e-9)
-
-
-def test_finger_closing_runs_proximal_first():
-    s = np.linspace(0, 1, 41)
-    p = finger_closing_progress(s)
-    assert p.shape == (41, 15)
-    np.testing.assert_allclose(p[0], 0.0)
-    np.testing.assert_allclose(p[-1], 1.0)
-    prox, mid, dist = p[:, 0], p[:, 1], p[:, 2]
-    assert np.all(prox >= mid - 1e-12) and np.all(mid >= dist - 1e-12)
-    assert prox[10] > dist[10]
-    np.testing.assert_array_equal(p[:, 0], p[:, 3])  # every finger alike
-    assert pytest.approx(float(p[20, 1])) == 0.5  # middle level centred on the half-way point

@@ -1,4 +1,4 @@
-"""Timing and interpolation of hand motion: minimum-jerk profiles, rotation slerp, finger closing.
+"""Timing and interpolation of hand motion: minimum-jerk profiles, rotation slerp.
 
 The minimum-jerk profile (Flash & Hogan 1985) between rest states is the quintic
 ``s(u) = 10 u^3 - 15 u^4 + 6 u^5`` of normalised time ``u`` in [0, 1]: zero velocity and
@@ -57,18 +57,3 @@ def slerp_axis_angles(a0: np.ndarray, a1: np.ndarray, s: np.ndarray) -> np.ndarr
     q = w0[..., None] * q0 + w1[..., None] * q1  # (T, J, 4)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     return Rotation.from_quat(q.reshape(-1, 4)).as_rotvec().reshape(len(s), -1)
-
-
-def finger_closing_progress(s: np.ndarray, lag: float = 0.25) -> np.ndarray:
-    """Per-joint closing progress for 15 MANO finger joints from a common progress s (T,).
-
-    Human grasps close proximal joints slightly before distal ones: joint level k (0 = proximal,
-    1 = middle, 2 = distal) runs its own minimum-jerk profile over [k * lag / 2, 1 - (2 - k) * lag / 2]
-    of the common progress. Returns (T, 15) in MANO joint order (each finger's three joints
-    proximal to distal), starting at 0 and ending at 1.
-    """
-    s = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
-    levels = np.tile(np.arange(3), 5)  # MANO order: 5 fingers x (proximal, middle, distal)
-    start = levels * lag / 2.0
-    end = 1.0 - (2 - levels) * lag / 2.0
-    return minimum_jerk((s[:, None] - start) / (end - start))
