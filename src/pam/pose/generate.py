@@ -3,10 +3,10 @@
 The plan has phases over the clip (fractions of its duration, minimum-jerk timing each): reach
 from h0 to a pre-grasp pose 8 cm out along the grasp's approach direction while the fingers
 pre-shape (straight, or arcing over or round the object where a straight reach would pass through
-it); approach along that line; close the fingers along the path grasp synthesis checked; transport. Then,
-by goal (``ObjectGoal``): *lift* holds at hT's wrist pose; *tilt* also turns the object about a
-horizontal axis through its centre; *place* carries the object to a pose on the table, opens the
-fingers and withdraws the hand along the approach direction.
+it); approach along that line; close the fingers along the path grasp synthesis checked;
+transport. Then, by goal (``ObjectGoal``): *lift* holds at hT's wrist pose; *tilt* also turns
+the object about a horizontal axis through its centre; *place* carries the object to a pose on
+the table, opens the fingers and withdraws the hand along the approach direction.
 
 The plan only commands the simulation (``pam.pose.physics``): a joint-actuated hand whose
 torque-limited fingers and force-limited wrist follow it, a free object and a solid table. The
@@ -292,9 +292,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         rot = np.where(carrying[..., None], held[:, :3, :3], rot)
     grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH, prep.world.bounds[0, 2])
     # fingers close onto the surface, every joint in step along the path grasp synthesis closed them on
-    # (proximal joints first, off that path, turned light objects more before the grip: 284 vs 289 first
-    # candidates of 390), then press: the command moves past the surface only once every finger is
-    # on it, so no finger shoves the object alone
+    # (proximal joints first, off that path, turned light objects more before the grip; docs/pose.md),
+    # then press: the command moves past the surface only once every finger is on it, so no finger
+    # shoves the object alone
     onto = phase_progress(times, approach, approach + SURFACE * (close - approach))[:, None]
     press = phase_progress(times, approach + SURFACE * (close - approach), close)[:, None]
     nominal = np.where((times <= reach)[:, None], slerp_axis_angles(h0.hand_pose, g.preshape, s_reach),
