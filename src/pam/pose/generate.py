@@ -295,8 +295,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     # (proximal joints first, off that path, turned light objects more before the grip; docs/pose.md),
     # then press: the command moves past the surface only once every finger is on it, so no finger
     # shoves the object alone
-    onto = phase_progress(times, approach, approach + SURFACE * (close - approach))[:, None]
-    press = phase_progress(times, approach + SURFACE * (close - approach), close)[:, None]
+    surface = approach + SURFACE * (close - approach)  # the frame the fingers reach the surface
+    onto = phase_progress(times, approach, surface)[:, None]
+    press = phase_progress(times, surface, close)[:, None]
     nominal = np.where((times <= reach)[:, None], slerp_axis_angles(h0.hand_pose, g.preshape, s_reach),
                        g.preshape + onto * (g.hand_pose - g.preshape))
     fingers = nominal + np.where((times <= reach)[:, None], 0.0, press * (grip - g.hand_pose))
