@@ -190,9 +190,34 @@ def resting_poses(name: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=None)
+def clear_of_table(name: str, part: str) -> tuple[bool, ...]:
+    """Per resting pose of ``resting_poses(name)``: whether the named part stays off the table (its surface,
+    as ``grasp.region_points`` samples it, at least ``PART_CLEARANCE`` above it). A mug lying on its
+    handle is not."""
+    from pam.pose.grasp import region_points
+
+    mesh = object_mesh(name)
+    clear = []
+    for pose in resting_poses(name):
+        points, _ = region_points(mesh, part, np.random.default_rng(0))
+        clear.append(bool(trimesh.transform_points(points, pose)[:, 2].min() >= PART_CLEARANCE))
+    return tuple(clear)
+
+
+#: m: a requested part whose surface comes this close to the table rests on it.
+PART_CLEARANCE = 1e-4
+
+
 def object_pose(case: Case, name: str | None = None, at: tuple[float, float] | None = None) -> np.ndarray:
-    """o0 (4, 4): the case's resting pose, turned by its yaw and moved to its (x, y)."""
+    """o0 (4, 4): the case's resting pose, turned by its yaw and moved to its (x, y). A case that requests a
+    named part draws among the poses in which the part does not rest on the table (a request the generator
+    must refuse tests its errors, which the unit tests do, not its steering)."""
     poses = resting_poses(name or case.object)
+    part = (case.request or {}).get("region")
+    if isinstance(part, str) and name is None:
+        clear = [p for p, ok in zip(poses, clear_of_table(case.object, part)) if ok]
+        poses = clear or poses
     place = np.eye(4)
     c, s = np.cos(case.yaw), np.sin(case.yaw)
     place[:2, :2] = [[c, -s], [s, c]]

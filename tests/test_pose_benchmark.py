@@ -48,6 +48,21 @@ def test_made_and_built_in_objects_rest_on_the_table_in_every_placement(name):
         assert np.all(com >= lo - 1e-6) and np.all(com <= hi + 1e-6)
 
 
+def test_a_requested_part_never_rests_on_the_table():
+    # the mug's likeliest resting poses lay it on its side, on its handle: a handle request there must be refused,
+    # so the benchmark draws it among the other poses (the upright mug: handle 8.5 mm up)
+    mesh = bench.object_mesh("mug")
+    handle = mesh.vertices[np.asarray(mesh.metadata["parts"]["handle"])]
+    lowest = [trimesh.transform_points(handle, pose)[:, 2].min() for pose in bench.resting_poses("mug")]
+    assert min(lowest) < 1e-6 < max(lowest)  # some poses rest on it, some do not
+    for pose in range(3):
+        case = bench.Case(name="c", group="request", object="mug", seed=0, pose=pose, yaw=1.0, xy=(0.0, 0.0),
+                          request={"region": "handle"})
+        assert trimesh.transform_points(handle, bench.object_pose(case))[:, 2].min() > 0.005
+        lift = bench.Case(name="c", group="lift", object="mug", seed=0, pose=pose, yaw=1.0, xy=(0.0, 0.0))
+        assert np.allclose(bench.object_pose(lift)[:3, :3], bench.object_pose(case)[:3, :3]) == (lowest[pose] > 1e-6)
+
+
 def test_a_case_without_an_installed_api_is_unsupported_not_failed(monkeypatch):
     from pam.pose import generate
 

@@ -509,6 +509,24 @@ def test_a_hook_through_the_mug_handle_lifts_the_mug():
     assert rise == pytest.approx(0.15, abs=0.01)
 
 
+def test_a_request_for_a_part_the_object_rests_on_is_refused_with_the_reason():
+    """The mug lying on its side on its handle (a stable pose: its handle touches the table): no grasp can put
+    its contacts on the handle; the generator says so rather than holding the mug elsewhere."""
+    from pam.objects import load_object
+    from pam.pose.generate import NoGraspFound
+    from pam.pose.grasp import GraspRequest
+
+    mesh = load_object("mug")
+    handle = mesh.vertices[np.asarray(mesh.metadata["parts"]["handle"])]
+    poses, _ = trimesh.poses.compute_stable_poses(mesh, n_samples=1)
+    lowest = [trimesh.transform_points(mesh.vertices, t)[:, 2].min() for t in poses]
+    o0 = next(t for t, low in zip(poses, lowest) if trimesh.transform_points(handle, t)[:, 2].min() - low < 1e-6)
+    o0[2, 3] -= trimesh.transform_points(mesh.vertices, o0)[:, 2].min()  # on the table
+    h0, _, hT = default_keyframes("mug")
+    with pytest.raises(NoGraspFound, match="region handle.*requested part may face or touch the table"):
+        generate_trajectory(h0, "mug", o0, hT, seed=0, hand_model=HAND, request=GraspRequest(region="handle"))
+
+
 def test_the_sequence_says_how_many_candidates_were_simulated(monkeypatch):
     """``meta["pose"]["hands"][h]["simulations"]``: the simulator runs the search made, counted at the
     simulator itself (one hand, one object: the kept run is the saved sequence, no further run)."""
