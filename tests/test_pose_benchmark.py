@@ -136,6 +136,32 @@ def test_cases_once_lost_to_a_missing_palm_contact_now_pass_the_quality_check(na
     assert record["status"] == "success" and record["quality"]["success"]
 
 
+def test_a_drill_lying_on_its_side_is_held_by_its_motor_housing_with_the_first_grasp():
+    """Lying on its side, the drill's long axis runs through the empty corner between grip and housing, and grasps
+    aimed along it landed on the housing's end or across the grip's top (its first candidate slipped; the
+    eighth passed). Aimed along its main body (``generate.main_body``), the first candidate holds it, and the
+    hand squeezes the motor housing (the catalogue's ``body`` part) across its 59 mm."""
+    case = next(c for c in bench.make_cases() if c.name == "drill/lift0")
+    gen, meshes, hands = bench.prepare(case)
+    seq = gen()
+    hand = seq.meta["pose"]["hands"][0]
+    assert hand["attempt"] == 0
+    from pam.pose.quality import evaluate
+
+    assert evaluate(seq, meshes=meshes, hand_models=hands).success
+    grip, h, obj = hand["grip_frame"], seq.hands[0], seq.objects[0]
+    skin = PosedHand(hands[0], h.betas)(h.global_orient[grip : grip + 1], h.hand_pose[grip : grip + 1],
+                                        h.transl[grip : grip + 1])[0][0]
+    local = (skin - obj.translation[grip]) @ obj.rotation[grip]  # into the drill's own frame
+    mesh = bench.object_mesh("drill")
+    near, distance, _ = trimesh.proximity.closest_point(mesh, local)
+    touching = near[np.abs(distance) <= 0.002]
+    on_housing = (touching[:, 0] <= 0.0981 + 0.002) & (touching[:, 2] >= 0.127 - 0.002)  # catalogue: the body box
+    assert len(touching) >= 10 and on_housing.mean() >= 0.75
+    # squeezed across it: skin on its top face (z 187 mm standing) and on its underside (128 mm), 59 mm apart
+    assert touching[:, 2].max() >= 0.185 and touching[on_housing, 2].min() <= 0.130
+
+
 @pytest.mark.slow
 def test_a_box_too_wide_for_one_hand_is_carried_by_two():
     """The cracker box lying flat is 158 mm across, wider than the hand spans: no single-hand case

@@ -509,6 +509,19 @@ def test_a_hook_through_the_mug_handle_lifts_the_mug():
     assert rise == pytest.approx(0.15, abs=0.01)
 
 
+@pytest.mark.parametrize("name", ["drill", "mug", "bowl", "bottle", "banana", "soup_can"])
+def test_only_an_object_with_a_dominant_convex_part_has_a_main_body(name):
+    from pam.objects import load_object
+    from pam.pose.collision import convex_parts
+    from pam.pose.generate import main_body
+
+    body = main_body(convex_parts(load_object(name), name=name))
+    if name == "drill":  # the motor housing: a 150 x 57 x 59 mm box (pam.objects.catalogue)
+        np.testing.assert_allclose(sorted(body.extents), [0.057, 0.059, 0.150], atol=1e-6)
+    else:  # convex, no part over 28 % of the volume, or one part nearly all of it
+        assert body is None
+
+
 def test_a_request_for_a_part_the_object_rests_on_is_refused_with_the_reason():
     """The mug lying on its side on its handle (a stable pose: its handle touches the table): no grasp can put
     its contacts on the handle; the generator says so rather than holding the mug elsewhere."""

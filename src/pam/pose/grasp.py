@@ -906,6 +906,7 @@ def synthesize_grasps(
     request: GraspRequest | None = None,
     mass: float | None = None,
     sector: np.ndarray | None = None,
+    body: trimesh.Trimesh | None = None,
     **overrides,
 ) -> list[Grasp]:
     """Ranked grasps of ``mesh`` (world frame, watertight or closed) by ``hand``; best first.
@@ -922,6 +923,9 @@ def synthesize_grasps(
         mass: the object's mass (kg) for ``max_grip_force``; None: ``max_support`` alone.
         sector: (3,) unit direction (object -> hand) the approaches favour when no approach is
             requested; None: a random one per call (so that seeds spread over the object).
+        body: the object's main body (a drill's motor housing), in the world: without a region, the
+            aims lie along its long axis instead of the whole object's, and the box-aligned approaches
+            follow its box. None: the whole object.
         overrides: entries of ``DEFAULTS``.
 
     Returns:
@@ -956,7 +960,8 @@ def synthesize_grasps(
         sector = None
     region, region_normals = region_points(mesh, request.region, rng)
     part_axis = None if region is None else np.linalg.svd(region - region.mean(axis=0), full_matrices=False)[2][0]
-    centre, long_axis, half = _object_axis(mesh)
+    aimed = mesh if body is None else body  # the aims lie along its long axis, the approaches follow its box
+    centre, long_axis, half = _object_axis(aimed)
 
     # --- candidates per family: approach direction, roll, aim point, then slide and close -----
     found, pinch_args = [], None
@@ -970,7 +975,7 @@ def synthesize_grasps(
             aims = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], 8 * count)[:, None] * half * long_axis
             normals = None
         a, roll, aim = _sample_approaches(
-            mesh, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
+            aimed, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
         )
         pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
         out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a, roll, aim,
