@@ -165,6 +165,19 @@ def test_inverted_normals_are_fixed_not_reported_as_inside():
     assert seq.objects[0].translation[-1][2] > 0.1
 
 
+def test_an_object_lower_than_the_fingertips_reach_fails_with_the_reason_not_try_another_seed():
+    """A 6 mm plate: the fingertips' table capsules keep their axes 9.7 mm above the table, so no seed gets a
+    finger under it; the error says so instead of sending the user through seeds."""
+    from pam.pose.generate import NoGraspHeld
+
+    plate = trimesh.creation.box([0.12, 0.08, 0.006])
+    plate.apply_translation([0, 0, 0.003])
+    h0, _, hT = default_keyframes()
+    with pytest.raises(NoGraspHeld, match=r"stands 6 mm tall, less than the 9\.7 mm .* pam does not slide or tip") as err:
+        generate_trajectory(h0, plate, np.eye(4), hT, hand_model=HAND, max_attempts=2)
+    assert "try another seed" not in str(err.value)
+
+
 @pytest.mark.slow
 def test_left_hand_grasps_too():
     h0, _, hT = default_keyframes("soup_can", side="left")

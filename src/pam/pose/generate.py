@@ -35,7 +35,7 @@ from scipy.spatial.transform import Rotation
 from pam.pose import grasp as grasp_mod
 from pam.pose import physics
 from pam.pose.collision import closed_mesh, convex_parts
-from pam.pose.hand_geometry import PosedHand
+from pam.pose.hand_geometry import HandCapsules, PosedHand
 from pam.pose.keyframes import HandKeyframe, ObjectGoal, default_camera, hand_preset
 from pam.pose.sdf import ObjectSDF
 from pam.pose.trajectory import (
@@ -696,7 +696,11 @@ class _Search:
             return best[1], True
         if reasons and all("into the table" in r for r in reasons):
             raise PoseError(f"{self.names[group[0]]}: unreachable target: {reasons[0].split(': ', 1)[1]}")
-        raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); try another seed")
+        height, reach = self.prep.world.bounds[1, 2] - self.table_z, _fingertip_reach(self.hands[group[0]])
+        advice = "try another seed" if height >= reach else (
+            f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the fingertips keep above the "
+            "table, so they can only press its upper edges; pam does not slide or tip an object to get under it")
+        raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); {advice}")
 
     def single(self, h: int) -> tuple[list, bool]:
         """One hand on the object: its candidates, best first."""
@@ -764,6 +768,13 @@ class _Search:
                                    _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
+
+
+def _fingertip_reach(hand: PosedHand) -> float:
+    """m above the table the fingertips' axes stay (the thumb tip's table capsule radius, the largest): an
+    object lower than that offers them only its upper edges."""
+    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE)
+    return float(capsules.radius[capsules.segment > 0][2::3].max())
 
 
 def _object_path(hand: PosedHand, cand: _Candidate, prep: _Prepared) -> np.ndarray:
