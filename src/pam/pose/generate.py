@@ -532,7 +532,7 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
         up = np.radians(PAIR_ELEVATION)
         extra["sector"] = np.cos(up) * side / max(np.linalg.norm(side), 1e-9) + [0.0, 0.0, np.sin(up)]
     settings = dict(GRASP_SETTINGS, **(PAIR_GRASP_SETTINGS if own_side else {}), **(grasp_settings or {}))
-    if prep.body is not None:
+    if prep.body is not None and not own_side:  # two hands on one object spread over all of it
         extra["body"] = prep.body
     grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng, preferred=tuple(preferred),
                                          mass=prep.mass, **extra, **settings)
