@@ -190,6 +190,10 @@ def resting_poses(name: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+#: m: a requested part whose surface comes this close to the table rests on it.
+PART_CLEARANCE = 1e-4
+
+
 @functools.lru_cache(maxsize=None)
 def clear_of_table(name: str, part: str) -> tuple[bool, ...]:
     """Per resting pose of ``resting_poses(name)``: whether the named part stays off the table (its surface,
@@ -203,10 +207,6 @@ def clear_of_table(name: str, part: str) -> tuple[bool, ...]:
         points, _ = region_points(mesh, part, np.random.default_rng(0))
         clear.append(bool(trimesh.transform_points(points, pose)[:, 2].min() >= PART_CLEARANCE))
     return tuple(clear)
-
-
-#: m: a requested part whose surface comes this close to the table rests on it.
-PART_CLEARANCE = 1e-4
 
 
 def object_pose(case: Case, name: str | None = None, at: tuple[float, float] | None = None) -> np.ndarray:
