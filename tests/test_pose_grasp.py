@@ -483,6 +483,30 @@ def test_contact_normals_face_the_touching_finger_on_a_thin_wall():
     assert checked >= 20
 
 
+def test_no_finger_passes_through_a_thin_wall():
+    """The upside-down bowl's wall (2.4-4 mm) is thin enough for a finger to close through it while its skin sinks
+    into neither face deeper than the 1.5 mm allowed: seed 0's best-ranked grasp had its thumb through the wall,
+    skin against both faces. Measured on the posed skin: no finger of a returned grasp has skin within 4 mm of
+    two opposite faces."""
+    from pam.pose.generate import GRASP_SETTINGS
+
+    bowl = builtin_mesh("bowl").copy()
+    bowl.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0]))
+    bowl.apply_translation([0.0, 0.0, -bowl.bounds[0, 2]])  # upside down on z = 0
+    sdf = ObjectSDF(bowl)
+    for seed in range(2):
+        _, grasps = _grasps("bowl", seed=seed, mesh=bowl, num_candidates=400, mass=0.147, **GRASP_SETTINGS)
+        assert len(grasps) >= 5
+        for g in grasps:
+            verts, finger = _skin(g), _finger_of_vertex(g)
+            dist, closest = sdf.closest(verts)
+            for f in range(5):
+                near = (finger == f) & (np.abs(dist) < 0.004)
+                faces = (verts[near] - closest[near]) * np.sign(dist[near])[:, None]  # outward normals there
+                faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+                assert len(faces) == 0 or (faces @ faces.T).min() > -0.9, (seed, g.family, f)
+
+
 def test_a_side_approach_to_a_low_object_is_raised_above_the_table():
     """A 6 cm cube, approached from the side: a hand sliding in level with an aim point near the
     cube's middle reaches under the table and was dropped (0-1 grasps of 100 candidates per seed);

@@ -1066,6 +1066,9 @@ def synthesize_grasps(
         back = np.repeat((pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3), 3, axis=1)
         closure = np.where(np.repeat(over, 3, axis=1), np.maximum(closure - back, 0.0), closure)
     poses = finger_pose(pre, direction, closure)
+    # a finger through a wall thinner than the skin-depth limit allows sinks into neither face deeper than that
+    keep = ~_through_surface(hand, mesh, poses, cand["R"][idx], cand["transl"][idx], capsules)
+    order, poses, pre = [i for i, k in zip(order, keep) if k], poses[keep], pre[keep]
     errors = finger_error(poses, style).mean(-1)
     return [
         Grasp(
@@ -1079,6 +1082,19 @@ def synthesize_grasps(
         )
         for j, i in enumerate(order)
     ]
+
+
+def _through_surface(hand: PosedHand, mesh: trimesh.Trimesh, poses: np.ndarray, R: np.ndarray, transl: np.ndarray,
+                     capsules: HandCapsules) -> np.ndarray:
+    """(m,) whether a finger capsule's axis of the hands (poses (m, 45), wrist rotations (m, 3, 3), translations
+    (m, 3)) crosses ``mesh``'s surface: the finger passes through the object (a thin wall between its skin's
+    two sides)."""
+    a, b = finger_axes(hand.finger_joints(poses), capsules.radius[capsules.segment > 0], capsules.tip_inset)
+    a, b = hand.posed_points(a, R, transl), hand.posed_points(b, R, transl)  # (m, 15, 3)
+    a, b = a[:, 1:].reshape(-1, 3), b[:, 1:].reshape(-1, 3)  # not the thumb's metacarpal (in the palm's flesh)
+    length = np.linalg.norm(b - a, axis=1)
+    crossed = _ray_distances(mesh, a, (b - a) / length[:, None]) < length
+    return crossed.reshape(len(poses), -1).any(axis=1)
 
 
 def _distinct(cand: dict, order: list[int], cfg: dict) -> list[int]:
