@@ -201,12 +201,9 @@ def clear_of_table(name: str, part: str) -> tuple[bool, ...]:
     handle is not."""
     from pam.pose.grasp import region_points
 
-    mesh = object_mesh(name)
-    clear = []
-    for pose in resting_poses(name):
-        points, _ = region_points(mesh, part, np.random.default_rng(0))
-        clear.append(bool(trimesh.transform_points(points, pose)[:, 2].min() >= PART_CLEARANCE))
-    return tuple(clear)
+    points, _ = region_points(object_mesh(name), part, np.random.default_rng(0))
+    lowest = [trimesh.transform_points(points, pose)[:, 2].min() for pose in resting_poses(name)]
+    return tuple(bool(z >= PART_CLEARANCE) for z in lowest)
 
 
 def object_pose(case: Case, name: str | None = None, at: tuple[float, float] | None = None) -> np.ndarray:

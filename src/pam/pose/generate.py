@@ -696,7 +696,9 @@ class _Search:
             return best[1], True
         if reasons and all("into the table" in r for r in reasons):
             raise PoseError(f"{self.names[group[0]]}: unreachable target: {reasons[0].split(': ', 1)[1]}")
-        height, reach = self.prep.world.bounds[1, 2] - self.table_z, _fingertip_reach(self.hands[group[0]])
+        hand = self.hands[group[0]]
+        height = self.prep.world.bounds[1, 2] - self.table_z
+        reach = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE).tip_radius
         advice = "try another seed" if height >= reach else (
             f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the fingertips keep above the "
             "table, so they can only press its upper edges; pam does not slide or tip an object to get under it")
@@ -768,13 +770,6 @@ class _Search:
                                    _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
-
-
-def _fingertip_reach(hand: PosedHand) -> float:
-    """m above the table the fingertips' axes stay (the thumb tip's table capsule radius, the largest): an
-    object lower than that offers them only its upper edges."""
-    capsules = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE)
-    return float(capsules.radius[capsules.segment > 0][2::3].max())
 
 
 def _object_path(hand: PosedHand, cand: _Candidate, prep: _Prepared) -> np.ndarray:

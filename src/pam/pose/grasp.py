@@ -617,7 +617,7 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger, at_table = _pinch_approaches(
         mesh, n, table_height, rng, cfg, *pads, 0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-        table_capsules.radius[table_capsules.segment > 0][2::3].max(), region, region_normals, wanted)
+        table_capsules.tip_radius, region, region_normals, wanted)
     groups = []
     for at_tip, path_pads in zip((False, True), pads):
         for f, ((start, steps, _), closure, (thumb, tip, _)) in enumerate(zip(paths, closures, path_pads)):

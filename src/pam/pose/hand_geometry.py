@@ -102,6 +102,12 @@ class HandCapsules:
     rest_joints: np.ndarray
     tip_inset: np.ndarray
 
+    @property
+    def tip_radius(self) -> float:
+        """m: the largest fingertip (distal segment) capsule radius: how far above a surface the
+        fingertips' axes stay (the thumb's, on the table capsules)."""
+        return float(self.radius[self.segment > 0][2::3].max())
+
     @classmethod
     def from_model(cls, model: HandModel, betas: np.ndarray | None = None,
                    percentile: float = RADIUS_PERCENTILE) -> "HandCapsules":
