@@ -43,6 +43,13 @@ def _grasps(name, request=None, seed=0, mesh=None, **kw):
                                    num_candidates=kw.pop("num_candidates", 160), **kw)
 
 
+def _upside_down_bowl():
+    bowl = builtin_mesh("bowl").copy()
+    bowl.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0]))
+    bowl.apply_translation([0.0, 0.0, -bowl.bounds[0, 2]])  # upside down on z = 0
+    return bowl
+
+
 def _skin(g):
     verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], g.hand_pose[None], g.transl[None])
     return verts[0]
@@ -468,9 +475,7 @@ def test_contact_normals_face_the_touching_finger_on_a_thin_wall():
     past the crossing)."""
     from pam.pose.generate import GRASP_SETTINGS
 
-    bowl = builtin_mesh("bowl").copy()
-    bowl.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0]))
-    bowl.apply_translation([0.0, 0.0, -bowl.bounds[0, 2]])  # upside down on z = 0
+    bowl = _upside_down_bowl()
     checked = 0
     for seed in range(2):
         _, grasps = _grasps("bowl", seed=seed, mesh=bowl, num_candidates=400, mass=0.147, **GRASP_SETTINGS)
@@ -490,9 +495,7 @@ def test_no_finger_passes_through_a_thin_wall():
     two opposite faces."""
     from pam.pose.generate import GRASP_SETTINGS
 
-    bowl = builtin_mesh("bowl").copy()
-    bowl.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1.0, 0.0, 0.0]))
-    bowl.apply_translation([0.0, 0.0, -bowl.bounds[0, 2]])  # upside down on z = 0
+    bowl = _upside_down_bowl()
     sdf = ObjectSDF(bowl)
     for seed in range(2):
         _, grasps = _grasps("bowl", seed=seed, mesh=bowl, num_candidates=400, mass=0.147, **GRASP_SETTINGS)
@@ -540,3 +543,26 @@ def test_no_grasp_is_returned_twice():
             close = (np.linalg.norm(a.transl - b.transl) <= 0.005
                      and np.degrees(rotation_angle(a.rotation, b.rotation)) <= 5.0)
             assert not (same and close)
+
+
+def test_a_seed_whose_approaches_cannot_hold_draws_once_more_from_any_side(monkeypatch):
+    """The upside-down bowl's walls slope outwards at 39 degrees: no grasp from the seed's favoured side holds it even
+    at the simulator's friction (the hold check), so synthesis draws one more round of approaches from any side; an
+    upright mug, which grasps from the seed's side hold, gets no second round."""
+    import pam.pose.grasp as grasp_mod
+    from pam.pose.generate import GRASP_SETTINGS
+
+    sampled = grasp_mod._sample_approaches
+    sectors = []
+
+    def spy(*args, **kwargs):
+        sectors.append(kwargs.get("sector", args[9] if len(args) > 9 else None))
+        return sampled(*args, **kwargs)
+
+    monkeypatch.setattr(grasp_mod, "_sample_approaches", spy)
+    _, grasps = _grasps("bowl", seed=0, mesh=_upside_down_bowl(), num_candidates=400, mass=0.147, **GRASP_SETTINGS)
+    assert grasps
+    assert len(sectors) == 6 and all(s is not None for s in sectors[:3]) and all(s is None for s in sectors[3:])
+    sectors.clear()
+    _, grasps = _grasps("mug", seed=0, num_candidates=400, mass=0.118, **GRASP_SETTINGS)
+    assert grasps and len(sectors) == 3 and all(s is not None for s in sectors)

@@ -948,11 +948,13 @@ def synthesize_grasps(
     if request.family is not None:
         shares = {request.family: n}
         favoured = request.family
+        random_sector = False
     else:
         others = [f for f in FAMILIES if f != own]
         favoured = [own, *others][rng.choice(3, p=[0.4, 0.3, 0.3])]
         shares = {f: n // 2 if f == favoured else n // 4 for f in FAMILIES}
-        if wanted is None and sector is None:
+        random_sector = wanted is None and sector is None
+        if random_sector:
             sector = rng.normal(size=3)
             sector[2] = abs(sector[2])
             sector /= np.linalg.norm(sector)
@@ -964,26 +966,33 @@ def synthesize_grasps(
     centre, long_axis, half = _object_axis(aimed)
 
     # --- candidates per family: approach direction, roll, aim point, then slide and close -----
-    found, pinch_args = [], None
-    for family, count in shares.items():
-        if region is not None:
-            pick = rng.integers(0, len(region), 8 * count)
-            # aim at the region's middle along its long axis: a hand's breadth must fit on it
-            along = (region[pick] - region.mean(axis=0)) @ part_axis
-            aims, normals = region[pick] - 0.7 * along[:, None] * part_axis, region_normals[pick]
-        else:
-            aims = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], 8 * count)[:, None] * half * long_axis
-            normals = None
-        a, roll, aim = _sample_approaches(
-            aimed, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
-        )
-        pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
-        out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a, roll, aim,
-                               rng)
-        if out is not None:
-            found.append(out)
-        if family == "precision" and request.roll is None:
-            pinch_args = (pre, close, int(cfg["pinch_share"] * count))
+    def draw(sector: np.ndarray | None) -> list[dict]:
+        """One round of candidates per family, approaches favouring ``sector`` (None: none)."""
+        out = []
+        for family, count in shares.items():
+            if region is not None:
+                pick = rng.integers(0, len(region), 8 * count)
+                # aim at the region's middle along its long axis: a hand's breadth must fit on it
+                along = (region[pick] - region.mean(axis=0)) @ part_axis
+                aims, normals = region[pick] - 0.7 * along[:, None] * part_axis, region_normals[pick]
+            else:
+                aims = centre + rng.uniform(-cfg["aim_range"], cfg["aim_range"], 8 * count)[:, None] * half * long_axis
+                normals = None
+            a, roll, aim = _sample_approaches(
+                aimed, count, table_height is not None, rng, cfg, aims, normals, wanted, request.roll, sector, part_axis
+            )
+            pre, close = (preshape, style) if family == own else family_poses(family, hand.side)
+            drawn = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a,
+                                     roll, aim, rng)
+            if drawn is not None:
+                out.append(drawn)
+        return out
+
+    found = draw(sector)
+    pinch_args = None
+    if "precision" in shares and request.roll is None:
+        pre, close = (preshape, style) if own == "precision" else family_poses("precision", hand.side)
+        pinch_args = (pre, close, int(cfg["pinch_share"] * shares["precision"]))
 
     # --- rank -------------------------------------------------------------------------------
     limit = cfg["max_support"] if mass is None else max(cfg["max_support"], cfg["max_grip_force"] / (9.81 * mass))
@@ -1048,6 +1057,12 @@ def synthesize_grasps(
             known = support
             cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
             order, support, score = rank(cand, known)
+    if random_sector and found and not any(np.isfinite(support[i]) or np.isfinite(fallback.get(i, np.inf)) for i in order):
+        # none could hold even at the simulator's friction: one more round, approaching from any side
+        sector = None  # ``rank`` no longer favours the seed's sector either
+        found += draw(None)
+        cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+        order, support, score = rank(cand, support)
     if not order:
         return []
 
@@ -1066,8 +1081,11 @@ def synthesize_grasps(
         back = np.repeat((pen - 0.5 * cfg["max_penetration"]) / np.maximum(slope, 1e-3), 3, axis=1)
         closure = np.where(np.repeat(over, 3, axis=1), np.maximum(closure - back, 0.0), closure)
     poses = finger_pose(pre, direction, closure)
-    # a finger through a wall thinner than the skin-depth limit allows sinks into neither face deeper than that
+    # a finger through a wall thinner than the skin-depth limit allows sinks into neither face deeper than that,
+    # nor does one sunk past the wall's middle (its depth to the nearest face shrinks again)
     keep = ~_through_surface(hand, mesh, poses, cand["R"][idx], cand["transl"][idx], capsules)
+    verts, _ = hand(go, poses, cand["transl"][idx])
+    keep &= ~_past_wall_middle(sdf, verts, vertex_finger, cand["contact"][idx], cand["normals"][idx, :5])
     order, poses, pre = [i for i, k in zip(order, keep) if k], poses[keep], pre[keep]
     errors = finger_error(poses, style).mean(-1)
     return [
@@ -1095,6 +1113,24 @@ def _through_surface(hand: PosedHand, mesh: trimesh.Trimesh, poses: np.ndarray, 
     length = np.linalg.norm(b - a, axis=1)
     crossed = _ray_distances(mesh, a, (b - a) / length[:, None]) < length
     return crossed.reshape(len(poses), -1).any(axis=1)
+
+
+def _past_wall_middle(sdf: ObjectSDF, verts: np.ndarray, vertex_finger: np.ndarray, contact: np.ndarray,
+                      normals: np.ndarray) -> np.ndarray:
+    """(m,) whether a touching finger's skin (verts (m, V, 3), vertex_finger (m, V)) lies inside the object nearer the
+    face opposite its contact (contact (m, 5), normals (m, 5, 3)): sunk past the middle of a thin wall, where the
+    depth to the nearest face, which the skin-depth limit measures, shrinks again."""
+    past = np.zeros(len(verts), dtype=bool)
+    m, v = np.nonzero(sdf.near(verts, _SIGN_ONLY) < 0.0)
+    finger = vertex_finger[m, v]
+    touching = (finger >= 0) & contact[m, np.clip(finger, 0, 4)]
+    m, v, finger = m[touching], v[touching], finger[touching]
+    if len(m):
+        _, closest = sdf.closest(verts[m, v])
+        outward = closest - verts[m, v]  # from inside the wall to its nearest face
+        facing = np.einsum("ij,ij->i", outward, normals[m, finger]) / np.maximum(np.linalg.norm(outward, axis=1), 1e-12)
+        past[m[facing < -0.5]] = True
+    return past
 
 
 def _distinct(cand: dict, order: list[int], cfg: dict) -> list[int]:
