@@ -293,7 +293,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
         rot = np.where(carrying[..., None], held[:, :3, :3], rot)
     grip = grasp_mod.press_pose(hand, g, task.hT.hand_pose - g.preshape, PRESS_DEPTH, prep.world.bounds[0, 2])
     # fingers close onto the surface, every joint in step along the path grasp synthesis closed them on
-    # (proximal joints first, off that path, turned light objects more before the grip; docs/pose.md),
+    # (proximal joints first, off that path, turned light objects more before the grip; docs/pose-history.md),
     # then press: the command moves past the surface only once every finger is on it, so no finger
     # shoves the object alone
     surface = approach + SURFACE * (close - approach)  # the frame the fingers reach the surface
