@@ -88,11 +88,12 @@ GRIP_MIN = 0.7
 LIFT_OFF = 0.3
 #: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
 #: least distance (m) from the planned skin to the object during the reach: in its fast part, more
-#: than the simulated hand's lag behind the plan (a reach that touches the object knocks it over);
+#: than the simulated hand strays from the plan (a reach that touches the object knocks it over; the arm's
+#: controller cuts the corner of a reach that bends round the object);
 #: as it slows into the pre-grasp pose, at most 2 mm inside (every third skin vertex). The
 #: approach line was checked by grasp synthesis, which slid the hand in along it.
 REACH_SAMPLES = 40
-REACH_CLEARANCE = 0.015
+REACH_CLEARANCE = 0.025
 REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slows into the pre-grasp pose)
 SLOW_CLEARANCE = -0.002
 #: m: a straight reach that would pass through the object arcs over it, or else round its side, this far
