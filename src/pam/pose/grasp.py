@@ -30,7 +30,9 @@ For each of ``num_candidates`` candidates (NumPy ``Generator``: a seed fixes the
    finger's, from the curled power pre-shape, for a pair wider than 62 mm), the hand opened
    only a little wider than it and raised if need be so that no finger goes under the table
    (``_pinch_groups``); such a candidate is placed exactly and kept only if no part of the open
-   hand is in the object or under the table;
+   hand is in the object or under the table. When none, pinches included, can hold even at
+   ``fallback_mu``, one more round of candidates is drawn from any side (the seed's approach
+   sector dropped, in the ranking too);
 3. each finger closes from the pre-shape towards the closing pose segment by segment (GraspIt's
    auto-grasp): its joints close together until a segment's capsules touch the object (libigl
    signed distance) or the table; that segment and the joints before it stop, the joints after
@@ -51,7 +53,8 @@ the contact normals balance, by how far the fingers end from the closing pose (h
 the family is hT's own: ``finger_error``), by how far the wrist must turn from the preferred
 orientations (h0, hT), and by how far the contacts lie from a requested region. The best few are
 refined on the hand's surface: a finger whose skin sinks more than ``max_penetration`` into the
-object is opened back.
+object is opened back; a grasp with a finger through a thin wall (its capsule axis across the
+surface, or its skin past the wall's middle) is dropped.
 
 Steering (:class:`GraspRequest`): an approach direction is sampled within ``approach_cone`` of
 the request, a roll within ``roll_jitter``; a region (sampled with twice the candidates, aimed
