@@ -1042,7 +1042,7 @@ def synthesize_grasps(
         rest = sorted((i for i in ranked if support[i] > limit), key=lambda i: (support[i], fallback.get(i, 0.0), -score[i]))
         return _distinct(cand, held + rest, cfg), support, score
 
-    cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]} if found else None
+    cand = _merged(found) if found else None
     order, support, score = rank(cand, np.zeros(0)) if found else ([], np.zeros(0), np.zeros(0))
     if pinch_args is not None and not any(support[i] <= limit for i in order):
         # nothing holds (a thin, curved or low object): pinches across antipodal pairs, on their own random stream
@@ -1058,13 +1058,13 @@ def synthesize_grasps(
                 found.append(out)
         if found:
             known = support
-            cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+            cand = _merged(found)
             order, support, score = rank(cand, known)
     if random_sector and found and not any(np.isfinite(support[i]) or np.isfinite(fallback.get(i, np.inf)) for i in order):
         # none could hold even at the simulator's friction: one more round, approaching from any side
         sector = None  # ``rank`` no longer favours the seed's sector either
         found += draw(None)
-        cand = {k: np.concatenate([f[k] for f in found]) for k in found[0]}
+        cand = _merged(found)
         order, support, score = rank(cand, support)
     if not order:
         return []
@@ -1116,6 +1116,11 @@ def _through_surface(hand: PosedHand, mesh: trimesh.Trimesh, poses: np.ndarray, 
     length = np.linalg.norm(b - a, axis=1)
     crossed = _ray_distances(mesh, a, (b - a) / length[:, None]) < length
     return crossed.reshape(len(poses), -1).any(axis=1)
+
+
+def _merged(found: list[dict]) -> dict:
+    """The per-candidate arrays of several ``_evaluate_family`` results, in one dict (candidates in order)."""
+    return {k: np.concatenate([f[k] for f in found]) for k in found[0]}
 
 
 def _past_wall_middle(sdf: ObjectSDF, verts: np.ndarray, vertex_finger: np.ndarray, contact: np.ndarray,
