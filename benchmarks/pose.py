@@ -15,7 +15,8 @@ feature that API lacks is reported as ``unsupported`` (neither a success nor a f
 Per case: the generator's wall time (one thread; convex decompositions are warmed before timing),
 whether its first grasp candidate was the one kept, and every measure of ``pam.pose.quality``.
 Summary: first-candidate and final success, median / worst-5 % / fraction within threshold of each
-measure, seconds per trajectory (median, p95), and PASS/FAIL against the issue's targets.
+measure, seconds per trajectory (median, p95) beside this machine's ``reference_seconds``, and
+PASS/FAIL against the issue's targets.
 """
 
 from __future__ import annotations
@@ -574,7 +575,9 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
     if s["seconds"]:
         lines.append(f"\nSeconds per trajectory (one thread), CPU: median {s['cpu_seconds']['median']:.2f}, p95 "
                      f"{s['cpu_seconds']['p95']:.2f}; wall: median {s['seconds']['median']:.2f}, "
-                     f"p95 {s['seconds']['p95']:.2f}.")
+                     f"p95 {s['seconds']['p95']:.2f}."
+                     + (f" This machine's reference workload (``reference_seconds``): {s['reference_seconds']:.2f} s."
+                        if "reference_seconds" in s else ""))
     failing = [f for f in s["failures"] if f["failed"]]
     if failing:
         lines += ["", "Failures by object, hands and resting height:", "",
@@ -587,6 +590,21 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
         lines += ["", "Convex decompositions (before timing; cold if $PAM_HOME's cache is empty): "
                   + ", ".join(f"{n} {k} parts {sec:.1f} s" for n, k, sec in decompositions)]
     return "\n".join(lines)
+
+
+def reference_seconds(repeats: int = 3) -> float:
+    """CPU seconds of a fixed one-thread workload (a Python loop and small NumPy products, the generator's
+    mix), the least of ``repeats``: seconds per trajectory measured on machines of different speed compare
+    through it (docs/pose.md)."""
+    best = np.inf
+    for _ in range(repeats):
+        start, a, total = time.process_time(), np.eye(64), 0
+        for i in range(1_200_000):
+            total += i % 7
+        for _ in range(12_000):
+            a = np.tanh(a @ a.T + 0.01)
+        best = min(best, time.process_time() - start)
+    return float(best)
 
 
 def _init_worker(frames: int = 49) -> None:
@@ -631,6 +649,7 @@ def main() -> None:
             print(f"[{i + 1}/{len(cases)}] {record['name']}: {record['status']} {record['reason'][:90]} "
                   f"({record['seconds'] or 0:.2f} s)", flush=True)
     summary = summarize(records)
+    summary["reference_seconds"] = reference_seconds()
     text = markdown(records, summary, decompositions)
     print("\n" + text)
     if args.markdown:
