@@ -95,6 +95,12 @@ LIFT_OFF = 0.3
 REACH_SAMPLES = 40
 REACH_CLEARANCE = 0.025
 REACH_FAST = 0.8  # fraction of the reach held to REACH_CLEARANCE (the rest slows into the pre-grasp pose)
+#: A hand that starts nearer the object than REACH_CLEARANCE gains it by the time the reach has covered this
+#: fraction of its way (minimum-jerk progress; half way it moves fastest): the least gap asked grows linearly
+#: with that progress from the starting gap less ``REACH_START_SLACK`` (fingers pre-shaping at rest may come
+#: that much nearer; from rest the arm strays little from the plan).
+REACH_LEAVE = 0.5
+REACH_START_SLACK = 0.002
 SLOW_CLEARANCE = -0.002
 #: m: a straight reach that would pass through the object arcs over it, or else round its side, this far
 #: past its top or its widest horizontal extent from its centre (round its side: or twice as far).
@@ -593,12 +599,18 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     sides = sorted({0.0, side_round, side_round + REACH_ROUND})
     fast = path <= REACH_FAST * reach * SUBSTEPS
     slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
+    # a hand starting nearer than REACH_CLEARANCE: the least gap grows from where it starts (1 at REACH_LEAVE)
+    far = REACH_CLEARANCE + REACH_START_SLACK
+    start = min(prep.sdf.near(hand(*_plan_params(hand, cand, path[:1]))[0][0], far).min(), far) - REACH_START_SLACK
+    leaving = np.minimum(phase_progress(path[fast] / SUBSTEPS, 0.0, reach) / REACH_LEAVE, 1.0)
+    clearance = np.minimum(REACH_CLEARANCE, start + (REACH_CLEARANCE - start) * leaving)
     for side, up, arc in itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)):
         cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share, side)
         verts, _ = hand(*_plan_params(hand, cand, path))
         below = table_z - verts[..., 2].min()
         # exact distances are needed only below the clearances (``near`` bounds the rest, much faster)
-        if (prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).min(initial=np.inf) < REACH_CLEARANCE
+        gap = prep.sdf.near(verts[fast].reshape(-1, 3), REACH_CLEARANCE).reshape(len(clearance), -1).min(axis=1)
+        if (np.any(gap < clearance)
                 or prep.sdf.near(verts[slow, ::3].reshape(-1, 3), abs(SLOW_CLEARANCE)).min(initial=np.inf)
                 < SLOW_CLEARANCE):
             reason = reason or f"candidate {i}: the reach passes through the object"
