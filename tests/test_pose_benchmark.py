@@ -195,18 +195,27 @@ def test_the_simulated_hand_reaching_round_a_bottle_does_not_touch_it(monkeypatc
     import functools
 
     from pam.pose import generate
-    from pam.pose.quality import hand_object_distances
 
     monkeypatch.setattr(generate, "generate_trajectory", functools.partial(generate.generate_trajectory, max_attempts=1))
-    case = next(c for c in bench.make_cases(2024) if c.name == "bottle/aside1")
-    run, meshes, hands = bench.prepare(case)
+    seq, _, _, gap = _fast_reach_gaps(2024, "bottle/aside1")
+    assert gap.min() > 0.002
+    obj = seq.objects[0]
+    assert np.abs(obj.translation[: len(gap)] - obj.translation[0]).max() < 1e-4
+
+
+def _fast_reach_gaps(draw: int, name: str):
+    """Generate the benchmark case ``name`` of ``draw``: (sequence, meshes, hand models, (F,) least gap (m) of
+    the saved hand's skin to the object at each frame while the reach is fast)."""
+    from pam.pose import generate
+    from pam.pose.quality import hand_object_distances
+
+    run, meshes, hands = bench.prepare(next(c for c in bench.make_cases(draw) if c.name == name))
     seq = run()
     fast = int(generate.REACH_FAST * seq.meta["pose"]["phases"]["reach_end"]) + 1
     hand, obj = seq.hands[0], seq.objects[0]
     skin, _ = PosedHand(hands[0])(hand.global_orient[:fast], hand.hand_pose[:fast], hand.transl[:fast])
     gap, _ = hand_object_distances(skin, meshes[0], obj.rotation[:fast], obj.translation[:fast])
-    assert gap.min() > 0.002
-    assert np.abs(obj.translation[:fast] - obj.translation[0]).max() < 1e-4
+    return seq, meshes, hands, gap.min(axis=1)
 
 
 @pytest.mark.slow
@@ -214,22 +223,15 @@ def test_a_hand_starting_beside_the_object_moves_away_before_it_speeds_up():
     """Draw 3001's ``cracker_box/aside1`` starts the hand 6.6 mm from the standing box. A fast reach keeps 25 mm
     from the object, which this start cannot; the clearance asked grows from the starting gap as the reach speeds
     up, and such a start used to be refused ("the reach passes through the object"). Measured on the saved
-    sequence: the skin comes at most 2 mm nearer the box than it started while the reach is fast, is 25 mm clear
-    of it by the reach's fastest point, and the box does not move before the grip."""
-    from pam.pose import generate
-    from pam.pose.quality import evaluate, hand_object_distances
+    sequence: the skin comes at most 2 mm nearer the box than it started while the reach is fast, is over 20 mm
+    clear of it from the reach's fastest point (the plan's 25 mm, less what the simulated hand strays), and the
+    box moves at most 2 mm and 2 degrees before the grip."""
+    from pam.pose.quality import evaluate
 
-    case = next(c for c in bench.make_cases(3001) if c.name == "cracker_box/aside1")
-    run, meshes, hands = bench.prepare(case)
-    seq = run()
+    seq, meshes, hands, gap = _fast_reach_gaps(3001, "cracker_box/aside1")
     reach = seq.meta["pose"]["phases"]["reach_end"]
-    fast = int(generate.REACH_FAST * reach) + 1
-    hand, obj = seq.hands[0], seq.objects[0]
-    skin, _ = PosedHand(hands[0])(hand.global_orient[:fast], hand.hand_pose[:fast], hand.transl[:fast])
-    gap, _ = hand_object_distances(skin, meshes[0], obj.rotation[:fast], obj.translation[:fast])
-    gap = gap.min(axis=1)
     assert 0.004 < gap[0] < 0.01
     assert gap.min() >= gap[0] - 0.002
-    assert gap[int(np.ceil(reach / 2)):].min() >= 0.02  # the simulated hand may stray a little from the plan's 25 mm
+    assert gap[int(np.ceil(reach / 2)):].min() >= 0.02
     q = evaluate(seq, meshes=meshes, hand_models=hands)
     assert q.disturbance_mm <= 2.0 and q.disturbance_deg <= 2.0 and q.success

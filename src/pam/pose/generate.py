@@ -599,9 +599,11 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     sides = sorted({0.0, side_round, side_round + REACH_ROUND})
     fast = path <= REACH_FAST * reach * SUBSTEPS
     slow = ~fast & (path <= reach * SUBSTEPS)  # the approach line itself is grasp synthesis's
-    # a hand starting nearer than REACH_CLEARANCE: the least gap grows from where it starts (1 at REACH_LEAVE)
-    far = REACH_CLEARANCE + REACH_START_SLACK
-    start = min(prep.sdf.near(hand(*_plan_params(hand, cand, path[:1]))[0][0], far).min(), far) - REACH_START_SLACK
+    # the least gap asked of the fast reach: REACH_CLEARANCE, or for a hand that starts nearer, growing from
+    # its starting gap (less REACH_START_SLACK) to REACH_CLEARANCE at REACH_LEAVE of the reach's progress
+    far = REACH_CLEARANCE + REACH_START_SLACK  # a start this far or farther asks REACH_CLEARANCE throughout
+    start_gap = prep.sdf.near(hand(*_plan_params(hand, cand, path[:1]))[0][0], far).min()
+    start = min(start_gap, far) - REACH_START_SLACK
     leaving = np.minimum(phase_progress(path[fast] / SUBSTEPS, 0.0, reach) / REACH_LEAVE, 1.0)
     clearance = np.minimum(REACH_CLEARANCE, start + (REACH_CLEARANCE - start) * leaving)
     for side, up, arc in itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)):
