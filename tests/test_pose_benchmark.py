@@ -235,3 +235,31 @@ def test_a_hand_starting_beside_the_object_moves_away_before_it_speeds_up():
     assert gap[int(np.ceil(reach / 2)):].min() >= 0.02
     q = evaluate(seq, meshes=meshes, hand_models=hands)
     assert q.disturbance_mm <= 2.0 and q.disturbance_deg <= 2.0 and q.success
+
+
+@pytest.mark.slow
+def test_a_thin_plate_lying_flat_is_lifted_by_a_fingertip_pinch_on_its_edges():
+    """The 120 x 80 x 6 mm plate lying flat: every grasp used to close onto its top face and no case of it
+    passed. Pinched at the table, the finger's tip (its table capsule 1.3 mm slimmer than the thumb's) now runs
+    lower than the thumb's, meeting the edge more squarely, and a thumb-middle pinch keeps the index straight
+    instead of curling it onto the plate between them. Measured on the saved sequence: at the grip, the skin
+    touches the plate only within 2 mm of its rim, on two opposite edges at least 6 cm apart; the plate is then
+    carried 10 cm up, and ``pam.pose.quality`` passes it."""
+    from pam.pose.quality import evaluate, hand_object_distances
+
+    run, meshes, hands = bench.prepare(next(c for c in bench.make_cases() if c.name == "plate_thin/lift0"))
+    seq = run()
+    assert evaluate(seq, meshes=meshes, hand_models=hands).success
+    meta, hand, obj = seq.meta["pose"], seq.hands[0], seq.objects[0]
+    grip = meta["grip_frame"]
+    skin = PosedHand(hands[0])(hand.global_orient[grip : grip + 1], hand.hand_pose[grip : grip + 1],
+                               hand.transl[grip : grip + 1])[0]
+    gap, _ = hand_object_distances(skin, meshes[0], obj.rotation[grip : grip + 1], obj.translation[grip : grip + 1])
+    local = (skin[0] - obj.translation[grip]) @ obj.rotation[grip]  # the plate's own frame: a centred box
+    near, _, _ = trimesh.proximity.closest_point(meshes[0], local[gap[0] <= 0.0015])
+    half = meshes[0].extents / 2.0
+    flat = np.argsort(half)[1:]  # the plate's two long axes
+    assert len(near) >= 2
+    assert (np.abs(near[:, flat]) >= half[flat] - 0.002).any(axis=1).all(), "a finger touches the top face"
+    assert np.ptp(near[:, flat], axis=0).max() >= 0.06
+    assert obj.translation[meta["carry_end"], 2] - obj.translation[0, 2] >= 0.10

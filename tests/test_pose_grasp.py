@@ -408,9 +408,9 @@ def test_a_finger_at_the_table_presses_level():
     from pam.pose.generate import GRASP_SETTINGS
     from pam.pose.grasp import press_pose
 
-    disc = trimesh.creation.cylinder(radius=0.045, height=0.008, sections=48)
-    disc.apply_translation([0.0, 0.0, 0.004])
-    _, grasps = _grasps("disc", seed=0, mesh=disc, num_candidates=200, mass=0.035, **GRASP_SETTINGS)
+    plate = trimesh.creation.box([0.12, 0.08, 0.006])
+    plate.apply_translation([0.0, 0.0, 0.003])
+    _, grasps = _grasps("plate", seed=0, mesh=plate, num_candidates=200, mass=0.04, **GRASP_SETTINGS)
     g = grasps[0]
     go = matrix_to_axis_angle_np(g.rotation)[None]
     direction = POWER - g.preshape

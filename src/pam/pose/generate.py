@@ -715,8 +715,8 @@ class _Search:
         height = self.prep.world.bounds[1, 2] - self.table_z
         reach = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE).tip_radius
         advice = "try another seed" if height >= reach else (
-            f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the fingertips keep above the "
-            "table, so they can only press its upper edges; pam does not slide or tip an object to get under it")
+            f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the thumb's tip keeps above the "
+            "table, so the fingertips can only press its upper edges; pam does not slide or tip an object to get under it")
         raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); {advice}")
 
     def single(self, h: int) -> tuple[list, bool]:

@@ -490,7 +490,7 @@ def _pad_path(joints: np.ndarray, radius: np.ndarray, inset: np.ndarray, finger:
 def _pinch_approaches(
     mesh: trimesh.Trimesh, n: int, table_height: float | None, rng: np.random.Generator, cfg: dict,
     pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]], tip_pads: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    grip: np.ndarray, axes: np.ndarray, radius: float,
+    grip: np.ndarray, axes: np.ndarray, tip_radii: np.ndarray,
     points: np.ndarray | None = None, normals: np.ndarray | None = None, direction: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Approach directions (m, 3), rolls (m,), aims (m, 3), pair widths (m,), opposing fingers
@@ -502,13 +502,13 @@ def _pinch_approaches(
     motion; a pair goes to the first finger whose pads open ``pinch_margin`` wider than it. For a
     pair of width w the hand is turned so that, at the closure where the pads are w apart, they
     lie on the pair's line with their midpoint on the pair's (``grip``, rest frame, is the point
-    that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule
-    (``radius``, the distal ones' largest) keeps ``pinch_height`` above the table (a thin plate: the pads close
-    on its upper edges). The turn about the pair's line brings the palm over it
+    that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule keeps
+    ``pinch_height`` above the table (``tip_radii`` (5,): the fingertips' table capsule radii, thumb first). The turn about the pair's line brings the palm over it
     from above (tilted up to ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
     point is within the fingertips' reach of the table (a plate, a coin, a phone lying flat) is
     pinched the way people pick such a thing up: palm level above it, the two fingertips
-    (``tip_pads``: the facing points of the tips' spheres) on its edges, as low as the table allows. Pairs whose line
+    (``tip_pads``: the facing points of the tips' spheres) on its edges, each as low as its own table
+    capsule allows (the finger's lower than the thumb's). Pairs whose line
     passes near the centre of mass are drawn more often (a pinch beside it must resist the
     object's torque). ``points``/``normals``: a requested region's surface, else the whole surface
     is sampled. Pairs more than about ``pinch_depth`` below the object's top are drawn less often
@@ -517,6 +517,7 @@ def _pinch_approaches(
     if points is None:
         points, face = trimesh.sample.sample_surface(mesh, 6 * n, seed=int(rng.integers(2**31)))
         normals = mesh.face_normals[face]
+    radius = float(np.max(tip_radii))
     p1, p2 = _antipodal_pairs(mesh, np.asarray(points), np.asarray(normals), cfg, table_height,
                               radius + cfg["pinch_height"])
     width = np.linalg.norm(p2 - p1, axis=1)
@@ -542,6 +543,16 @@ def _pinch_approaches(
     d, mid, width, at_table = d[pick], mid[pick], width[pick], at_table[pick]
     d *= rng.choice([-1.0, 1.0], size=(n, 1))  # the thumb on either point
     finger = np.argmax(width[:, None] <= widest[at_table], axis=1)  # the first finger that spans the pair
+    at_table = at_table.astype(bool)
+    if table_height is not None:
+        # at the table, each tip's sphere keeps its own table capsule's radius above it: an end of the pair that
+        # lies lower is raised to that height, the finger's (slimmer than the thumb's) less, so that it meets an
+        # edge lower down, more squarely
+        ends = np.stack([mid - 0.5 * width[:, None] * d, mid + 0.5 * width[:, None] * d], axis=1)  # thumb, finger
+        lowest = table_height + cfg["tip_clearance"] + np.stack([np.full(n, tip_radii[0]), tip_radii[finger + 1]], axis=1)
+        ends[..., 2] = np.where(at_table[:, None], np.maximum(ends[..., 2], lowest), ends[..., 2])
+        mid, d = ends.mean(axis=1), ends[:, 1] - ends[:, 0]
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
     thumb, tip, joints = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 21, 3))
     for s_i, ps in enumerate(sets):
         for f, (p_thumb, p_tip, p_joints) in enumerate(ps):
@@ -590,8 +601,6 @@ def _pinch_approaches(
     roll = np.arctan2(np.einsum("nk,nk->n", fingers, s), np.einsum("nk,nk->n", fingers, r))
     if table_height is not None:  # the hand's lowest capsule keeps pinch_height above the table
         mid[:, 2] = np.maximum(mid[:, 2], table_height + cfg["pinch_height"] - low)
-        # at the table, the tips' spheres keep their table capsules' radius above it
-        mid[at_table, 2] = np.maximum(mid[at_table, 2], table_height + radius + cfg["tip_clearance"])
     aim = mid + np.einsum("nij,nj->ni", R, grip - 0.5 * (thumb + tip))
     keep = a[:, 2] > -0.25 if table_height is not None else np.ones(n, dtype=bool)
     if direction is not None:  # the palm is not square to the pinch: only pairs that let the hand come as asked
@@ -599,10 +608,21 @@ def _pinch_approaches(
     return a[keep], roll[keep], aim[keep], width[keep], finger[keep], at_table[keep]
 
 
+def _straight(pose: np.ndarray, fingers: tuple[int, ...]) -> np.ndarray:
+    """``pose`` (..., 45) with the joints of ``fingers`` (keypoint order: 0 thumb .. 4 little) zeroed: straight."""
+    if not fingers:
+        return pose
+    pose = np.array(pose, dtype=np.float64)
+    for f in fingers:
+        for j in FINGER_POSE_JOINTS[f]:
+            pose[..., 3 * j : 3 * j + 3] = 0.0
+    return pose
+
+
 def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, table_capsules, n, region, region_normals,
                   wanted):
     """Pinch candidates (``_pinch_approaches``) grouped by the hand's opening: (pre-shape (45,),
-    approaches, rolls, aims) per group. People open the hand only a little wider than the
+    approaches, rolls, aims, fingers kept straight) per group. People open the hand only a little wider than the
     object (Jeannerod 1984): each candidate approaches with the most closed opening whose pads
     are still ``pinch_margin`` wider apart than the pair, so the open fingers do not sweep
     through the object. The thumb opposes the index, opened along ``pinch_openings`` (closures
@@ -613,6 +633,8 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     openings = np.asarray(cfg["pinch_openings"])
     paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
     closures = [np.linspace(steps[0], 1.0, 32) for _, steps, _ in paths]
+    # a thumb-middle pinch at the table keeps the index straight: curled, it would land on the object between them
+    still = [[(), ()], [(), (1,)]]  # [at_tip][path]: fingers that stay straight
     joints = [hand.finger_joints(finger_pose(start, close - start, np.repeat(c[:, None], 5, 1)))
               for (start, _, _), c in zip(paths, closures)]
     pads = [[(*_pad_path(j, radius, capsules.tip_inset, finger, at_tip), j) for (_, _, finger), j in zip(paths, joints)]
@@ -620,16 +642,17 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger, at_table = _pinch_approaches(
         mesh, n, table_height, rng, cfg, *pads, 0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-        table_capsules.tip_radius, region, region_normals, wanted)
+        table_capsules.radius[table_capsules.segment > 0][2::3], region, region_normals, wanted)
     groups = []
-    for at_tip, path_pads in zip((False, True), pads):
-        for f, ((start, steps, _), closure, (thumb, tip, _)) in enumerate(zip(paths, closures, path_pads)):
+    for at_tip, path_pads, still_at in zip((False, True), pads, still):
+        for f, ((start, steps, _), closure, (thumb, tip, _), s) in enumerate(zip(paths, closures, path_pads, still_at)):
             gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
             level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
             for i, opening in enumerate(steps):
                 pick = (finger == f) & (level == i) & (at_table == at_tip)
                 if pick.any():
-                    groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick]))
+                    groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick],
+                                   s))
     return groups
 
 
@@ -690,14 +713,15 @@ def region_points(mesh: trimesh.Trimesh, region: str | tuple | None, rng: np.ran
 
 
 def _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, family, pre, close, a, roll, aim, rng,
-                     placed=False):
+                     placed=False, still: tuple[int, ...] = ()):
     """Slide in and close ``family``'s hand on candidates (a, roll, aim); dict of per-candidate arrays
     (only those whose hand stopped outside the object), or None. ``placed``: the grip point is put
     on the aim itself (pinches across antipodal pairs), and a candidate is kept only if no part of
-    the open hand is in the object or under the table."""
+    the open hand is in the object or under the table. ``still``: fingers (keypoint order) that stay
+    straight; the grip point and the hand's axes are still ``close``'s."""
     finger_radius = capsules.radius[capsules.segment > 0]  # FINGER_BONES order
     axes = hand.canonical_axes(close)
-    direction = close - pre
+    pre, direction = _straight(pre, still), _straight(close - pre, still)
     R = _rotations(a, roll, axes)
     n = len(a)
 
@@ -1051,9 +1075,9 @@ def synthesize_grasps(
         wide = hand_preset("preshape", hand.side)
         groups = _pinch_groups(hand, mesh, table_height, pinch_rng, cfg, pre, close, wide, capsules, table_capsules, count,
                                region, region_normals, wanted)
-        for start, *placement in groups:
+        for start, *placement, still in groups:
             out = _evaluate_family(hand, mesh, sdf, capsules, table_capsules, table_height, cfg, "precision", start, close,
-                                   *placement, pinch_rng, placed=True)
+                                   *placement, pinch_rng, placed=True, still=still)
             if out is not None:
                 found.append(out)
         if found:
