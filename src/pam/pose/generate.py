@@ -74,6 +74,10 @@ PAIR_ELEVATION = 30.0
 #: together need the least contact force first). On the benchmark's both-hands cases the partner found was the
 #: first in 58 of 67 and never past the fourth; a first grasp none of 15 fit beside cost 15 plans each.
 PAIR_PARTNERS = 5
+#: Two hands on one object: the first hand's best grasps (by score) that are tried in the order of the least force
+#: their best pair needs (the rest follow by score). By score alone, 6 of the benchmark's 18 both-hands cases passed
+#: with their first pair, and 4 of 18 held-out ones (draws 4001-4003); in this order 11 and 7 do.
+PAIR_RANKED = 10
 #: Two hands on one object press it between them with this many times the force that two opposed
 #: friction contacts need to hold its weight (a margin like ``GRIP_SAFETY``'s).
 PAIR_SQUEEZE = 3.0
@@ -728,11 +732,12 @@ class _Search:
 
     def pair(self, a: int, b: int) -> tuple[list, bool]:
         """Both hands on the object, each on its own side of it (of the vertical plane through the centre of
-        mass square to the line between the hands' starts). The first hand's grasps best first (by their score:
-        whether one hand alone could hold the object does not matter here), each with the second hand's grasp
-        that together with it needs the least contact force to hold the object (``wrench``), whose plan carries
-        the object along with the first hand's and keeps the hands ``HANDS_APART``. A pair's rank (each hand's
-        ``attempt`` in the sequence's meta) is its first grasp's: the partner is chosen, not tried in turn."""
+        mass square to the line between the hands' starts). The first hand's ``PAIR_RANKED`` best grasps (by their
+        score: whether one hand alone could hold the object does not matter here) in the order of the least force
+        their best pair needs, then the rest by score; each with the second hand's grasp that together with it needs
+        the least contact force to hold the object (``wrench``), whose plan carries the object along with the first
+        hand's and keeps the hands ``HANDS_APART``. A pair's rank (each hand's ``attempt`` in the sequence's meta)
+        is its place in that order: the partner is chosen, not tried in turn."""
         cfg = dict(grasp_mod.DEFAULTS, **GRASP_SETTINGS, **(self.grasp_settings or {}))
         across = (self.hands[a].wrist + self.tasks[a].h0.transl) - (self.hands[b].wrist + self.tasks[b].h0.transl)
         across[2] = 0.0
@@ -754,19 +759,32 @@ class _Search:
         second_skin = _grasp_skin(self.hands[b], second)  # (n, V, 3)
         second_contacts = [contacts(g) for g in second]
 
+        def pair_force(g) -> tuple[np.ndarray, np.ndarray]:
+            """The second hand's grasps clear of ``g`` (at the grasp) and the least force each pair needs."""
+            gap = cKDTree(_grasp_skin(self.hands[a], [g])[0]).query(second_skin.reshape(-1, 3))[0]
+            clear = np.flatnonzero(gap.reshape(len(second), -1).min(axis=1) >= HANDS_APART)
+            pa, na = contacts(g)
+            force = np.array([support_force(np.concatenate([pa, second_contacts[j][0]]),
+                                            np.concatenate([na, second_contacts[j][1]]), self.prep.com,
+                                            mu=cfg["support_mu"], torsion=cfg["support_torsion"]) for j in clear])
+            return clear, force
+
+        # what decides whether two hands hold the object is the pair, not the first hand's own grasp
+        forces = [pair_force(g) for g in first[:PAIR_RANKED]]
+        least = [f.min(initial=np.inf) for _, f in forces]
+        order = sorted(range(len(forces)), key=lambda i: least[i]) + list(range(len(forces), len(first)))
+
         def plans():
-            for i, g in enumerate(first):
-                cand, reason = _plan(self.hands[a], self.tasks[a], g, i, self.prep, self.table_z, self.frames, self.fps,
+            for k, i in enumerate(order):  # k: the pair's rank
+                g = first[i]
+                cand, reason = _plan(self.hands[a], self.tasks[a], g, k, self.prep, self.table_z, self.frames, self.fps,
                                      self.names[a], share=0.5)
                 if reason is not None:
-                    yield [i], [cand], reason
+                    yield [k], [cand], reason
                     continue
                 # the second hand's grasps clear of this one (at the grasp; ``_hands_apart`` checks the whole plan)
-                gap = cKDTree(_grasp_skin(self.hands[a], [g])[0]).query(second_skin.reshape(-1, 3))[0]
-                clear = np.flatnonzero(gap.reshape(len(second), -1).min(axis=1) >= HANDS_APART)
-                pa, na = contacts(g)
-                force = [support_force(np.concatenate([pa, second_contacts[j][0]]), np.concatenate([na, second_contacts[j][1]]),
-                                       self.prep.com, mu=cfg["support_mu"], torsion=cfg["support_torsion"]) for j in clear]
+                clear, force = forces[i] if i < len(forces) else pair_force(g)
+                pa = contacts(g)[0]
                 path = _object_path(self.hands[a], cand, self.prep)
                 partner = None
                 for j in clear[np.argsort(force, kind="stable")][:PAIR_PARTNERS]:
@@ -776,12 +794,12 @@ class _Search:
                         partner = other
                         break
                 if partner is None:
-                    yield [i], [cand], (f"candidate {i}: none of {self.names[b]}'s {PAIR_PARTNERS} best-holding grasps "
+                    yield [k], [cand], (f"candidate {k}: none of {self.names[b]}'s {PAIR_PARTNERS} best-holding grasps "
                                         "fits beside it")
                 else:
                     toward = second_contacts[j][0].mean(axis=0) - pa.mean(axis=0)  # from this hand to the other
                     toward /= max(np.linalg.norm(toward), 1e-9)
-                    yield [i, i], [_pressing(cand, toward, path, self.prep),
+                    yield [k, k], [_pressing(cand, toward, path, self.prep),
                                    _pressing(partner, -toward, path, self.prep)], None
 
         return self._run([a, b], plans())
