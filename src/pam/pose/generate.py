@@ -76,7 +76,7 @@ PAIR_ELEVATION = 30.0
 PAIR_PARTNERS = 5
 #: Two hands on one object: the first hand's best grasps (by score) that are tried in the order of the least force
 #: their best pair needs (the rest follow by score). By score alone, 6 of the benchmark's 18 both-hands cases passed
-#: with their first pair, and 4 of 18 held-out ones (draws 4001-4003); in this order 11 and 7 do.
+#: with their first pair, and 6 of 48 held-out ones (draws 4001-4003, 5001-5005); in this order 11 and 19 do.
 PAIR_RANKED = 10
 #: Two hands on one object press it between them with this many times the force that two opposed
 #: friction contacts need to hold its weight (a margin like ``GRIP_SAFETY``'s).
