@@ -503,8 +503,9 @@ def _pinch_approaches(
     pair of width w the hand is turned so that, at the closure where the pads are w apart, they
     lie on the pair's line with their midpoint on the pair's (``grip``, rest frame, is the point
     that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule keeps
-    ``pinch_height`` above the table (``tip_radii`` (5,): the fingertips' table capsule radii, thumb first). The turn about the pair's line brings the palm over it
-    from above (tilted up to ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
+    ``pinch_height`` above the table (``tip_radii`` (5,): the fingertips' table capsule radii, thumb
+    first). The turn about the pair's line brings the palm over it from above (tilted up to
+    ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
     point is within the fingertips' reach of the table (a plate, a coin, a phone lying flat) is
     pinched the way people pick such a thing up: palm level above it, the two fingertips
     (``tip_pads``: the facing points of the tips' spheres) on its edges, each as low as its own table
@@ -633,8 +634,6 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     openings = np.asarray(cfg["pinch_openings"])
     paths = [(pre, openings, 1), (wide, openings[openings >= 0.0], 2)]
     closures = [np.linspace(steps[0], 1.0, 32) for _, steps, _ in paths]
-    # a thumb-middle pinch at the table keeps the index straight: curled, it would land on the object between them
-    still = [[(), ()], [(), (1,)]]  # [at_tip][path]: fingers that stay straight
     joints = [hand.finger_joints(finger_pose(start, close - start, np.repeat(c[:, None], 5, 1)))
               for (start, _, _), c in zip(paths, closures)]
     pads = [[(*_pad_path(j, radius, capsules.tip_inset, finger, at_tip), j) for (_, _, finger), j in zip(paths, joints)]
@@ -644,15 +643,18 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
         mesh, n, table_height, rng, cfg, *pads, 0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
         table_capsules.radius[table_capsules.segment > 0][2::3], region, region_normals, wanted)
     groups = []
-    for at_tip, path_pads, still_at in zip((False, True), pads, still):
-        for f, ((start, steps, _), closure, (thumb, tip, _), s) in enumerate(zip(paths, closures, path_pads, still_at)):
+    for at_tip, path_pads in zip((False, True), pads):
+        for f, ((start, steps, opposing), closure, (thumb, tip, _)) in enumerate(zip(paths, closures, path_pads)):
+            # a thumb-middle pinch at the table keeps the index straight: curled, it would land on the object between
+            # the tips (the hand was turned and raised above for the curled index, which reaches lower)
+            still = (1,) if at_tip and opposing == 2 else ()
             gap = np.interp(steps, closure, np.linalg.norm(tip - thumb, axis=1))
             level = (gap[None] >= width[:, None] + cfg["pinch_margin"]).sum(axis=1) - 1  # openings ascend, gaps shrink
             for i, opening in enumerate(steps):
                 pick = (finger == f) & (level == i) & (at_table == at_tip)
                 if pick.any():
                     groups.append((finger_pose(start, close - start, np.full(5, opening)), a[pick], roll[pick], aim[pick],
-                                   s))
+                                   still))
     return groups
 
 
