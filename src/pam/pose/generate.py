@@ -717,7 +717,7 @@ class _Search:
             raise PoseError(f"{self.names[group[0]]}: unreachable target: {reasons[0].split(': ', 1)[1]}")
         hand = self.hands[group[0]]
         height = self.prep.world.bounds[1, 2] - self.table_z
-        reach = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE).tip_radius
+        reach = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE).tip_radii[0]
         advice = "try another seed" if height >= reach else (
             f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the thumb's tip keeps above the "
             "table, so the fingertips can only press its upper edges; pam does not slide or tip an object to get under it")

@@ -503,13 +503,12 @@ def _pinch_approaches(
     pair of width w the hand is turned so that, at the closure where the pads are w apart, they
     lie on the pair's line with their midpoint on the pair's (``grip``, rest frame, is the point
     that ``_evaluate_family`` puts on the aim), raised if need be until every finger capsule keeps
-    ``pinch_height`` above the table (``tip_radii`` (5,): the fingertips' table capsule radii, thumb
-    first). The turn about the pair's line brings the palm over it from above (tilted up to
-    ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
+    ``pinch_height`` above the table. The turn about the pair's line brings the palm over it from
+    above (tilted up to ``pinch_tilt``), or near a requested ``direction``. A pair whose lower
     point is within the fingertips' reach of the table (a plate, a coin, a phone lying flat) is
     pinched the way people pick such a thing up: palm level above it, the two fingertips
     (``tip_pads``: the facing points of the tips' spheres) on its edges, each as low as its own table
-    capsule allows (the finger's lower than the thumb's). Pairs whose line
+    capsule allows (``tip_radii`` (5,), thumb first: the finger's lower than the thumb's). Pairs whose line
     passes near the centre of mass are drawn more often (a pinch beside it must resist the
     object's torque). ``points``/``normals``: a requested region's surface, else the whole surface
     is sampled. Pairs more than about ``pinch_depth`` below the object's top are drawn less often
@@ -641,7 +640,7 @@ def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules
     closed = hand.finger_joints(close)
     a, roll, aim, width, finger, at_table = _pinch_approaches(
         mesh, n, table_height, rng, cfg, *pads, 0.5 * (closed[4] + closed[8]), hand.canonical_axes(close),
-        table_capsules.radius[table_capsules.segment > 0][2::3], region, region_normals, wanted)
+        table_capsules.tip_radii, region, region_normals, wanted)
     groups = []
     for at_tip, path_pads in zip((False, True), pads):
         for f, ((start, steps, opposing), closure, (thumb, tip, _)) in enumerate(zip(paths, closures, path_pads)):

@@ -103,10 +103,10 @@ class HandCapsules:
     tip_inset: np.ndarray
 
     @property
-    def tip_radius(self) -> float:
-        """m: the largest fingertip (distal segment) capsule radius: how far above a surface the
-        fingertips' axes stay (the thumb's, on the table capsules)."""
-        return float(self.radius[self.segment > 0][2::3].max())
+    def tip_radii(self) -> np.ndarray:
+        """(5,) m: the fingertip (distal segment) capsule radii, thumb first: how far above a surface each
+        fingertip's axis stays."""
+        return self.radius[self.segment > 0][2::3]
 
     @classmethod
     def from_model(cls, model: HandModel, betas: np.ndarray | None = None,
