@@ -113,7 +113,7 @@ DEFAULTS = dict(
     fallback_mu=0.9,  # friction that orders the grasps that cannot hold at ``support_mu`` (the simulator's)
     max_support=3.0,  # the largest contact force a kept grasp may need to hold the object, in weights ...
     max_grip_force=10.0,  # ... or in newtons, whichever is more (a light object may be pinched beside its centre of mass)
-    support_weight=3.0,  # score per weight of that force (1.0 until session 19; 3.0: first candidates 316 -> 320 of 390, held out 299 -> 300)
+    support_weight=3.0,  # score per weight of that force (docs/pose.md, session 19: 3 ranks better than 1)
     approach_mix=(0.15, 0.7, 0.15),  # shares of free, box-aligned and sector approaches
     family_bonus=10.0,  # score of the seed's favoured family (without a requested family)
     sector_weight=1.0,  # score per radian the approach lies from the seed's favoured sector
@@ -560,7 +560,6 @@ def _pinch_approaches(
             gap = np.linalg.norm(p_tip - p_thumb, axis=1)
             k = np.clip(np.searchsorted(-gap, -width[on]), 0, len(gap) - 1)  # the gap shrinks as the hand closes
             thumb[on], tip[on], joints[on] = p_thumb[k], p_tip[k], p_joints[k]
-    at_table = at_table.astype(bool)
     u = tip - thumb
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     palm = axes[2]
@@ -610,13 +609,7 @@ def _pinch_approaches(
 
 def _straight(pose: np.ndarray, fingers: tuple[int, ...]) -> np.ndarray:
     """``pose`` (..., 45) with the joints of ``fingers`` (keypoint order: 0 thumb .. 4 little) zeroed: straight."""
-    if not fingers:
-        return pose
-    pose = np.array(pose, dtype=np.float64)
-    for f in fingers:
-        for j in FINGER_POSE_JOINTS[f]:
-            pose[..., 3 * j : 3 * j + 3] = 0.0
-    return pose
+    return finger_pose(pose, -np.asarray(pose, dtype=np.float64), np.isin(np.arange(5), fingers).astype(np.float64))
 
 
 def _pinch_groups(hand, mesh, table_height, rng, cfg, pre, close, wide, capsules, table_capsules, n, region, region_normals,
