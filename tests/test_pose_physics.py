@@ -6,6 +6,7 @@ import mujoco
 import numpy as np
 import pytest
 import trimesh
+from scipy.spatial.transform import Rotation
 
 from pam.hand import OpenHand
 from pam.hand.anatomy import KEYPOINT_ORDER
@@ -98,11 +99,26 @@ def test_the_wrist_feeds_forward_its_loads_weight_and_torque():
     body = model.body("hand0_j0").id
     wrist = physics._Wrist(model, body, dict(physics.DEFAULTS))
     point = np.array([0.1, 0.0, 0.0])
-    wrist.apply(data, data.xpos[body].copy(), data.xquat[body].copy(), np.zeros(3), 0.5, point)
+    wrist.apply(data, data.xpos[body].copy(), data.xquat[body].copy(), np.zeros(3), np.zeros(3), 0.5, point)
     weight = np.array([0.0, 0.0, 0.5 * 9.81])
     np.testing.assert_allclose(data.xfrc_applied[body, :3], weight, atol=1e-9)
     lever = PALM_DOWN @ point + data.xpos[body] - data.xipos[body]
     np.testing.assert_allclose(data.xfrc_applied[body, 3:], np.cross(lever, weight), atol=1e-9)
+
+
+def test_a_turning_wrist_keeps_up_with_its_plan():
+    """A palm-down hand commanded to turn about the vertical at a steady 3 rad/s follows within a degree
+    once started: the planned angular velocity is fed forward. (Without it this hand lagged by 13 degrees,
+    and a fast reach's fingers swept up to 7 cm off their planned path and knocked objects over.)"""
+    rig = physics.HandRig.from_model(HAND)
+    samples = 15 * 4 + 1  # 1 s at 15 fps, 4 samples per frame
+    angle = 3.0 * np.linspace(0.0, 1.0, samples)
+    turn = Rotation.from_rotvec(angle[:, None] * [0.0, 0.0, 1.0]).as_matrix() @ PALM_DOWN
+    drive = physics.HandDrive(np.tile([0.0, 0.0, 0.2], (samples, 1)), turn, np.zeros((samples, 45)))
+    res = physics.simulate([rig], [drive], [], None, 15.0, 4)
+    reached = axis_angle_to_matrix_np(res.global_orient[0])
+    lag = [np.degrees(Rotation.from_matrix(reached[f].T @ turn[4 * f]).magnitude()) for f in (8, 11, 15)]
+    assert max(lag) < 1.0, lag
 
 
 def _cup_parts():
