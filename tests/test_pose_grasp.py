@@ -109,29 +109,31 @@ def test_posed_points_equal_the_hand_models_own_posing():
 
 
 def test_the_press_drives_each_touching_finger_into_the_object():
-    """``press_pose`` (the grip the simulator is commanded to) moves the skin of every finger
-    that touches the can 0.5 to 12 mm deeper towards it (2 x the press depth; a finger whose contact
-    normal lies off its flexion plane follows the 6 mm press only in part, by damped least squares)
-    and leaves the others where they were: measured on the posed skin against the can's signed distance."""
+    """``press_pose`` (the grip the simulator is commanded to) moves the skin of every finger that
+    touches the can deeper towards it, by at most 2 x the press depth, each long finger by at least
+    4 of the 6 mm asked (with flexion alone, a finger whose contact lies on its side pressed 1-2 mm,
+    and held nothing in the simulator), and leaves the others where they were: measured on the posed
+    skin against the can's signed distance, for the four best grasps."""
     from pam.pose.grasp import press_pose
 
     mesh, grasps = _grasps("soup_can", GraspRequest(approach="side"))
-    g = grasps[0]
-    assert g.finger_contact.sum() >= 3
-    depth = 0.006
-    pressed = press_pose(HAND, g, POWER - hand_preset("preshape"), depth)
-    finger_of_vertex = _finger_of_vertex(g)
     sdf = ObjectSDF(mesh)
-    before = sdf(_skin(g))
-    after_verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], pressed[None], g.transl[None])
-    after = sdf(after_verts[0])
-    for f in range(5):
-        on = finger_of_vertex == f
-        if g.finger_contact[f]:
-            assert 0.0005 <= before[on].min() - after[on].min() <= 2 * depth
-        else:
-            # skin blended with a pressed neighbour's bones moves by hundredths of a millimetre
-            assert np.abs(after_verts[0][on] - _skin(g)[on]).max() < 1e-4
+    depth = 0.006
+    for g in grasps[:4]:
+        assert g.finger_contact.sum() >= 3
+        pressed = press_pose(HAND, g, POWER - hand_preset("preshape"), depth)
+        finger_of_vertex = _finger_of_vertex(g)
+        before = sdf(_skin(g))
+        after_verts, _ = HAND(matrix_to_axis_angle_np(g.rotation)[None], pressed[None], g.transl[None])
+        after = sdf(after_verts[0])
+        for f in range(5):
+            on = finger_of_vertex == f
+            if g.finger_contact[f]:
+                deeper = before[on].min() - after[on].min()
+                assert (0.0005 if f == 0 else 0.004) <= deeper <= 2 * depth, (f, deeper)
+            else:
+                # skin blended with a pressed neighbour's knuckle moves by tenths of a millimetre at most
+                assert np.abs(after_verts[0][on] - _skin(g)[on]).max() < 5e-4
 
 
 def test_fingers_follow_ht_exactly_where_no_contact_stops_them():

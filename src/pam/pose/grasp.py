@@ -1176,32 +1176,44 @@ def _distinct(cand: dict, order: list[int], cfg: dict) -> list[int]:
 
 def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: float | None = None) -> np.ndarray:
     """(45,) the pose that moves each touching finger's contact ``depth`` (m, or (5,) per finger) into the object
-    along its surface normal, squeezing without sliding: per-joint amounts along ``direction``
-    (45,) from ``g.hand_pose``, the damped least-squares solution over the finger's three joints
-    (a Jacobian by finite differences of the contact's point on its segment's axis). ``floor``: z of the
-    object's lowest point (where it rests on the table); a contact less than ``_LOW_CONTACT`` above it
-    is pressed level, without the normal's downward part, and not at all on a face looking up."""
+    along its surface normal, squeezing without sliding: the damped least-squares solution (a Jacobian by finite
+    differences of the contact's point on its segment's axis) over the finger's three joints' amounts along
+    ``direction`` (45,) from ``g.hand_pose`` and, for the long fingers, the three axes of their knuckle. Flexion
+    alone cannot press a contact on a finger's side: such a finger pressed 0.1-2 mm of the 6 asked and held
+    nothing; the knuckle's abduction and twist, a few degrees, press it the full depth. The thumb presses by
+    flexion alone: turned at its base too (up to 10 degrees), it turned pinched light objects (a banana, a torus)
+    by more than 10 degrees before the grip. ``floor``: z of the object's lowest point (where it rests on the
+    table); a contact less than ``_LOW_CONTACT`` above it is pressed level, without the normal's downward part,
+    and not at all on a face looking up."""
     eps = 1e-3
-    trial = np.zeros((16, 15))
+    trial = np.zeros((31, 15))
     trial[np.arange(1, 16), np.arange(15)] = eps
-    go = np.repeat(matrix_to_axis_angle_np(g.rotation)[None], 16, axis=0)
-    _, joints = hand(go, finger_pose(g.hand_pose, direction, trial), np.repeat(g.transl[None], 16, axis=0))
+    poses = finger_pose(g.hand_pose, direction, trial)
+    for f, joints in enumerate(FINGER_POSE_JOINTS):  # rows 16 + 3 f ..: the knuckle's axes
+        poses[16 + 3 * f + np.arange(3), 3 * joints[0] + np.arange(3)] += eps
+    go = np.repeat(matrix_to_axis_angle_np(g.rotation)[None], len(poses), axis=0)
+    _, joints = hand(go, poses, np.repeat(g.transl[None], len(poses), axis=0))
+    pose = g.hand_pose.copy()
     amounts = np.zeros(15)
     depth = np.broadcast_to(depth, 5)
     for f in np.flatnonzero(g.finger_contact):
         start, end = FINGER_BONES[3 * f + int(g.contact_segment[f])]
-        a, b = joints[:, start], joints[:, end]  # (16, 3)
+        a, b = joints[:, start], joints[:, end]  # (31, 3)
         s = np.clip((g.contact_points[f] - a[0]) @ (b[0] - a[0]) / ((b[0] - a[0]) @ (b[0] - a[0])), 0.0, 1.0)
         point = a + s * (b - a)
-        J = (point[1 + 3 * f : 4 + 3 * f] - point[0]).T / eps  # (3, 3): m per unit amount, per joint
+        rows = np.r_[1 + 3 * f : 4 + 3 * f] if f == 0 else np.r_[1 + 3 * f : 4 + 3 * f, 16 + 3 * f : 19 + 3 * f]
+        J = (point[rows] - point[0]).T / eps  # (3, 3 or 6): m per unit amount or radian
         push = -g.contact_normals[f]
         if floor is not None and g.contact_points[f, 2] < floor + _LOW_CONTACT and push[2] < 0.0:
             push = push * [1.0, 1.0, 0.0]  # the table below: press level, or not at all on a top face
             if np.linalg.norm(push) < 0.3:
                 continue
             push /= np.linalg.norm(push)
-        amounts[3 * f : 3 * f + 3] = np.linalg.solve(J.T @ J + _PRESS_DAMPING * np.eye(3), J.T @ (depth[f] * push))
-    return finger_pose(g.hand_pose, direction, amounts)
+        x = J.T @ np.linalg.solve(J @ J.T + _PRESS_DAMPING * np.eye(3), depth[f] * push)
+        amounts[3 * f : 3 * f + 3] = x[:3]
+        knuckle = FINGER_POSE_JOINTS[f][0]
+        pose[3 * knuckle : 3 * knuckle + 3] += x[3:] if f else 0.0
+    return finger_pose(pose, direction, amounts)
 
 
 def _vertex_bones(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
