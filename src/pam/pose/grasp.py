@@ -1211,8 +1211,9 @@ def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: f
             push /= np.linalg.norm(push)
         x = J.T @ np.linalg.solve(J @ J.T + _PRESS_DAMPING * np.eye(3), depth[f] * push)
         amounts[3 * f : 3 * f + 3] = x[:3]
-        knuckle = FINGER_POSE_JOINTS[f][0]
-        pose[3 * knuckle : 3 * knuckle + 3] += x[3:] if f else 0.0
+        if f:  # a long finger: its knuckle's axes
+            knuckle = FINGER_POSE_JOINTS[f][0]
+            pose[3 * knuckle : 3 * knuckle + 3] += x[3:]
     return finger_pose(pose, direction, amounts)
 
 

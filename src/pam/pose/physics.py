@@ -273,7 +273,7 @@ class _Wrist:
 
     Gains from the hand's mass ``m`` (and ``m r^2`` with a 6 cm radius of gyration) for a
     critically damped response at ``wrist_frequency``; the planned velocity and angular velocity are fed
-    forward (without the angular one, a wrist turning at 5 rad/s lagged its plan by about 20 degrees).
+    forward (without the angular one, a wrist turning at 3 rad/s lagged its plan by 13 degrees).
     """
 
     GYRATION = 0.06  # m
@@ -293,8 +293,9 @@ class _Wrist:
     def apply(self, data: mujoco.MjData, pos: np.ndarray, quat: np.ndarray, vel: np.ndarray, spin: np.ndarray,
               load: float = 0.0, load_point: np.ndarray | None = None, push: np.ndarray | None = None) -> None:
         """Set the wrist wrench for target position ``pos`` (3,), ``quat`` (4,) wxyz, velocity ``vel`` (3,),
-        angular velocity ``spin`` (3,, body frame) and an expected carried mass ``load`` (kg) hanging at ``load_point`` (3,, wrist frame; None: at
-        the wrist): its weight and that weight's torque are fed forward, and so is a force ``push`` (3,) N."""
+        angular velocity ``spin`` (3,, body frame) and an expected carried mass ``load`` (kg) hanging at
+        ``load_point`` (3,, wrist frame; None: at the wrist): its weight and that weight's torque are fed forward,
+        and so is a force ``push`` (3,) N."""
         qvel = data.qvel[self.dof : self.dof + 6]  # free joint: world linear, body-frame angular velocity
         rot = data.xmat[self.body].reshape(3, 3)
         carry = self.lift * load
@@ -434,15 +435,16 @@ def simulate(
     for h, d in enumerate(drives):
         q = per_step(quats[h])
         commands.append((per_step(d.wrist), q / np.linalg.norm(q, axis=-1, keepdims=True), per_step(velocity[h]),
-                         per_step(spin[h]), per_step(load[h]), None if d.push is None else per_step(d.push), per_step(targets[h])))
+                         per_step(spin[h]), per_step(load[h]), None if d.push is None else per_step(d.push),
+                         per_step(targets[h])))
     for i in range(samples - 1):
         for h in range(H):
             model.actuator_forcerange[act[h]] = full_range[act[h]] * max(effort[h][i + 1], 1e-3)
         for k in range(steps):
             for h in range(H):
                 pos, quat, vel, turn, carried, push, ctrl = commands[h]
-                wrists[h].apply(data, pos[i, k], quat[i, k], vel[i, k], turn[i, k], carried[i, k], drives[h].load_point,
-                                None if push is None else push[i, k])
+                wrists[h].apply(data, pos[i, k], quat[i, k], vel[i, k], turn[i, k], carried[i, k],
+                                drives[h].load_point, None if push is None else push[i, k])
                 data.ctrl[act[h]] = ctrl[i, k]
             mujoco.mj_step(model, data)
         if (i + 1) % substeps == 0:
