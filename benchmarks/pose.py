@@ -26,6 +26,7 @@ import functools
 import inspect
 import json
 import os
+import platform
 import re
 import time
 import traceback
@@ -586,10 +587,30 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
                   f"{f['reason'].replace('|', '/')} |" for f in failing]
     lines += ["", "| target | value | |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']:.3g} | {'PASS' if t['pass'] else 'FAIL'} |" for t in s["targets"]]
+    if s.get("versions"):
+        lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in s["versions"].items() if v is not None)]
     if decompositions:
         lines += ["", "Convex decompositions (before timing; cold if $PAM_HOME's cache is empty): "
                   + ", ".join(f"{n} {k} parts {sec:.1f} s" for n, k, sec in decompositions)]
     return "\n".join(lines)
+
+
+#: Distributions whose numerics decide outcomes: the same code and seeds give a few cases more or fewer with
+#: another release (docs/pose.md, session 21: MuJoCo 3.14 / 3.17 / 4.0 on the 390 cases), so results name them.
+NUMERIC_LIBRARIES = ("mujoco", "numpy", "scipy", "trimesh", "coacd", "libigl", "manifold3d", "rtree", "torch")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Python's and ``NUMERIC_LIBRARIES``' installed versions (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def get(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), **{name: get(name) for name in NUMERIC_LIBRARIES}}
 
 
 def reference_seconds(repeats: int = 3) -> float:
@@ -650,6 +671,7 @@ def main() -> None:
                   f"({record['seconds'] or 0:.2f} s)", flush=True)
     summary = summarize(records)
     summary["reference_seconds"] = reference_seconds()
+    summary["versions"] = library_versions()
     text = markdown(records, summary, decompositions)
     print("\n" + text)
     if args.markdown:

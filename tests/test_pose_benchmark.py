@@ -126,6 +126,23 @@ def test_failures_are_counted_by_object_hands_and_resting_height():
     assert "| bowl | one | 5.3 | 2 / 3 |" in bench.markdown(records, bench.summarize(records), [])
 
 
+def test_results_name_the_numeric_libraries_they_were_measured_with(monkeypatch):
+    """The same code and seeds give other outcomes with another MuJoCo or NumPy: the summary and the
+    table name the installed releases (checked against the modules' own ``__version__``)."""
+    import mujoco
+    import scipy
+
+    versions = bench.library_versions()
+    assert versions["numpy"] == np.__version__ and versions["scipy"] == scipy.__version__
+    assert versions["mujoco"] == mujoco.__version__ and versions["trimesh"] == trimesh.__version__
+    records = [_record("success")]
+    summary = {**bench.summarize(records), "versions": versions}
+    assert f"mujoco {mujoco.__version__}" in bench.markdown(records, summary, [])
+    monkeypatch.setattr(bench, "NUMERIC_LIBRARIES", ("numpy", "no-such-library"))
+    assert bench.library_versions()["no-such-library"] is None
+
+
+
 @pytest.mark.parametrize("name", ["box_tall/lift3", "mug/place105"])
 def test_cases_once_lost_to_a_missing_palm_contact_now_pass_the_quality_check(name):
     """A 45 x 65 x 150 mm box lying on its side, and a mug put down elsewhere: the curled fingers
