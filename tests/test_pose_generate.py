@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from pam.cli import app
 from pam.hand import OpenHand
-from pam.pose.generate import PoseError, generate_trajectory
+from pam.objects import load_object
+from pam.pose.generate import PLACE_LIFT, PoseError, generate_trajectory
 from pam.pose.hand_geometry import PosedHand
 from pam.pose.keyframes import HandKeyframe, ObjectGoal, default_keyframes, hand_preset
 from pam.pose.cli_run import REPORT_ROWS
@@ -206,6 +207,10 @@ def test_place_goal_puts_the_object_down_and_lets_go():
     seq = generate_trajectory(h0, "soup_can", np.eye(4), hT, hand_model=HAND, goal=goal)
     obj = seq.objects[0]
     np.testing.assert_allclose(obj.translation[-1], goal.translation, atol=0.02)
+    # carried over the table, not pushed along it: its lowest point rises most of PLACE_LIFT on the way
+    mesh = load_object("soup_can")
+    lowest = np.einsum("tij,vj->tvi", obj.rotation, mesh.vertices)[..., 2].min(axis=1) + obj.translation[:, 2]
+    assert lowest.max() - seq.meta["pose"]["table_z"] > 0.8 * PLACE_LIFT
     # released: the object does not move during the withdrawal, and the hand ends away from it
     end = seq.meta["pose"]["carry_end"]
     # (it may settle by the contacts' softness, under the table tolerance of 2 mm)
@@ -320,7 +325,6 @@ def test_the_second_hand_tries_a_bounded_number_of_grasps_beside_each_first(tmp_
     (ObjectGoal(), 3, "at most two hands may hold one object"),
 ])
 def test_both_hands_on_one_object_bad_input_is_an_error(second_goal, hands, match):
-    from pam.objects import load_object
     from pam.pose.generate import HandTask, SceneObject, generate_scene
 
     h0, _, hT = default_keyframes("bowl")

@@ -90,6 +90,9 @@ GENTLE = 0.1
 #: Grip force scaling (``grip_effort``): margin over the slip limit and the least effort.
 GRIP_SAFETY = 6.0
 GRIP_MIN = 0.7
+#: m: a place goal's transport rises this high over the straight line from grasp to goal (a sine bump on z at its
+#: middle), as a person carries an object over the table rather than pushing it along it.
+PLACE_LIFT = 0.05
 #: Fraction of the transport over which the arm takes on the object's expected weight.
 LIFT_OFF = 0.3
 #: Poses of the reach and approach checked (a fast reach sweeps far between samples), and the
@@ -318,7 +321,9 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     hold = grip_effort(prep.mass)
     effort = GENTLE + (hold - GENTLE) * press[:, 0]
     carry_end = frames - 1
-    if kind == "place":
+    if kind == "place":  # carried over an arc, not slid across the table, then set down, released, withdrawn
+        wrist = wrist + np.outer(np.where((times > close) & (times <= transport), np.sin(np.pi * s_tr), 0.0),
+                                 [0.0, 0.0, PLACE_LIFT])
         release = ends[4]
         s_rel = phase_progress(times, transport, release)
         s_out = phase_progress(times, release, frames - 1)
