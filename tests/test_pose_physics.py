@@ -2,6 +2,8 @@
 physics: the table stops a hand pressed down on it, grip comes from friction and torque limits (a
 frictionless box or a 10x heavier one drops, a light one is held, not crushed); convex decomposition."""
 
+import importlib.metadata
+
 import mujoco
 import numpy as np
 import pytest
@@ -223,6 +225,8 @@ def test_the_saved_sequence_is_the_simulation(box_grasp):
     np.testing.assert_allclose(seq.hands[0].hand_pose, res.hand_pose[0], atol=1e-6)
     np.testing.assert_allclose(seq.objects[0].translation, res.object_translation[0], atol=1e-6)
     assert seq.meta["pose"]["simulated"] and seq.meta["pose"]["table_z"] == 0.0
+    # provenance: which simulator made it (checked against the installed distribution's metadata)
+    assert seq.meta["pose"]["versions"]["mujoco"] == importlib.metadata.version("mujoco")
 
 
 def _left_behind(res, grip):

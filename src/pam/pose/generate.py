@@ -32,6 +32,7 @@ import trimesh
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+import pam
 from pam.pose import grasp as grasp_mod
 from pam.pose import physics
 from pam.pose.collision import closed_mesh, convex_parts
@@ -1059,6 +1060,8 @@ def _sequence(tasks, objects, preps, chosen, res, hands, fps, camera, seed, tabl
         "pose": {
             "generator": "pam.pose.generate",
             "simulated": True,
+            # the same keyframes and seed give another trajectory with another simulator release
+            "versions": {"pam": pam.__version__, "mujoco": physics.mujoco.__version__},
             "seed": int(seed),
             "table_z": float(table_z),
             "grip_frame": first["grip_frame"],
