@@ -152,6 +152,19 @@ def test_a_place_with_a_long_reach_round_a_tall_bottle_stays_under_the_jerk_thre
     assert record["status"] == "success"
 
 
+@pytest.mark.slow
+def test_a_request_no_grasp_can_meet_is_named_in_the_error_not_the_seed():
+    """A 6 cm cube approached from the side with the wrist rolled 45 degrees: every grasp that meets the request
+    leaves its weight unbalanced, and all ten simulated slip (all six draws of the case fail). The error tells
+    the user to change the request, not to try another seed."""
+    from pam.pose.generate import NoGraspHeld
+
+    case = next(c for c in bench.make_cases(3001) if c.name == "box_cube/request98")
+    gen, _, _ = bench.prepare(case)
+    with pytest.raises(NoGraspHeld, match=r"request \(approach side, roll -45 deg\).*change or drop its approach, roll$"):
+        gen()
+
+
 @pytest.mark.parametrize("name", ["box_tall/lift3", "mug/place105"])
 def test_cases_once_lost_to_a_missing_palm_contact_now_pass_the_quality_check(name):
     """A 45 x 65 x 150 mm box lying on its side, and a mug put down elsewhere: the curled fingers

@@ -530,6 +530,19 @@ def _assess(res: physics.SimResult, h: int, o: int, cand: _Candidate, prep: _Pre
     return None
 
 
+def _asked(request: grasp_mod.GraspRequest | None) -> str:
+    """The request's given fields as text ("approach side, roll -45 deg"); "" for none."""
+    def text(key: str, value) -> str:
+        if isinstance(value, str):
+            return f"{key} {value}"
+        if key == "roll":
+            return f"roll {np.degrees(value):.0f} deg"
+        return f"{key} ({', '.join(f'{x:.3g}' for x in np.atleast_1d(value))})"
+
+    fields = request.as_dict() if request is not None else {}
+    return ", ".join(text(k, v) for k, v in fields.items() if v is not None)
+
+
 def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rng: np.random.Generator, name: str,
             grasp_settings: dict | None, request=None, own_side: bool = False) -> list[grasp_mod.Grasp]:
     """The task's ranked grasps of its object (``grasp.synthesize_grasps``); ``NoGraspFound`` when there are none.
@@ -565,9 +578,8 @@ def _grasps(hand: PosedHand, task: HandTask, prep: _Prepared, table_z: float, rn
         grasps = grasp_mod.synthesize_grasps(hand, prep.world, table_z, preshape, style, rng,
                                              preferred=tuple(preferred), mass=prep.mass, **extra, **settings)
     if not grasps:
-        asked = [f"{k} {v}" if isinstance(v, str) else f"{k} ({', '.join(f'{x:.3g}' for x in np.atleast_1d(v))})"
-                 for k, v in (request.as_dict() if request is not None else {}).items() if v is not None]
-        hint = (f" that meets the request ({', '.join(asked)}): in this pose the requested part may face or touch the "
+        asked = _asked(request)
+        hint = (f" that meets the request ({asked}): in this pose the requested part may face or touch the "
                 "table; drop or change the request, or place the object differently") if asked else ""
         raise NoGraspFound(f"{prep.obj.ref}: no grasp found with the thumb and another finger or the palm opposing it{hint}")
     return grasps
@@ -698,13 +710,14 @@ class _Search:
     def _run(self, group: list[int], plans) -> tuple[list, bool]:
         """Simulate ``plans`` (yielding (ranks, candidates, reason), one rank and candidate per hand of ``group``)
         until one passes: ((candidate, rank, result) per hand, whether it met only the fallback limits)."""
-        best, reasons = None, []
+        best, reasons, unheld = None, [], True  # unheld: no simulated grasp passed grasp synthesis's hold check
         for ranks, cands, reason in plans:
             i = ranks[0]
             if reason is None:
                 if self.simulations >= self.max_attempts:
                     break
                 self.simulations += 1
+                unheld &= all(np.isinf(c.grasp.support) for c in cands)
                 res, reason = self._simulate(group, cands)
                 if reason is None:
                     grip = max(c.grip_frame for c in cands) + 1
@@ -728,9 +741,18 @@ class _Search:
         hand = self.hands[group[0]]
         height = self.prep.world.bounds[1, 2] - self.table_z
         reach = HandCapsules.from_model(hand.model, hand.betas, percentile=physics.TABLE_PERCENTILE).tip_radii[0]
-        advice = "try another seed" if height >= reach else (
-            f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the thumb's tip keeps above the "
-            "table, so the fingertips can only press its upper edges; pam does not slide or tip an object to get under it")
+        asked = _asked(self.request)
+        mu = dict(grasp_mod.DEFAULTS, **GRASP_SETTINGS, **(self.grasp_settings or {}))["support_mu"]
+        if asked and unheld and self.simulations:  # every simulated grasp was one that cannot hold: the request's
+            advice = (f"no grasp that meets the request ({asked}) balances the object's weight within friction cones "
+                      f"(grasp synthesis's check, friction {mu:g}); change or drop its "
+                      f"{', '.join(k for k, v in self.request.as_dict().items() if v is not None)}")
+        elif height >= reach:
+            advice = "try another seed"
+        else:
+            advice = (f"it stands {height * 1000:.0f} mm tall, less than the {reach * 1000:.1f} mm the thumb's tip keeps "
+                      "above the table, so the fingertips can only press its upper edges; pam does not slide or tip an "
+                      "object to get under it")
         raise NoGraspHeld(f"{self.prep.obj.ref}: no grasp passed in simulation ({'; '.join(reasons)}); {advice}")
 
     def single(self, h: int) -> tuple[list, bool]:
