@@ -152,6 +152,15 @@ def test_a_place_with_a_long_reach_round_a_tall_bottle_stays_under_the_jerk_thre
     assert record["status"] == "success"
 
 
+def test_a_reach_no_usual_detour_clears_arcs_higher_and_keeps_the_first_grasp():
+    """A tall box lying on its side, the hand starting across it from its first grasp: the straight reach, the arcs
+    6 cm over it and the detours round its side all pass within 25 mm of it, and the first two grasps were dropped
+    unsimulated (the third was kept). A reach arcing 12 cm over it clears it: the first grasp is kept and carries
+    the box, graded by ``pam.pose.quality``."""
+    record = bench.run_case(next(c for c in bench.make_cases(3002) if c.name == "box_tall/lift3"))
+    assert record["attempt"] == 0 and record["status"] == "success"
+
+
 @pytest.mark.slow
 def test_a_request_no_grasp_can_meet_is_named_in_the_error_not_the_seed():
     """A 6 cm cube approached from the side with the wrist rolled 45 degrees: every grasp that meets the request

@@ -115,7 +115,8 @@ REACH_LEAVE = 0.5
 REACH_START_SLACK = 0.002
 SLOW_CLEARANCE = -0.002
 #: m: a straight reach that would pass through the object arcs over it, or else round its side, this far
-#: past its top or its widest horizontal extent from its centre (round its side: or twice as far).
+#: past its top or its widest horizontal extent from its centre (round its side: or twice as far); when none of
+#: those clears the object, arcs one and two ``REACH_ROUND`` higher, and round its side three times as far.
 REACH_ROUND = 0.06
 #: m: hand surface allowed below the table top (the capsules' contact softness).
 TABLE_TOLERANCE = 0.002
@@ -632,7 +633,10 @@ def _plan(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, i: int, prep: _Pr
     start = min(start_gap, far) - REACH_START_SLACK
     leaving = np.minimum(phase_progress(path[fast] / SUBSTEPS, 0.0, reach) / REACH_LEAVE, 1.0)
     clearance = np.minimum(REACH_CLEARANCE, start + (REACH_CLEARANCE - start) * leaving)
-    for side, up, arc in itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)):
+    # then, when none of those clears, wider ones: arcs one and two REACH_ROUND higher, the side detour one wider
+    wider = itertools.product((0.0, side_round + 2 * REACH_ROUND), (0.0, 0.5, 1.5),
+                              (arc_over + REACH_ROUND, arc_over + 2 * REACH_ROUND))
+    for side, up, arc in itertools.chain(itertools.product(sides, (0.0, 0.5, 1.5), (0.0, arc_over)), wider):
         cand = plan_motion(hand, task, g, prep, times, frames, arc, up, object_path, share, side)
         verts, _ = hand(*_plan_params(hand, cand, path))
         below = table_z - verts[..., 2].min()
