@@ -344,6 +344,22 @@ def test_cli_writes_sequence_and_report(tmp_path):
     assert "Stage I quality" in res.output and "in-hand rotation deg" in res.output
 
 
+def test_cli_report_of_several_trajectories_fits_the_terminal_and_counts_families(tmp_path):
+    """Three trajectories at 64 columns: every file's column and values are printed whole (in as many tables as
+    the width needs), and the grasp families are counted."""
+    out = tmp_path / "can.npz"
+    res = CliRunner().invoke(app, ["pose", "--object", "soup_can", "-o", str(out), "--num", "3", "--report"],
+                             env={"COLUMNS": "64"})
+    assert res.exit_code == 0, res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 64
+    families = [HOISequence.load(tmp_path / f"can_{i:03d}.npz").meta["pose"]["family"] for i in range(3)]
+    assert all(f"can_{i:03d}.npz" in res.output for i in range(3))
+    counted = res.output.split("grasp families: ")[1].splitlines()[0]
+    assert sorted(counted.split(", ")) == sorted(f"{families.count(f)} {f}" for f in set(families))
+    slips = [line for line in res.output.splitlines() if line.startswith("│ slip mm")]
+    assert sum(line.count("│") - 2 for line in slips) == 3  # one value per trajectory, none cut off
+
+
 @pytest.mark.parametrize(
     "args, match",
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +75,25 @@ def run_pose(options: PoseOptions) -> int:
         console.print(f"skipped seeds {skipped}: no grasp candidate passed in simulation")
     for path, seq in zip(paths, sequences):
         console.print(f"wrote {path} (seed {seq.meta['pose']['seed']}, {seq.meta['pose']['family']} grasp)")
+    if len(sequences) > 1:
+        families = Counter(seq.meta["pose"]["family"] for seq in sequences)
+        console.print("grasp families: " + ", ".join(f"{n} {family}" for family, n in families.most_common()))
     if o.report:
-        table = Table(title="Stage I quality (thresholds: docs/pose.md)")
-        table.add_column("measure", no_wrap=True)
-        for path in paths:
-            table.add_column(path.name)
-        qualities = [seq.meta["pose"]["quality"] for seq in sequences]
-        for key, label in REPORT_ROWS.items():
-            table.add_row(label, *(_cell(q[key]) for q in qualities))
-        Console().print(table)
+        _report(paths, [seq.meta["pose"]["quality"] for seq in sequences])
     return 0
+
+
+def _report(paths: list[Path], qualities: list[dict]) -> None:
+    """The quality measures, a column per trajectory, in as many tables as the terminal's width needs."""
+    out = Console()
+    label = max(len(text) for text in REPORT_ROWS.values()) + 4
+    column = max(len(path.name) for path in paths) + 3
+    per_table = max(1, (out.width - label) // column)
+    for start in range(0, len(paths), per_table):
+        table = Table(title="Stage I quality (thresholds: docs/pose.md)" if start == 0 else None)
+        table.add_column("measure", no_wrap=True)
+        for path in paths[start : start + per_table]:
+            table.add_column(path.name)
+        for key, text in REPORT_ROWS.items():
+            table.add_row(text, *(_cell(q[key]) for q in qualities[start : start + per_table]))
+        out.print(table)
