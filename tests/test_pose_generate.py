@@ -351,7 +351,8 @@ def test_cli_report_of_several_trajectories_fits_the_terminal_and_counts_familie
     res = CliRunner().invoke(app, ["pose", "--object", "soup_can", "-o", str(out), "--num", "3", "--report"],
                              env={"COLUMNS": "64"})
     assert res.exit_code == 0, res.output
-    assert max(len(line) for line in res.output.splitlines()) <= 64
+    tables = [line for line in res.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len(tables) > 2 * len(REPORT_ROWS) and max(len(line) for line in tables) <= 64  # two tables, each fits
     families = [HOISequence.load(tmp_path / f"can_{i:03d}.npz").meta["pose"]["family"] for i in range(3)]
     assert all(f"can_{i:03d}.npz" in res.output for i in range(3))
     counted = res.output.split("grasp families: ")[1].splitlines()[0]
