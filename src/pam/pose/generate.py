@@ -326,8 +326,7 @@ def plan_motion(hand: PosedHand, task: HandTask, g: grasp_mod.Grasp, prep: _Prep
     effort = GENTLE + (hold - GENTLE) * press[:, 0]
     carry_end = frames - 1
     if kind == "place":  # carried over an arc, not slid across the table, then set down, released, withdrawn
-        wrist = wrist + np.outer(np.where((times > close) & (times <= transport), np.sin(np.pi * s_tr), 0.0),
-                                 [0.0, 0.0, PLACE_LIFT])
+        wrist = wrist + np.outer(np.sin(np.pi * s_tr), [0.0, 0.0, PLACE_LIFT])  # s_tr: 0 before the transport, 1 after
         release = ends[4]
         s_rel = phase_progress(times, transport, release)
         s_out = phase_progress(times, release, frames - 1)

@@ -1201,7 +1201,8 @@ def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: f
         a, b = joints[:, start], joints[:, end]  # (31, 3)
         s = np.clip((g.contact_points[f] - a[0]) @ (b[0] - a[0]) / ((b[0] - a[0]) @ (b[0] - a[0])), 0.0, 1.0)
         point = a + s * (b - a)
-        rows = np.r_[1 + 3 * f : 4 + 3 * f] if f == 0 else np.r_[1 + 3 * f : 4 + 3 * f, 16 + 3 * f : 19 + 3 * f]
+        knuckle = FINGER_POSE_JOINTS[f][0] if f else None  # a long finger presses with its knuckle's axes too
+        rows = np.r_[1 + 3 * f : 4 + 3 * f] if knuckle is None else np.r_[1 + 3 * f : 4 + 3 * f, 16 + 3 * f : 19 + 3 * f]
         J = (point[rows] - point[0]).T / eps  # (3, 3 or 6): m per unit amount or radian
         push = -g.contact_normals[f]
         if floor is not None and g.contact_points[f, 2] < floor + _LOW_CONTACT and push[2] < 0.0:
@@ -1211,8 +1212,7 @@ def press_pose(hand: PosedHand, g: Grasp, direction: np.ndarray, depth, floor: f
             push /= np.linalg.norm(push)
         x = J.T @ np.linalg.solve(J @ J.T + _PRESS_DAMPING * np.eye(3), depth[f] * push)
         amounts[3 * f : 3 * f + 3] = x[:3]
-        if f:  # a long finger: its knuckle's axes
-            knuckle = FINGER_POSE_JOINTS[f][0]
+        if knuckle is not None:
             pose[3 * knuckle : 3 * knuckle + 3] += x[3:]
     return finger_pose(pose, direction, amounts)
 
