@@ -163,17 +163,19 @@ def test_finger_error_is_the_joint_rotation_angle():
 
 
 def test_mug_handle_region_puts_the_contacts_on_the_handle():
+    """Most of the fingers that touch (``region_share``, at least two) touch the handle; the rest may rest on
+    the mug's body beside it, as a hand holding a mug by its handle does."""
     mesh, grasps = _grasps("mug", GraspRequest(region="handle"), num_candidates=160)
     assert grasps
     body_radius = mesh.bounds[0, 0] + 0.080  # body wall (80 mm across from the -x end)
     sdf = ObjectSDF(mesh)
     for g in grasps[:3]:
-        verts = _skin(g)
-        dist, closest = sdf.closest(verts)
+        on_handle = g.contact_points[g.finger_contact, 0] > body_radius + 0.0005
+        assert on_handle.sum() >= 2 and on_handle.mean() >= 0.6
+        dist, closest = sdf.closest(_skin(g))
         touching = np.abs(dist) < 0.004
         assert touching.sum() >= 5
-        on_handle = closest[touching, 0] > body_radius + 0.0005
-        assert on_handle.mean() >= 0.6
+        assert (closest[touching, 0] > body_radius + 0.0005).mean() >= 0.4
 
 
 def test_families_have_their_contact_patterns():

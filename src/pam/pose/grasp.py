@@ -58,8 +58,8 @@ surface, or its skin past the wall's middle) is dropped.
 
 Steering (:class:`GraspRequest`): an approach direction is sampled within ``approach_cone`` of
 the request, a roll within ``roll_jitter``; a region (sampled with twice the candidates, aimed
-at its points, approaching along its normals) keeps only candidates whose every contact lies
-within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
+at its points, approaching along its normals) keeps only candidates with at least two contacts, and
+``region_share`` of them, within ``region_reach`` of it; a family keeps only that family. Without a request, each seed
 favours one family (hT's own with probability 0.4, each other 0.3) and one approach sector (a
 random direction on the upper hemisphere), so that ``--num`` seeds spread over both; the other
 families stay in the ranking as fall-backs.
@@ -105,6 +105,8 @@ DEFAULTS = dict(
     approach_cone=np.radians(8.0),  # requested approach: sampled within this angle
     roll_jitter=np.radians(8.0),  # requested roll: sampled within this angle
     region_reach=0.005,  # m: a contact whose surface point is this close to the requested region is on it
+    region_share=0.6,  # of a grasp's contacts (at least two) that must be on the region: the others may rest on the
+    # parts beside it (a hook's fingertips on the mug's body), as a hand's do
     finger_weight=1.0,  # score per radian of mean finger joint error to the closing pose
     support_checked=15,  # best-ranked candidates per family (and per placement: pinch or not) whose hold
     # against gravity is checked (``wrench``)
@@ -1041,7 +1043,7 @@ def synthesize_grasps(
 
             d_region = cKDTree(region).query(cand["points"].reshape(-1, 3))[0].reshape(len(valid), -1)
             on = (d_region <= cfg["region_reach"]) & cand["used"]
-            valid &= (on.sum(1) >= 2) & (on.sum(1) == cand["used"].sum(1))
+            valid &= (on.sum(1) >= 2) & (on.sum(1) >= cfg["region_share"] * cand["used"].sum(1) - 1e-9)
             score -= 20.0 * np.where(cand["used"], d_region, 0.0).sum(1) / np.maximum(cand["used"].sum(1), 1)
         best_first = np.array([i for i in np.argsort(-score, kind="stable") if valid[i]], dtype=int)
         group = 2 * cand["family"] + cand["pinch"]  # pinches on antipodal pairs are checked apart from the rest
