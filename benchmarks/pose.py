@@ -467,6 +467,7 @@ def summarize(records: list[dict]) -> dict:
     for group in sorted({r["group"] for r in records}):
         rows = [r for r in records if r["group"] == group]
         out["groups"][group] = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+    out["per_draw"] = per_draw(supported)
     for key, (limit_name, lower_better) in MEASURES.items():
         values = np.array([r["quality"][key] for r in made if r["quality"][key] is not None], dtype=float)
         if not values.size:
@@ -509,6 +510,18 @@ def summarize(records: list[dict]) -> dict:
     ]
     out["failures"] = failures_by_object(supported)
     return out
+
+
+def per_draw(records: list[dict]) -> dict[str, dict]:
+    """Final and first-candidate success per draw of cases (names ``case@draw``; one draw: no suffix, {}):
+    their spread shows how much a rate moves between draws of the same design, beside the binomial error."""
+    draws: dict[str, list] = {}
+    for r in records:
+        if "@" in r["name"]:
+            draws.setdefault(r["name"].rsplit("@", 1)[1], []).append(r)
+    return {d: {"cases": len(rows), "final_success": sum(r["status"] == "success" for r in rows) / len(rows),
+                "first_candidate_success": sum(bool(r["first_candidate"]) for r in rows) / len(rows)}
+            for d, rows in sorted(draws.items())}
 
 
 def failures_by_object(records: list[dict]) -> list[dict]:
@@ -561,6 +574,10 @@ def markdown(records: list[dict], summary: dict, decompositions: list[tuple[str,
               f"Final success {100 * s['final_success']:.1f} % (+- {100 * s['final_success_se']:.1f}), first-candidate "
               f"success {100 * s['first_candidate_success']:.1f} % (+- {100 * s['first_candidate_success_se']:.1f}) of "
               "supported cases; +- one binomial standard error: another draw of cases may land that far.",
+              "" if not s.get("per_draw") else
+              "Per draw (final / first candidate): " + ", ".join(
+                  f"{d} {100 * v['final_success']:.1f} / {100 * v['first_candidate_success']:.1f} % of {v['cases']}"
+                  for d, v in s["per_draw"].items()) + ".",
               "" if s["first_rollout_success"] is None else
               f"First-rollout success {100 * s['first_rollout_success']:.1f} % (the first candidate the generator "
               "simulated was kept and passes; reported, no target: GraspXL's single-rollout figure).", "",
@@ -601,7 +618,7 @@ NUMERIC_LIBRARIES = ("mujoco", "numpy", "scipy", "trimesh", "coacd", "libigl", "
 
 
 def library_versions() -> dict[str, str | None]:
-    """Python's and ``NUMERIC_LIBRARIES``' installed versions (None: not installed)."""
+    """Python's and ``NUMERIC_LIBRARIES``' installed versions (None: not installed), and the CPU model."""
     from importlib.metadata import PackageNotFoundError, version
 
     def get(name: str) -> str | None:
@@ -610,7 +627,18 @@ def library_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             return None
 
-    return {"python": platform.python_version(), **{name: get(name) for name in NUMERIC_LIBRARIES}}
+    return {"python": platform.python_version(), **{name: get(name) for name in NUMERIC_LIBRARIES}, "cpu": cpu_model()}
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else the platform's machine type: the same code and
+    libraries gave 351 and 356 final successes of 390 on two machines (docs/pose.md, session 22)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.machine()
 
 
 def reference_seconds(repeats: int = 3) -> float:

@@ -1,6 +1,7 @@
 """benchmarks/pose.py: its cases cover what issue 9 asks, rest on the table, and its summary counts honestly."""
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -109,6 +110,18 @@ def test_summary_rates_leave_unsupported_cases_out_and_count_missing_sequences_a
     assert targets["median <= 2 s per trajectory (CPU)"]
 
 
+def test_rates_are_also_given_per_draw_of_cases():
+    """Cases named case@draw (several --draw seeds) get their rates per draw, in the summary and the table;
+    one draw's cases (no suffix) give none."""
+    records = [{**_record("success", first=True), "name": "a@1"}, {**_record("fail"), "name": "b@1"},
+               {**_record("success"), "name": "a@2"}, {**_record("unsupported"), "name": "c@2"}]
+    s = bench.summarize(records)
+    assert s["per_draw"] == {"1": {"cases": 2, "final_success": 0.5, "first_candidate_success": 0.5},
+                             "2": {"cases": 1, "final_success": 1.0, "first_candidate_success": 0.0}}
+    assert "Per draw (final / first candidate): 1 50.0 / 50.0 % of 2, 2 100.0 / 0.0 % of 1." in bench.markdown(records, s, [])
+    assert bench.summarize([_record("success")])["per_draw"] == {}
+
+
 def test_failures_are_counted_by_object_hands_and_resting_height():
     """A bowl standing (5.3 cm) and a disc lying (0.8 cm) are different rows, as are one hand and two
     hands on the same object; rows come most failures first, each with its commonest reason."""
@@ -138,6 +151,9 @@ def test_results_name_the_numeric_libraries_they_were_measured_with(monkeypatch)
     records = [_record("success")]
     summary = {**bench.summarize(records), "versions": versions}
     assert f"mujoco {mujoco.__version__}" in bench.markdown(records, summary, [])
+    if os.path.exists("/proc/cpuinfo"):  # the processor: two machines with the same libraries differ too
+        with open("/proc/cpuinfo") as f:
+            assert f"model name\t: {versions['cpu']}\n" in f.read()
     monkeypatch.setattr(bench, "NUMERIC_LIBRARIES", ("numpy", "no-such-library"))
     assert bench.library_versions()["no-such-library"] is None
 
