@@ -17,7 +17,7 @@ from pam.objects import load_object
 from pam.pose.generate import PLACE_LIFT, PoseError, generate_trajectory
 from pam.pose.hand_geometry import PosedHand
 from pam.pose.keyframes import HandKeyframe, ObjectGoal, default_keyframes, hand_preset
-from pam.pose.cli_run import REPORT_ROWS
+from pam.pose.cli import REPORT_ROWS
 from pam.pose.quality import THRESHOLDS, evaluate
 from pam.sequence import HOISequence
 

@@ -133,7 +133,7 @@ def pose(
     family: str = typer.Option(None, "--family", help="Grasp family: power, precision or hook (default: varies by seed)."),
 ) -> None:
     """Stage I: physically simulated hand-object trajectories from keyframes."""
-    from pam.pose.cli_run import PoseOptions, run_pose
+    from pam.pose.cli import PoseOptions, run_pose
 
     with user_errors():
         code = run_pose(PoseOptions(out, object, init, target, seed, frames, fps, num, report, scale,
