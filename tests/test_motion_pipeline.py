@@ -71,6 +71,10 @@ def test_end_to_end_is_deterministic_for_a_seed(pipe):
     other = dict(cues, depth=random_video(3))
     changed = pipe(frame0(), other, PROMPT, generator=torch.Generator().manual_seed(7), **SMALL).frames
     assert not np.allclose(first, changed)
+    # with the ControlNet's residuals scaled to zero the cues no longer matter (the name AppearancePipeline uses)
+    muted = [pipe(frame0(), c, PROMPT, seed=7, controlnet_conditioning_scale=0.0, **SMALL).frames for c in (cues, other)]
+    np.testing.assert_array_equal(muted[0], muted[1])
+    assert not np.allclose(muted[0], first)
 
 
 def test_zero_controlnet_matches_diffusers_image_to_video(parts):

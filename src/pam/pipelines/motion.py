@@ -206,7 +206,7 @@ class MotionPipeline(ControlNetCues, CogVideoXImageToVideoPipeline):
         num_inference_steps: int = 50,
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = True,
-        conditioning_scale: float = 1.0,
+        controlnet_conditioning_scale: float = 1.0,
         generator: torch.Generator | None = None,
         seed: int | None = None,
         latents: torch.Tensor | None = None,
@@ -225,6 +225,8 @@ class MotionPipeline(ControlNetCues, CogVideoXImageToVideoPipeline):
             prompt / prompt_embeds: the text, or its (1, L, D) T5 embeddings.
             negative_prompt / negative_prompt_embeds: for classifier-free guidance.
             num_frames: 4k + 1; defaults to the cue videos' length, else 49.
+            controlnet_conditioning_scale: multiplies the ControlNet residuals (0: the cues are ignored), as in
+                ``AppearancePipeline``.
             generator / seed: randomness of the noise and VAE sampling (``seed`` makes a CPU generator).
             output_type: "np" ((1, T, H, W, 3) floats in [0, 1]), "pil", "pt" or "latent".
             callback_on_step_end: diffusers-style ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each
@@ -315,7 +317,7 @@ class MotionPipeline(ControlNetCues, CogVideoXImageToVideoPipeline):
                     cue_input,
                     image_rotary_emb=image_rotary_emb,
                     attention_kwargs=attention_kwargs,
-                    conditioning_scale=conditioning_scale,
+                    conditioning_scale=controlnet_conditioning_scale,
                 ).float()
                 if use_dynamic_cfg:
                     self._guidance_scale = dynamic_guidance_scale(guidance_scale, t.item(), num_inference_steps)
