@@ -308,7 +308,8 @@ def test_loss_decreases_with_a_few_optimizer_steps_and_base_stays_frozen():
     controlled = ControlledTransformer(model, controlnet)
 
     def loss():  # one fixed sample: same timestep, noise and cue masks every time
-        return motion_loss(controlled, sched, video, image, cues, text, rotary(), torch.Generator().manual_seed(11))
+        return motion_loss(controlled, sched, video, image, cues, text, rotary(), torch.Generator().manual_seed(11),
+                           cue_dropout=True)
 
     losses = optimizer_steps(loss, optimizer, 8)
     with torch.no_grad():
@@ -337,6 +338,30 @@ def test_accelerate_offload_hooks_keep_the_output(sequential):
         assert torch.equal(run(model, controlnet, x), expected)
 
 
+def test_cue_dropout_by_name_drops_that_cue_only():
+    """``cue_dropout={name: 1}`` always drops that cue: its latents no longer change the loss, another cue's do
+    (the same draws every call: one generator seed)."""
+    model = tiny_transformer(num_layers=2)
+    controlnet = perturbed(CogVideoXControlNet.from_transformer(model, num_layers=1))
+    sched = scheduler()
+    video, image, cues, text = training_sample(batch=2, seed=3)
+    first = controlnet.cue_names[0]
+
+    def loss(latents):
+        return motion_loss(controlled, sched, video, image, latents, text, rotary(), torch.Generator().manual_seed(6),
+                           cue_dropout={first: 1.0})
+
+    with torch.no_grad(), ControlledTransformer(model, controlnet) as controlled:
+        base = loss(cues)
+        other_first, other_second = cues.clone(), cues.clone()
+        other_first[:, 0] = torch.randn(other_first[:, 0].shape)
+        other_second[:, 1] = torch.randn(other_second[:, 1].shape)
+        assert torch.equal(loss(other_first), base)
+        assert not torch.allclose(loss(other_second), base)
+        assert not torch.allclose(motion_loss(controlled, sched, video, image, other_first, text, rotary(),
+                                              torch.Generator().manual_seed(6)), base)  # without dropout it does
+
+
 def test_loss_matches_the_release_formula_via_diffusers_get_velocity():
     """x0 from v is diffusers' scheduler.get_velocity(v, x_t, t); weight 1 / (1 - alpha_bar_t)."""
     model = tiny_transformer(num_layers=2)
@@ -345,7 +370,7 @@ def test_loss_matches_the_release_formula_via_diffusers_get_velocity():
     video, image, cues, text = training_sample(batch=2, seed=2)
     with torch.no_grad(), ControlledTransformer(model, controlnet) as controlled:
         seed = torch.Generator().manual_seed(4)
-        got = motion_loss(controlled, sched, video, image, cues, text, rotary(), seed, mask=False)
+        got = motion_loss(controlled, sched, video, image, cues, text, rotary(), seed)
         draws = torch.Generator().manual_seed(4)  # same draws: timesteps, then noise
         t = torch.randint(0, 1000, (2,), generator=draws)
         noisy = sched.add_noise(video, torch.randn(video.shape, generator=draws), t)

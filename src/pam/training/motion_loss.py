@@ -2,16 +2,19 @@
 
 The base CogVideoX-5b-I2V transformer predicts v (v-prediction); the loss compares the clean latents
 recovered from v, x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) v, with the true ones, weighted by
-1 / (1 - abar_t). The base stays frozen; only the ControlNet trains; cues are masked at random.
+1 / (1 - abar_t). The base stays frozen; only the ControlNet trains; cues may be dropped at random
+(``cue_dropout``, as in :func:`pam.training.appearance_loss.appearance_loss`).
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import torch
 from diffusers import CogVideoXDPMScheduler
 
 from pam.models.cogvideox_control import ControlledTransformer
-from pam.training.cue_masking import mask_cues
+from pam.training.cue_masking import CUE_DROP_PROB, mask_cues
 
 
 def motion_loss(
@@ -23,7 +26,7 @@ def motion_loss(
     prompt_embeds: torch.Tensor,
     image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
     generator: torch.Generator | None = None,
-    mask: bool = True,
+    cue_dropout: bool | Mapping[str, float] = False,
     timesteps: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -36,12 +39,15 @@ def motion_loss(
         cue_latents: (B, K, F, 2C, H, W) cue latents in ``controlnet.cue_names`` order.
         prompt_embeds: (B, L, D_text).
         generator: CPU generator for the cue masks, timesteps and noise.
-        mask: apply :func:`pam.training.cue_masking.mask_cues`.
+        cue_dropout: False (none), True (the release's: each cue ``CUE_DROP_PROB``) or ``{name: probability}``;
+            with any, the first frame is dropped too with :func:`pam.training.cue_masking.mask_cues`' probability.
         timesteps / noise: given draws ``(B,)`` and ``(B, F, C, H, W)`` instead of the generator's (the trainer
             draws them per sample, so a batch split over processes sees the same values).
     """
-    if mask:
-        cue_latents, image_latents, _, _ = mask_cues(cue_latents, image_latents, generator)
+    if cue_dropout:
+        names = model.controlnet.cue_names
+        drop = [CUE_DROP_PROB if cue_dropout is True else cue_dropout.get(name, 0.0) for name in names]
+        cue_latents, image_latents, _, _ = mask_cues(cue_latents, image_latents, generator, drop)
     batch = video_latents.shape[0]
     device = video_latents.device
     if timesteps is None:

@@ -490,7 +490,7 @@ class MotionStage(StageBase):
             object.__setattr__(module, "_attached", ControlledTransformer(transformer, controlnet))
         return motion_loss(
             module._attached, self.part("scheduler"), video, torch.cat(images), torch.cat(cue_rows),
-            batch["prompt_embeds"].float(), self.rotary(module, frames), mask=False, timesteps=timesteps, noise=noise,
+            batch["prompt_embeds"].float(), self.rotary(module, frames), timesteps=timesteps, noise=noise,
         )
 
     @torch.no_grad()
