@@ -455,8 +455,7 @@ def summarize(records: list[dict]) -> dict:
         "cases": len(records), "supported": len(supported), "unsupported": len(records) - len(supported),
         "with_sequence": len(made), "no_sequence": sum(r["status"] == "no_sequence" for r in supported),
         "errors": sum(r["status"] == "error" for r in supported),
-        "final_success": sum(r["status"] == "success" for r in supported) / n,
-        "first_candidate_success": sum(bool(r["first_candidate"]) for r in supported) / n,
+        **success_rates(supported),
         # reported, no target: the first simulated candidate kept (None: the installed API does not say)
         "first_rollout_success": (None if any(r.get("first_rollout") is None for r in supported)
                                   else sum(r["first_rollout"] for r in supported) / n),
@@ -519,9 +518,14 @@ def per_draw(records: list[dict]) -> dict[str, dict]:
     for r in records:
         if "@" in r["name"]:
             draws.setdefault(r["name"].rsplit("@", 1)[1], []).append(r)
-    return {d: {"cases": len(rows), "final_success": sum(r["status"] == "success" for r in rows) / len(rows),
-                "first_candidate_success": sum(bool(r["first_candidate"]) for r in rows) / len(rows)}
-            for d, rows in sorted(draws.items())}
+    return {d: {"cases": len(rows), **success_rates(rows)} for d, rows in sorted(draws.items())}
+
+
+def success_rates(records: list[dict]) -> dict[str, float]:
+    """Final and first-candidate success over ``records`` (supported cases; 0 when there are none)."""
+    n = max(len(records), 1)
+    return {"final_success": sum(r["status"] == "success" for r in records) / n,
+            "first_candidate_success": sum(bool(r["first_candidate"]) for r in records) / n}
 
 
 def failures_by_object(records: list[dict]) -> list[dict]:
